@@ -1,0 +1,126 @@
+# ilr — Interactive Learning for LLM Reasoning, in C.  See README.md.
+#
+#   make              build build/release/ilr (the CLI) and build/release/libilr.a; ./ilr links to the CLI
+#   make test         build and run the test suite (cmocka); T=name runs the groups whose name contains it
+#   make test SAN=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san/)
+#   make bench        build and run the benchmarks in bench/
+#   make fuzz         build the libFuzzer targets in fuzz/ with clang and run each FUZZ_SECONDS (60)
+#   make demo         the most complete real thing ilr does today (README.md says what that is)
+#   CUDA=1, MPI=1     reserved for the GPU and multi-node backends (later issues)
+
+CC ?= gcc
+SAN ?= 0
+CUDA ?= 0
+MPI ?= 0
+FUZZ_SECONDS ?= 60
+T ?=
+
+ifeq ($(CUDA),1)
+$(error CUDA=1 is reserved: the CUDA backend (src/kernels/cuda/) has not landed yet; build without it)
+endif
+ifeq ($(MPI),1)
+$(error MPI=1 is reserved: multi-node training has not landed yet; build without it)
+endif
+
+# Dependencies, each with the Debian package that provides it (scripts/deps.sh installs them all).
+NO_DEPS_GOALS := clean help
+ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(shell command -v pkg-config),)
+$(error pkg-config is missing: apt-get install pkg-config (or run scripts/deps.sh))
+endif
+DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-dev
+MISSING := $(strip $(foreach d,$(DEP_PAIRS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$(d))) && echo ok),,$(d))))
+ifneq ($(MISSING),)
+$(error missing dependencies: $(foreach d,$(MISSING),$(word 1,$(subst :, ,$(d))) (apt-get install $(word 2,$(subst :, ,$(d))))) — or run scripts/deps.sh)
+endif
+endif
+
+MARCH := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
+ifeq ($(SAN),1)
+BUILD := build/san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+BUILD := build/release
+OPT := -O3 $(MARCH) -g
+endif
+
+PKGS := jansson openblas
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+              -fopenmp $(OPT) -Iinclude $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) -fopenmp -lm $(LDLIBS)
+TEST_LIBS := $(shell pkg-config --libs cmocka)
+
+LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c)
+CLI_SRC := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
+TEST_SRC := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+FUZZ_SRC := $(wildcard fuzz/*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test bench fuzz demo clean help
+.SECONDARY:
+all: $(BUILD)/ilr $(BUILD)/libilr.a
+ifeq ($(SAN),0)
+	@ln -sf build/release/ilr ilr
+endif
+
+help:
+	@sed -n '3,10p' Makefile | sed 's/^# //'
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libilr.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ilr: $(BUILD)/src/cli/main.o $(CLI_OBJ) $(BUILD)/libilr.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(CLI_OBJ) $(BUILD)/libilr.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDLIBS_ALL)
+
+test: $(BUILD)/run_tests $(BUILD)/ilr
+	ILR_BIN=$(BUILD)/ilr $(BUILD)/run_tests $(T)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libilr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+bench: $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+demo: all
+	$(BUILD)/ilr demo
+
+# Fuzzing: the library is rebuilt with clang, libFuzzer and ASan+UBSan in build/fuzz/.
+FUZZ_CC := clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+              -fno-sanitize-recover=undefined -Iinclude $(shell pkg-config --cflags $(PKGS))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fopenmp=libgomp -MMD -MP -c $< -o $@
+
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
+	@command -v $(FUZZ_CC) >/dev/null || { echo "clang is missing: apt-get install clang libclang-rt-14-dev"; exit 1; }
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs $(PKGS)) -lgomp -lm
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n build/fuzz/crashes/$$n; \
+	  echo "== fuzzing $$n for $(FUZZ_SECONDS) s (seeds: fuzz/corpus/$$n)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/crashes/$$n/ -print_final_stats=1 \
+	      build/fuzz/corpus/$$n fuzz/corpus/$$n 2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|stat::new_units_added' build/fuzz/$$n.log; done; echo "fuzz: no crashes"
+
+clean:
+	rm -rf build ilr
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

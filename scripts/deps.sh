@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ilr needs to build, test and fuzz.  Idempotent: when everything is present
+# it only checks (dpkg-query, well under a second) and installs nothing.  Run as root (or with sudo).
+set -euo pipefail
+
+packages=(
+  build-essential   # gcc, make
+  pkg-config
+  libopenblas-dev   # matmul (sgemm)
+  libjansson-dev    # JSON with line/column errors
+  libcmocka-dev     # tests
+  clang             # make fuzz (libFuzzer)
+  libclang-rt-14-dev
+  python3           # regenerating test corpora only
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

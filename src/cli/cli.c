@@ -1,0 +1,121 @@
+/* `ilr`: dispatch to subcommands, global help, shared option parsing. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/error.h"
+#include "ilr/log.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"init", ilr_cmd_init, "write a random-initialised Hugging Face model directory of a real shape"},
+    {"inspect", ilr_cmd_inspect, "show a model directory's architecture, sizes, dtypes and memory needs"},
+    {"convert", ilr_cmd_convert, "re-save a model directory as F32 or BF16, single file or sharded"},
+    {"demo", ilr_cmd_demo, "the end-to-end demo (today: model directory round trips)"},
+};
+
+static void print_help(FILE *out) {
+    fprintf(out,
+            "ilr %s — Interactive Learning for LLM Reasoning (arXiv 2509.26306), in C\n\n"
+            "usage: ilr [--log-level error|warn|info|debug] COMMAND [OPTIONS]\n\ncommands:\n",
+            ILR_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-9s %s\n", "help", "this text, or `ilr help COMMAND` for one command's options");
+    fprintf(out, "\nEvery command takes --help.  The log level can also be set with ILR_LOG=debug.\n");
+}
+
+int ilr_cli_main(int argc, char **argv) {
+    int i = 1;
+    while (i < argc && strncmp(argv[i], "--log-level", 11) == 0) {
+        const char *value = argv[i][11] == '=' ? argv[i] + 12 : (i + 1 < argc ? argv[++i] : "");
+        ilr_log_level level;
+        if (ilr_log_parse_level(value, &level) != 0)
+            return ilr_cli_usage_error("ilr", "--log-level takes error, warn, info or debug, not '%s'", value);
+        ilr_log_set_level(level);
+        i++;
+    }
+    if (i >= argc) {
+        print_help(stderr);
+        return 2;
+    }
+    const char *name = argv[i];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+        print_help(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("ilr %s\n", ILR_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "help") == 0) {
+        if (i + 1 >= argc) {
+            print_help(stdout);
+            return 0;
+        }
+        name = argv[i + 1];
+        for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+            if (strcmp(commands[c].name, name) == 0) {
+                char *help_argv[] = {(char *)name, "--help", NULL};
+                return commands[c].run(2, help_argv);
+            }
+        }
+        return ilr_cli_usage_error("ilr", "no command '%s'", name);
+    }
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
+        if (strcmp(commands[c].name, name) == 0) return commands[c].run(argc - i, argv + i);
+    fprintf(stderr, "ilr: no command '%s'\n\n", name);
+    print_help(stderr);
+    return 2;
+}
+
+int ilr_cli_fail(const char *cmd) {
+    fprintf(stderr, "ilr %s: error: %s\n", cmd, ilr_last_error());
+    ILR_LOG_D("raised at %s", ilr_last_error_source());
+    return 1;
+}
+
+int ilr_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "ilr %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `ilr %s --help`)\n", strcmp(cmd, "ilr") == 0 ? "" : cmd);
+    return 2;
+}
+
+int ilr_cli_parse_long(const char *cmd, const char *option, const char *text, long long lo, long long hi,
+                       long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi)
+        return ilr_cli_usage_error(cmd, "%s takes an integer in [%lld, %lld], not '%s'", option, lo, hi, text);
+    *out = v;
+    return 0;
+}
+
+int ilr_cli_parse_size(const char *cmd, const char *option, const char *text, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    double unit = 1;
+    if (end && (*end == 'K' || *end == 'k')) unit = 1024.0, end++;
+    else if (end && (*end == 'M' || *end == 'm')) unit = 1024.0 * 1024, end++;
+    else if (end && (*end == 'G' || *end == 'g')) unit = 1024.0 * 1024 * 1024, end++;
+    if (end && (*end == 'B' || *end == 'b')) end++;
+    if (errno || end == text || *end || !(v > 0) || v * unit > 1e15)
+        return ilr_cli_usage_error(cmd, "%s takes a positive size like 500M or 2G, not '%s'", option, text);
+    *out = (long long)(v * unit);
+    return 0;
+}

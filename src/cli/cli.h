@@ -1,0 +1,25 @@
+/* The `ilr` command: one function per subcommand, each parsing its own options and printing its own
+ * help.  Commands return a process exit status: 0 ok, 1 failure (message printed), 2 bad usage. */
+#ifndef ILR_CLI_H
+#define ILR_CLI_H
+
+int ilr_cli_main(int argc, char **argv);
+
+int ilr_cmd_init(int argc, char **argv);
+int ilr_cmd_inspect(int argc, char **argv);
+int ilr_cmd_convert(int argc, char **argv);
+int ilr_cmd_demo(int argc, char **argv);
+
+/* Prints "ilr CMD: <last error>" (and the source location at debug level); returns 1. */
+int ilr_cli_fail(const char *cmd);
+/* Prints a usage error and the hint to run --help; returns 2. */
+int ilr_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses an integer option value in [lo, hi]; prints a usage error naming option when it is not one. */
+int ilr_cli_parse_long(const char *cmd, const char *option, const char *text, long long lo, long long hi,
+                       long long *out);
+/* Parses a size with an optional K/M/G suffix (powers of 1024): "500M", "2G", "4096". */
+int ilr_cli_parse_size(const char *cmd, const char *option, const char *text, long long *out);
+
+#define ILR_VERSION "0.1.0"
+
+#endif

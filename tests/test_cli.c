@@ -1,0 +1,151 @@
+/* The `ilr` command line: exit codes, help for every command, and init/inspect/convert end to end. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../src/cli/cli.h"
+#include "ilr/model.h"
+#include "test_util.h"
+
+static char output[1 << 16];
+
+/* Runs `ilr args...` in this process with stdout and stderr captured into output. */
+static int run_cli(const char *first, ...) {
+    char *argv[32] = {"ilr"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *)) argv[argc++] = (char *)a;
+    va_end(ap);
+    fflush(stdout);
+    fflush(stderr);
+    char path[] = "/tmp/ilr-cli-out-XXXXXX";
+    int fd = mkstemp(path), saved_out = dup(1), saved_err = dup(2);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    int rc = ilr_cli_main(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, output, sizeof output - 1);
+    output[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+static void expect_output(const char *phrase) {
+    if (!strstr(output, phrase)) {
+        print_error("output lacks \"%s\":\n%s\n", phrase, output);
+        fail();
+    }
+}
+
+static void test_help_for_every_command(void **state) {
+    (void)state;
+    const char *commands[] = {"init", "inspect", "convert", "demo"};
+    assert_int_equal(run_cli("--help", NULL), 0);
+    for (int i = 0; i < 4; i++) expect_output(commands[i]);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(run_cli(commands[i], "--help", NULL), 0);
+        expect_output("usage: ilr ");
+        assert_int_equal(run_cli("help", commands[i], NULL), 0);
+        expect_output("usage: ilr ");
+    }
+    assert_int_equal(run_cli("frobnicate", NULL), 2);
+    expect_output("no command 'frobnicate'");
+}
+
+static void test_usage_errors(void **state) {
+    (void)state;
+    assert_int_equal(run_cli("init", "--shape", "tiny", NULL), 2);
+    expect_output("-o DIR is required");
+    assert_int_equal(run_cli("init", "--shape", "tiny", "-o", "/tmp/x", NULL), 2);
+    expect_output("needs an architecture");
+    assert_int_equal(run_cli("init", "--arch", "gpt2", "--shape", "tiny", "-o", "/tmp/x", NULL), 2);
+    expect_output("unknown architecture 'gpt2'");
+    assert_int_equal(run_cli("init", "--arch", "qwen2", "--shape", "tiny", "--seed", "abc", "-o", "/tmp/x", NULL), 2);
+    expect_output("--seed takes an integer");
+    assert_int_equal(run_cli("init", "--bogus", NULL), 2);
+    expect_output("unknown or incomplete option '--bogus'");
+    assert_int_equal(run_cli("convert", "a", "b", "--dtype", "f8", NULL), 2);
+    expect_output("--dtype takes f32 or bf16");
+    assert_int_equal(run_cli("convert", "a", "b", "--shard-size", "lots", NULL), 2);
+    expect_output("--shard-size takes a positive size");
+    assert_int_equal(run_cli("--log-level", "loud", "inspect", "x", NULL), 2);
+    expect_output("--log-level takes");
+}
+
+static void test_init_inspect_convert(void **state) {
+    (void)state;
+    char dir[256], model[300], converted[300];
+    ilr_test_tmpdir(dir, "cli");
+    snprintf(model, sizeof model, "%s/llama", dir);
+    snprintf(converted, sizeof converted, "%s/llama-bf16", dir);
+    assert_int_equal(run_cli("init", "--arch", "llama", "--shape", "tiny", "--vocab-size", "1000", "--seed", "5",
+                             "-o", model, NULL), 0);
+    expect_output("wrote ");
+    assert_int_equal(run_cli("inspect", model, NULL), 0);
+    expect_output("architecture  llama (LlamaForCausalLM)");
+    expect_output("vocab 1000, hidden 128, intermediate 352, layers 4, heads 4, kv heads 2, head_dim 32");
+    expect_output("llama3 scaling (factor 8, low 1, high 4, original 512)");
+    expect_output("F32 x38");
+    assert_int_equal(run_cli("convert", model, converted, "--dtype", "bf16", "--shard-size", "300K", NULL), 0);
+    assert_int_equal(run_cli("inspect", "--json", converted, NULL), 0);
+    expect_output("\"BF16\": 38");
+    expect_output("\"files\": 7"); /* 1.7 MB of BF16 in shards of at most 300 KiB */
+    ilr_model a, b;
+    assert_int_equal(ilr_model_load(&a, model), 0);
+    assert_int_equal(ilr_model_load(&b, converted), 0);
+    for (size_t i = 0; i < a.table.total; i++)
+        assert_true(ilr_bf16_to_f32(ilr_f32_to_bf16(a.params[i])) == b.params[i]);
+    ilr_model_free(&a);
+    ilr_model_free(&b);
+    assert_int_equal(run_cli("inspect", dir, NULL), 1);
+    expect_output("ilr inspect: error: ");
+    expect_output("config.json");
+    ilr_test_rmtree(dir);
+}
+
+/* With a real tokenizer: its files are copied, bos/eos come from it, and a vocabulary too small for it is
+ * refused with the size to use. */
+static void test_init_with_tokenizer(void **state) {
+    (void)state;
+    const char *shared = ilr_test_shared_data();
+    if (!shared) {
+        print_message("skipped: ../shared/data not found (set ILR_SHARED_DATA)\n");
+        skip();
+    }
+    char tok[512], dir[256], model[300];
+    snprintf(tok, sizeof tok, "%s/tokenizers/llama3", shared);
+    ilr_test_tmpdir(dir, "clitok");
+    snprintf(model, sizeof model, "%s/m", dir);
+    assert_int_equal(run_cli("init", "--arch", "llama", "--shape", "tiny", "--tokenizer", tok, "-o", model, NULL), 1);
+    expect_output("pass --vocab-size 128256 or more");
+    assert_int_equal(run_cli("init", "--arch", "llama", "--shape", "tiny", "--tokenizer", tok, "--vocab-size",
+                             "128256", "-o", model, NULL), 0);
+    ilr_model_config c;
+    char path[400];
+    snprintf(path, sizeof path, "%s/config.json", model);
+    assert_int_equal(ilr_config_load(path, &c), 0);
+    assert_int_equal(c.bos_token_id, 128000); /* <|begin_of_text|> */
+    assert_int_equal(c.num_eos, 1);
+    snprintf(path, sizeof path, "%s/tokenizer.json", model);
+    assert_true(access(path, R_OK) == 0);
+    ilr_test_rmtree(dir);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_help_for_every_command),
+    cmocka_unit_test(test_usage_errors),
+    cmocka_unit_test(test_init_inspect_convert),
+    cmocka_unit_test(test_init_with_tokenizer),
+};
+
+ILR_TEST_GROUP(cli, tests)

@@ -1,0 +1,59 @@
+#include "test_util.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ilr/error.h"
+
+void ilr_test_tmpdir(char *out, const char *tag) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !base[0]) base = "/tmp";
+    snprintf(out, 256, "%s/ilr-test-%s-XXXXXX", base, tag);
+    assert_non_null(mkdtemp(out));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+void ilr_test_rmtree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+void ilr_test_write_file(char *out, const char *dir, const char *name, const void *data, size_t len) {
+    snprintf(out, 256, "%s/%s", dir, name);
+    FILE *fp = fopen(out, "wb");
+    assert_non_null(fp);
+    if (len) assert_int_equal(fwrite(data, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+const char *ilr_test_shared_data(void) {
+    static char path[1024];
+    const char *env = getenv("ILR_SHARED_DATA");
+    snprintf(path, sizeof path, "%s", env && env[0] ? env : "../shared/data");
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return path;
+}
+
+void ilr_test_expect_error(int rc, int want, ...) {
+    const char *msg = ilr_last_error();
+    if (rc != want) {
+        print_error("expected %s, got %s (%d): %s\n", ilr_error_name(want), ilr_error_name(rc), rc, msg);
+        fail();
+    }
+    va_list ap;
+    va_start(ap, want);
+    for (const char *needle; (needle = va_arg(ap, const char *));) {
+        if (!strstr(msg, needle)) {
+            print_error("error message lacks \"%s\": %s\n", needle, msg);
+            va_end(ap);
+            fail();
+        }
+    }
+    va_end(ap);
+}

@@ -1,0 +1,33 @@
+/* Shared helpers for the cmocka test groups.  Every test file defines one group with ILR_TEST_GROUP and
+ * lists it in tests/groups.h; tests/main.c runs them all and prints the total. */
+#ifndef ILR_TEST_UTIL_H
+#define ILR_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* Defines int ilr_test_group_<name>(int *count): runs the tests, returns the number that failed. */
+#define ILR_TEST_GROUP(name, tests)                                                   \
+    int ilr_test_group_##name(int *count) {                                           \
+        *count = (int)(sizeof(tests) / sizeof((tests)[0]));                           \
+        return cmocka_run_group_tests_name(#name, tests, NULL, NULL);                 \
+    }
+
+/* A fresh empty directory under $TMPDIR (or /tmp) for one test; out must hold 256 bytes. */
+void ilr_test_tmpdir(char *out, const char *tag);
+/* Removes a directory tree made by a test. */
+void ilr_test_rmtree(const char *path);
+/* Writes bytes to dir/name; returns the full path in out (256 bytes). */
+void ilr_test_write_file(char *out, const char *dir, const char *name, const void *data, size_t len);
+/* ../shared/data (or $ILR_SHARED_DATA) when it exists, else NULL: tests that need it skip with a message. */
+const char *ilr_test_shared_data(void);
+
+/* Asserts that rc is the failure code want and that ilr_last_error() contains every needle given
+ * (a NULL-terminated list), printing the message so a failure reads as a diagnosis. */
+void ilr_test_expect_error(int rc, int want, ...);
+#define ILR_EXPECT_ERROR(rc, want, ...) ilr_test_expect_error((rc), (want), __VA_ARGS__, (const char *)NULL)
+
+#endif
