@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential   # gcc, make
   pkg-config
-  libopenblas-dev   # matmul (sgemm)
+  libopenblas-openmp-dev  # matmul (sgemm), the OpenMP build: it shares ilr's threads
   libjansson-dev    # JSON with line/column errors
   libcmocka-dev     # tests
   clang             # make fuzz (libFuzzer)

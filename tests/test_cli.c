@@ -1,5 +1,6 @@
 /* The `ilr` command line: exit codes, help for every command, and init/inspect/convert end to end. */
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +50,10 @@ static void expect_output(const char *phrase) {
 
 static void test_help_for_every_command(void **state) {
     (void)state;
-    const char *commands[] = {"init", "inspect", "convert", "demo"};
+    const char *commands[] = {"init", "inspect", "convert", "score", "bench", "demo"};
     assert_int_equal(run_cli("--help", NULL), 0);
-    for (int i = 0; i < 4; i++) expect_output(commands[i]);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) expect_output(commands[i]);
+    for (int i = 0; i < 6; i++) {
         assert_int_equal(run_cli(commands[i], "--help", NULL), 0);
         expect_output("usage: ilr ");
         assert_int_equal(run_cli("help", commands[i], NULL), 0);
@@ -113,6 +114,34 @@ static void test_init_inspect_convert(void **state) {
     ilr_test_rmtree(dir);
 }
 
+/* ilr score: one JSON line per input line; bad lines are refused with the file and line. */
+static void test_score(void **state) {
+    (void)state;
+    char dir[256], model[300], input[300];
+    ilr_test_tmpdir(dir, "score");
+    snprintf(model, sizeof model, "%s/m", dir);
+    assert_int_equal(run_cli("init", "--arch", "qwen2", "--shape", "tiny", "-o", model, NULL), 0);
+    const char good[] = "{\"ids\": [1, 2, 3, 4]}\n\n{\"ids\": [7, 7]}\n";
+    ilr_test_write_file(input, dir, "in.jsonl", good, sizeof good - 1);
+    assert_int_equal(run_cli("score", "--model", model, "--input", input, NULL), 0);
+    expect_output("{\"line\": 1, \"tokens\": 4, \"sum\": ");
+    expect_output("{\"line\": 3, \"tokens\": 2, \"sum\": ");
+    /* A random tiny model is near uniform over 4096 tokens: log-probabilities near -log(4096) = -8.318. */
+    double mean = 0;
+    const char *key = "\"mean\": ";
+    assert_int_equal(sscanf(strstr(output, key) + strlen(key), "%lf", &mean), 1);
+    assert_true(fabs(mean + log(4096.0)) < 0.5);
+    const char bad[] = "{\"ids\": [1, 2]}\n{\"ids\": [1, 5000]}\n";
+    ilr_test_write_file(input, dir, "bad.jsonl", bad, sizeof bad - 1);
+    assert_int_equal(run_cli("score", "--model", model, "--input", input, NULL), 1);
+    expect_output("bad.jsonl:2: key 'ids': item 1 is not a token id in [0, 4096)");
+    const char text[] = "{\"text\": \"hello\"}\n";
+    ilr_test_write_file(input, dir, "text.jsonl", text, sizeof text - 1);
+    assert_int_equal(run_cli("score", "--model", model, "--input", input, NULL), 1);
+    expect_output("text.jsonl:1: \"text\" needs the tokenizer");
+    ilr_test_rmtree(dir);
+}
+
 /* With a real tokenizer: its files are copied, bos/eos come from it, and a vocabulary too small for it is
  * refused with the size to use. */
 static void test_init_with_tokenizer(void **state) {
@@ -145,6 +174,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_help_for_every_command),
     cmocka_unit_test(test_usage_errors),
     cmocka_unit_test(test_init_inspect_convert),
+    cmocka_unit_test(test_score),
     cmocka_unit_test(test_init_with_tokenizer),
 };
 

@@ -29,4 +29,14 @@ int ilr_json_get_bool(const json_t *obj, const char *key, int required, const ch
 int ilr_json_get_string(const json_t *obj, const char *key, int required, const char *name,
                         const char **out);
 
+/* An array of token ids at key: integers in [0, vocab).  *ids is malloc'ed (NULL for an empty array). */
+int ilr_json_get_token_ids(const json_t *obj, const char *key, const char *name, int vocab, int **ids, int *count);
+
+/* Reads a JSON-lines file: calls fn(line_object, line_number, name, user) for each non-blank line, where
+ * name is "file:N" for messages.  Each line must be a JSON object.  Stops at the first non-zero return. */
+typedef int (*ilr_jsonl_fn)(json_t *line, int line_number, const char *name, void *user);
+int ilr_jsonl_read(const char *path, ilr_jsonl_fn fn, void *user);
+/* The same over text in memory (fuzzing, tests). */
+int ilr_jsonl_parse(const char *text, size_t len, const char *path, ilr_jsonl_fn fn, void *user);
+
 #endif

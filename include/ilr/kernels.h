@@ -1,0 +1,120 @@
+/* CPU kernels of the decoder, each a forward/backward pair over contiguous fp32 buffers (llm.c style).
+ *
+ * Shapes in the comment above each function.  Sizes: N tokens (= B * T of a padded batch), C hidden,
+ * NH query heads, NKV key/value heads, HD head dim, FF intermediate (MLP) width, V vocabulary.  Outputs come first,
+ * then inputs, then sizes.  Backward functions ACCUMULATE (+=) into their gradient outputs unless the
+ * comment says otherwise; any gradient output may be NULL to skip it.  Matmuls go through BLAS sgemm;
+ * the rest is OpenMP-parallel and written to vectorise.  A kernel knows nothing of models. */
+#ifndef ILR_KERNELS_H
+#define ILR_KERNELS_H
+
+#include <stddef.h>
+
+/* ---- linear layers ---- */
+
+/* out (N, OUT) = inp (N, IN) @ weight (OUT, IN)^T + bias (OUT) (bias may be NULL).  Overwrites out. */
+void ilr_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IN,
+                        int OUT);
+/* dinp (N, IN) += dout @ weight;  dweight (OUT, IN) += dout^T @ inp;  dbias (OUT) += column sums of dout. */
+void ilr_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int N, int IN, int OUT);
+
+/* ---- embedding ---- */
+
+/* out (N, C) = wte[tokens[n]] for each n (wte (V, C)).  Overwrites out. */
+void ilr_embedding_forward(float *out, const int *tokens, const float *wte, int N, int C);
+/* dwte (V, C) += dout rows scattered by token (deterministic: the same sum order for any thread count). */
+void ilr_embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C);
+
+/* ---- RMSNorm (Hugging Face: x * rsqrt(mean(x^2) + eps) * weight, in fp32) ---- */
+
+/* x, out: (N, C)   weight: (C)   rstd: (N), kept for backward.  Overwrites out and rstd. */
+void ilr_rmsnorm_forward(float *out, float *rstd, const float *x, const float *weight, int N, int C, float eps);
+/* Accumulates into dx (N, C) and dweight (C). */
+void ilr_rmsnorm_backward(float *dx, float *dweight, const float *dout, const float *x, const float *weight,
+                          const float *rstd, int N, int C);
+
+/* ---- rotary position embedding (Hugging Face rotate_half layout) ---- */
+
+/* llama3 rope scaling (transformers' _compute_llama3_parameters); factor 0 means none. */
+typedef struct {
+    double factor, low_freq_factor, high_freq_factor;
+    int original_max_position;
+} ilr_rope_scaling;
+
+/* cos, sin: (T, HD/2) for positions 0..T-1: inv_freq[j] = theta^(-2j/HD) (llama3-scaled when scaling is
+ * non-NULL with factor > 0), angle = pos * inv_freq[j], computed in double and rounded to float. */
+void ilr_rope_table(float *cos_table, float *sin_table, int T, int HD, double theta,
+                    const ilr_rope_scaling *scaling);
+/* x: (N, H, HD), rotated in place by position pos[n]:  for i < HD/2, with c = cos[pos][i], s = sin[pos][i]:
+ *   x'[i] = x[i] c - x[i + HD/2] s,   x'[i + HD/2] = x[i + HD/2] c + x[i] s. */
+void ilr_rope_forward(float *x, const float *cos_table, const float *sin_table, const int *pos, int N, int H,
+                      int HD);
+/* dx: (N, H, HD), the gradient w.r.t. the rotated x, turned in place into the gradient w.r.t. the input
+ * (the inverse rotation).  Not accumulating. */
+void ilr_rope_backward(float *dx, const float *cos_table, const float *sin_table, const int *pos, int N, int H,
+                       int HD);
+
+/* ---- attention: grouped-query, causal, per-sequence lengths in a right-padded batch ---- */
+
+/* q: (B, T, NH, HD)   k, v: (B, T, NKV, HD)   out: (B, T, NH, HD)   att: (B, NH, T, T) probabilities, kept
+ * for backward.  Sequence b holds real tokens at t < lengths[b]; query head h reads kv head h / (NH/NKV).
+ * Scores are q.k / sqrt(HD), causal (key t2 <= query t).  Rows of padding tokens (t >= lengths[b]) give
+ * out = 0 and att = 0, and padding keys are never attended (they are causally after every real token).
+ * Overwrites out and att. */
+void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                           const int *lengths, int B, int T, int NH, int NKV, int HD);
+/* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Padding rows contribute nothing.
+ * scratch: B * NH * T floats (row sums of dout * out), overwritten. */
+void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
+                            const float *k, const float *v, const float *att, const int *lengths, int B, int T,
+                            int NH, int NKV, int HD);
+
+/* ---- SwiGLU MLP activation ---- */
+
+/* out (N, FF) = silu(gate) * up, silu(x) = x / (1 + exp(-x)).  Overwrites out. */
+void ilr_swiglu_forward(float *out, const float *gate, const float *up, int N, int FF);
+/* Accumulates into dgate and dup (N, FF).  (Not named I: <complex.h>, which cblas.h includes, defines I.) */
+void ilr_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up, int N,
+                         int FF);
+
+/* ---- elementwise ---- */
+
+/* out[i] = a[i] + b[i] (out may alias a or b). */
+void ilr_add_forward(float *out, const float *a, const float *b, size_t n);
+/* dst[i] += src[i]. */
+void ilr_accumulate(float *dst, const float *src, size_t n);
+
+/* ---- fused LM head + log-softmax, chunked over the vocabulary ---- */
+
+/* x: (N, C) final hidden states   w: (V, C) LM head   targets: (N), -1 for positions to skip.
+ * For each n with targets[n] >= 0:  logprob[n] = log softmax(x[n] @ w^T)[targets[n]],
+ * entropy[n] = -sum_j p_j log p_j (entropy may be NULL), lse[n] = logsumexp of the logits (kept for
+ * backward).  Skipped positions get 0.  The logits are formed `chunk` vocabulary rows at a time in
+ * scratch (N * chunk floats), never all N x V at once.  Overwrites logprob, entropy, lse. */
+void ilr_lm_head_logprob_forward(float *logprob, float *entropy, float *lse, const float *x, const float *w,
+                                 const int *targets, int N, int C, int V, float *scratch, int chunk);
+/* From dlogprob (N) (0 where targets[n] < 0): d logit_j = dlogprob * (1[j == target] - p_j).
+ * Accumulates dx (N, C) += dlogits @ w and dw (V, C) += dlogits^T @ x, chunk by chunk. */
+void ilr_lm_head_logprob_backward(float *dx, float *dw, const float *dlogprob, const float *x, const float *w,
+                                  const int *targets, const float *lse, int N, int C, int V, float *scratch,
+                                  int chunk);
+/* Full logits for inspection and tests: out (N, V) = x @ w^T. */
+void ilr_lm_head_logits(float *out, const float *x, const float *w, int N, int C, int V);
+
+/* ---- optimizer ---- */
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} ilr_adamw_params;
+
+/* One AdamW step (PyTorch's torch.optim.AdamW): p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ * p -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps).  step counts from 1. */
+void ilr_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, const ilr_adamw_params *hp,
+                      int step);
+/* sqrt(sum g^2), accumulated in double. */
+double ilr_grad_norm(const float *g, size_t n);
+/* g *= s. */
+void ilr_scale(float *g, size_t n, float s);
+
+#endif

@@ -1,0 +1,74 @@
+/* The decoder's forward and backward passes on the CPU (Qwen2/Qwen2.5 and Llama-3, Hugging Face semantics)
+ * and the training step (AdamW with global-norm clipping) over a model's contiguous parameter buffer.
+ *
+ * A transformer state is sized once for a batch of at most B sequences of at most T tokens: activations
+ * live in one arena, gradients and AdamW moments in buffers laid out like the parameters.  Batches are
+ * right-padded: sequence b holds lengths[b] real tokens at t < lengths[b].  The output of a forward pass
+ * is, for each position with a target token, the log-probability of that target (and the entropy of the
+ * position's distribution) from the fused, vocabulary-chunked LM head: B x T x V logits never exist. */
+#ifndef ILR_TRANSFORMER_H
+#define ILR_TRANSFORMER_H
+
+#include "ilr/arena.h"
+#include "ilr/kernels.h"
+#include "ilr/model.h"
+
+typedef struct {
+    float *resid;     /* (N, C) the layer's input (residual stream) */
+    float *ln1, *ln1_rstd;
+    float *q, *k, *v; /* after rotary embedding: (N, NH*HD), (N, NKV*HD), (N, NKV*HD) */
+    float *att;       /* (B, NH, T, T) */
+    float *atty;      /* (N, NH*HD) attention output before o_proj */
+    float *resid_mid; /* (N, C) after the attention residual */
+    float *ln2, *ln2_rstd;
+    float *gate, *up, *act; /* (N, I): act = silu(gate) * up */
+} ilr_layer_acts;
+
+typedef struct {
+    ilr_model *model;   /* weights, not owned */
+    int max_B, max_T;   /* the sizes this state was made for */
+    int B, T;           /* the last forward pass's */
+    int vocab_chunk;
+    float *grads;       /* like model->params; ilr_transformer_zero_grad clears it */
+    float *adam_m, *adam_v;
+    int adam_step;
+    ilr_arena arena;
+    ilr_layer_acts *layers;
+    float *resid_out;   /* (N, C) output of the last layer */
+    float *lnf, *lnf_rstd;
+    float *rope_cos, *rope_sin; /* (max_T, HD/2) */
+    int *tokens, *targets, *pos, *lengths;
+    float *logprob, *entropy, *lse, *logits_scratch;
+    /* backward scratch, reused across layers */
+    float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_gate, *d_up, *d_act, *d_lnf, *d_att_scratch;
+} ilr_transformer;
+
+/* Sizes activations for batches up to B x T and allocates gradients (zeroed). */
+int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T);
+void ilr_transformer_free(ilr_transformer *tr);
+
+/* tokens: (B, T) right-padded (padding ids are ignored), lengths: (B), targets: (B, T), -1 where no target.
+ * Fills tr->logprob and tr->entropy (B*T, 0 where no target).  B <= max_B, T <= max_T. */
+void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
+                             int B, int T);
+/* Backward from d(loss)/d(logprob) (B*T) of the last forward: accumulates into tr->grads. */
+void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob);
+void ilr_transformer_zero_grad(ilr_transformer *tr);
+/* Full logits (B*T, V) of the last forward (tests and inspection; allocates nothing). */
+void ilr_transformer_logits(const ilr_transformer *tr, float *out);
+
+/* Next-token targets for a right-padded batch: targets[b,t] = tokens[b,t+1] for t < lengths[b]-1, else -1. */
+void ilr_next_token_targets(int *targets, const int *tokens, const int *lengths, int B, int T);
+/* Mean negative log-likelihood over positions with targets; fills dlogprob (B*T) with its gradient. */
+float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, int N);
+
+/* One optimizer step on tr->grads: global-norm clipping to max_grad_norm (<= 0: none), then AdamW.
+ * Returns the norm before clipping.  Moments are allocated on the first call. */
+int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,
+                               double *grad_norm);
+
+/* FLOPs of one training step (forward + backward) on N real tokens of sequences of length T: 6 * matmul
+ * parameters * N plus attention (12 * layers * T/2 * heads * head_dim per token, causal). */
+double ilr_transformer_train_flops(const ilr_model_config *cfg, double tokens, double seq);
+
+#endif

@@ -1,0 +1,145 @@
+/* ilr bench matmul | train: the machine's fp32 sgemm peak, and training-step throughput with MFU against it. */
+#include <cblas.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "ilr/error.h"
+#include "ilr/rng.h"
+#include "ilr/timer.h"
+#include "ilr/transformer.h"
+
+static const char bench_help[] =
+    "usage: ilr bench matmul [--size N] [--seconds S]\n"
+    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K]\n\n"
+    "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
+    "        seconds (default 2); prints the best 0.25 s window's GFLOP/s and the kernel set OpenBLAS chose.\n"
+    "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
+    "        (default batch 4, seq 256, 5 timed steps after one warm-up); prints tokens/s, GFLOP/s\n"
+    "        (6 x matmul parameters x tokens + causal attention), MFU against the sgemm peak measured in\n"
+    "        the same run, and peak RSS.\n";
+
+/* Best GFLOP/s of n x n x n sgemm over windows of about 0.25 s within `seconds`: on a shared or virtual
+ * machine the best window is the stable figure (the mean moves with whatever else runs). */
+static double measure_sgemm(int n, double seconds) {
+    float *a = malloc(sizeof(float) * (size_t)n * n), *b = malloc(sizeof(float) * (size_t)n * n);
+    float *c = malloc(sizeof(float) * (size_t)n * n);
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 7);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
+    double best = 0, start = ilr_time_now();
+    while (ilr_time_now() - start < seconds || best == 0) {
+        int reps = 0;
+        double window = ilr_time_now(), now = window;
+        while (now - window < 0.25 || reps < 2) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+            reps++;
+            now = ilr_time_now();
+        }
+        double rate = 2.0 * n * n * (double)n * reps / (now - window) / 1e9;
+        if (rate > best) best = rate;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+static double peak_rss_gib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1048576.0;
+}
+
+static int bench_matmul(int argc, char **argv) {
+    static const struct option longopts[] = {{"size", required_argument, 0, 'n'}, {"seconds", required_argument, 0, 's'},
+                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    long long n = 2048, seconds = 2;
+    optind = 0;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+        if (c == 'h') return printf("%s", bench_help), 0;
+        if (c == 'n' && ilr_cli_parse_long("bench", "--size", optarg, 16, 16384, &n)) return 2;
+        if (c == 's' && ilr_cli_parse_long("bench", "--seconds", optarg, 1, 600, &seconds)) return 2;
+        if (c != 'n' && c != 's') return ilr_cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
+    }
+    double gflops = measure_sgemm((int)n, (double)seconds);
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    printf("matmul: sgemm %lld x %lld x %lld fp32: %.1f GFLOP/s on %d threads (OpenBLAS kernels: %s%s%s)\n", n, n, n,
+           gflops, openblas_get_num_threads(), openblas_get_corename(), coretype ? ", OPENBLAS_CORETYPE=" : "",
+           coretype ? coretype : "");
+    return 0;
+}
+
+static int bench_train(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
+        {"seq", required_argument, 0, 't'}, {"steps", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *arch_name = NULL, *shape = "small";
+    long long B = 4, T = 256, steps = 5;
+    optind = 0;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+        int rc = 0;
+        if (c == 'h') return printf("%s", bench_help), 0;
+        else if (c == 'a') arch_name = optarg;
+        else if (c == 's') shape = optarg;
+        else if (c == 'b') rc = ilr_cli_parse_long("bench", "--batch", optarg, 1, 1024, &B);
+        else if (c == 't') rc = ilr_cli_parse_long("bench", "--seq", optarg, 2, 65536, &T);
+        else if (c == 'k') rc = ilr_cli_parse_long("bench", "--steps", optarg, 1, 100000, &steps);
+        else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
+        if (rc) return rc;
+    }
+    ilr_arch arch = 0;
+    if (arch_name && ilr_arch_parse(arch_name, &arch)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    ilr_model_config cfg;
+    if (ilr_config_from_shape(shape, arch, &cfg)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    double peak = measure_sgemm(2048, 2.0);
+    ilr_model m;
+    ilr_transformer tr;
+    if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
+    ilr_model_init_random(&m, 1);
+    if (ilr_transformer_init(&tr, &m, (int)B, (int)T)) return ilr_cli_fail("bench");
+    int N = (int)(B * T);
+    int *tokens = malloc(sizeof(int) * (size_t)N), *targets = malloc(sizeof(int) * (size_t)N);
+    int *lengths = malloc(sizeof(int) * (size_t)B);
+    float *dlogprob = malloc(sizeof(float) * (size_t)N);
+    ilr_rng rng;
+    ilr_rng_init(&rng, 1, 0);
+    for (int i = 0; i < N; i++) tokens[i] = (int)ilr_rng_below(&rng, (uint32_t)cfg.vocab_size);
+    for (int b = 0; b < B; b++) lengths[b] = (int)T;
+    ilr_next_token_targets(targets, tokens, lengths, (int)B, (int)T);
+    ilr_adamw_params hp = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.0f};
+    double start = 0;
+    for (int step = 0; step <= steps; step++) {
+        if (step == 1) start = ilr_time_now(); /* step 0 warms up */
+        ilr_transformer_zero_grad(&tr);
+        ilr_transformer_forward(&tr, tokens, lengths, targets, (int)B, (int)T);
+        ilr_sft_loss(dlogprob, tr.logprob, targets, N);
+        ilr_transformer_backward(&tr, dlogprob);
+        if (ilr_transformer_adamw_step(&tr, &hp, 1.0f, NULL)) return ilr_cli_fail("bench");
+    }
+    double seconds = (ilr_time_now() - start) / steps;
+    double flops = ilr_transformer_train_flops(&cfg, (double)N, (double)T) / seconds / 1e9;
+    printf("train: %s %s, %zu parameters, batch %lld x %lld: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s, "
+           "MFU %.1f%% of %.1f GFLOP/s sgemm peak, peak RSS %.2f GiB\n",
+           ilr_arch_name(cfg.arch), shape, m.table.total, B, T, seconds, N / seconds, flops, 100 * flops / peak, peak,
+           peak_rss_gib());
+    free(tokens);
+    free(targets);
+    free(lengths);
+    free(dlogprob);
+    ilr_transformer_free(&tr);
+    ilr_model_free(&m);
+    return 0;
+}
+
+int ilr_cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return bench_matmul(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) return printf("%s", bench_help), 0;
+    return ilr_cli_usage_error("bench", "expected `matmul` or `train`");
+}

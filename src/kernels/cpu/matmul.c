@@ -1,0 +1,46 @@
+/* Linear layers through BLAS sgemm: out = inp @ weight^T + bias, and its backward. */
+#include <cblas.h>
+#include <string.h>
+
+#include "ilr/kernels.h"
+
+/* out (N, OUT) = inp (N, IN) @ weight (OUT, IN)^T + bias (OUT); bias rows are copied in, then sgemm adds. */
+void ilr_matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IN,
+                        int OUT) {
+    if (N <= 0 || OUT <= 0) return;
+    size_t row = (size_t)OUT * sizeof(float);
+    if (bias) {
+#pragma omp parallel for if ((long)N * OUT > 65536)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OUT, bias, row);
+    } else if (IN <= 0) {
+        memset(out, 0, row * (size_t)N);
+    }
+    if (IN <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, weight, IN,
+                bias ? 1.0f : 0.0f, out, OUT);
+}
+
+/* dbias (OUT) += column sums of dout (N, OUT); blocks of columns in parallel, rows in order. */
+static void matmul_backward_bias(float *dbias, const float *dout, int N, int OUT) {
+#pragma omp parallel for if ((long)N * OUT > 65536)
+    for (int o0 = 0; o0 < OUT; o0 += 64) {
+        int o1 = o0 + 64 < OUT ? o0 + 64 : OUT;
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (size_t)n * OUT;
+            for (int o = o0; o < o1; o++) dbias[o] += d[o];
+        }
+    }
+}
+
+/* dinp (N, IN) += dout (N, OUT) @ weight (OUT, IN);  dweight (OUT, IN) += dout^T @ inp;  dbias (OUT) += sums. */
+void ilr_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int N, int IN, int OUT) {
+    if (N <= 0 || OUT <= 0) return;
+    if (dinp && IN > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, weight, IN, 1.0f,
+                    dinp, IN);
+    if (dweight && IN > 0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f,
+                    dweight, IN);
+    if (dbias) matmul_backward_bias(dbias, dout, N, OUT);
+}

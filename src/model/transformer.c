@@ -1,0 +1,289 @@
+/* Decoder forward/backward and the AdamW step (see ilr/transformer.h).  Each layer is the same sequence of
+ * kernel calls; backward walks it in reverse with one running residual gradient. */
+#include "ilr/transformer.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ilr/error.h"
+
+/* ---- sizing and allocation ---- */
+
+static size_t padded(size_t bytes) { return (bytes + ILR_ALIGN - 1) / ILR_ALIGN * ILR_ALIGN; }
+
+/* Takes n floats from the arena, or (arena NULL) only adds their size to *total. */
+static float *take(ilr_arena *arena, size_t *total, size_t n) {
+    *total += padded(n * sizeof(float));
+    return arena ? ilr_arena_alloc(arena, n * sizeof(float)) : NULL;
+}
+
+/* Lays out every activation; run once to size the arena and once to fill the pointers. */
+static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
+    const ilr_model_config *c = &tr->model->config;
+    size_t B = (size_t)tr->max_B, T = (size_t)tr->max_T, N = B * T, C = (size_t)c->hidden_size;
+    size_t QD = (size_t)c->num_heads * c->head_dim, KD = (size_t)c->num_kv_heads * c->head_dim;
+    size_t I = (size_t)c->intermediate_size, NH = (size_t)c->num_heads;
+    for (int l = 0; l < c->num_layers; l++) {
+        ilr_layer_acts *a = &tr->layers[l];
+        a->resid = take(arena, total, N * C);
+        a->ln1 = take(arena, total, N * C);
+        a->ln1_rstd = take(arena, total, N);
+        a->q = take(arena, total, N * QD);
+        a->k = take(arena, total, N * KD);
+        a->v = take(arena, total, N * KD);
+        a->att = take(arena, total, B * NH * T * T);
+        a->atty = take(arena, total, N * QD);
+        a->resid_mid = take(arena, total, N * C);
+        a->ln2 = take(arena, total, N * C);
+        a->ln2_rstd = take(arena, total, N);
+        a->gate = take(arena, total, N * I);
+        a->up = take(arena, total, N * I);
+        a->act = take(arena, total, N * I);
+    }
+    tr->resid_out = take(arena, total, N * C);
+    tr->lnf = take(arena, total, N * C);
+    tr->lnf_rstd = take(arena, total, N);
+    tr->rope_cos = take(arena, total, T * (size_t)c->head_dim / 2);
+    tr->rope_sin = take(arena, total, T * (size_t)c->head_dim / 2);
+    tr->tokens = (int *)take(arena, total, N);
+    tr->targets = (int *)take(arena, total, N);
+    tr->pos = (int *)take(arena, total, N);
+    tr->lengths = (int *)take(arena, total, B);
+    tr->logprob = take(arena, total, N);
+    tr->entropy = take(arena, total, N);
+    tr->lse = take(arena, total, N);
+    tr->logits_scratch = take(arena, total, N * (size_t)tr->vocab_chunk);
+    tr->d_resid = take(arena, total, N * C);
+    tr->d_ln = take(arena, total, N * C);
+    tr->d_lnf = take(arena, total, N * C);
+    tr->d_q = take(arena, total, N * QD);
+    tr->d_k = take(arena, total, N * KD);
+    tr->d_v = take(arena, total, N * KD);
+    tr->d_atty = take(arena, total, N * QD);
+    tr->d_gate = take(arena, total, N * I);
+    tr->d_up = take(arena, total, N * I);
+    tr->d_act = take(arena, total, N * I);
+    tr->d_att_scratch = take(arena, total, B * NH * T);
+}
+
+int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) {
+    memset(tr, 0, sizeof *tr);
+    const ilr_model_config *c = &model->config;
+    if (B < 1 || T < 1) return ILR_FAIL(ILR_EINVAL, "transformer: batch %d x %d tokens is empty", B, T);
+    tr->model = model;
+    tr->max_B = B;
+    tr->max_T = T;
+    /* Logit chunks of at most 16M floats (64 MiB), at least 256 vocabulary rows. */
+    size_t chunk = (16u << 20) / ((size_t)B * T);
+    tr->vocab_chunk = (int)(chunk < 256 ? 256 : chunk > (size_t)c->vocab_size ? (size_t)c->vocab_size : chunk);
+    tr->layers = calloc((size_t)c->num_layers, sizeof *tr->layers);
+    if (!tr->layers) return ILR_FAIL(ILR_ENOMEM, "transformer: out of memory");
+    size_t total = 0;
+    layout(tr, NULL, &total);
+    int rc = ilr_arena_init(&tr->arena, total);
+    if (rc) {
+        ilr_transformer_free(tr);
+        return ilr_error_prefix("activations for %d x %d tokens", B, T);
+    }
+    layout(tr, &tr->arena, &total);
+    tr->grads = ilr_aligned_alloc(model->table.total * sizeof(float), "gradients");
+    if (!tr->grads) {
+        ilr_transformer_free(tr);
+        return ILR_ENOMEM;
+    }
+    ilr_transformer_zero_grad(tr);
+    ilr_rope_scaling scaling = {c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
+                                c->rope_original_max_position};
+    ilr_rope_table(tr->rope_cos, tr->rope_sin, T, c->head_dim, c->rope_theta, c->has_rope_scaling ? &scaling : NULL);
+    return 0;
+}
+
+void ilr_transformer_free(ilr_transformer *tr) {
+    ilr_arena_free(&tr->arena);
+    free(tr->layers);
+    ilr_aligned_free(tr->grads);
+    ilr_aligned_free(tr->adam_m);
+    ilr_aligned_free(tr->adam_v);
+    memset(tr, 0, sizeof *tr);
+}
+
+void ilr_transformer_zero_grad(ilr_transformer *tr) {
+    memset(tr->grads, 0, tr->model->table.total * sizeof(float));
+}
+
+/* ---- parameters ---- */
+
+static const float *param(const ilr_transformer *tr, ilr_param_kind kind, int layer) {
+    const ilr_param_view *v = ilr_param_get(&tr->model->table, kind, layer);
+    return v ? tr->model->params + v->offset : NULL;
+}
+
+static float *grad(const ilr_transformer *tr, ilr_param_kind kind, int layer) {
+    const ilr_param_view *v = ilr_param_get(&tr->model->table, kind, layer);
+    return v ? tr->grads + v->offset : NULL;
+}
+
+/* The LM head is the embedding when tied. */
+static ilr_param_kind head_kind(const ilr_transformer *tr) {
+    return tr->model->config.tie_word_embeddings ? ILR_P_EMBED : ILR_P_LM_HEAD;
+}
+
+/* ---- forward ---- */
+
+static void layer_forward(ilr_transformer *tr, int l, float *out) {
+    const ilr_model_config *c = &tr->model->config;
+    ilr_layer_acts *a = &tr->layers[l];
+    int N = tr->B * tr->T, C = c->hidden_size, HD = c->head_dim, NH = c->num_heads, NKV = c->num_kv_heads;
+    int I = c->intermediate_size;
+    ilr_rmsnorm_forward(a->ln1, a->ln1_rstd, a->resid, param(tr, ILR_P_ATTN_NORM, l), N, C, (float)c->rms_norm_eps);
+    ilr_matmul_forward(a->q, a->ln1, param(tr, ILR_P_Q_W, l), param(tr, ILR_P_Q_B, l), N, C, NH * HD);
+    ilr_matmul_forward(a->k, a->ln1, param(tr, ILR_P_K_W, l), param(tr, ILR_P_K_B, l), N, C, NKV * HD);
+    ilr_matmul_forward(a->v, a->ln1, param(tr, ILR_P_V_W, l), param(tr, ILR_P_V_B, l), N, C, NKV * HD);
+    ilr_rope_forward(a->q, tr->rope_cos, tr->rope_sin, tr->pos, N, NH, HD);
+    ilr_rope_forward(a->k, tr->rope_cos, tr->rope_sin, tr->pos, N, NKV, HD);
+    ilr_attention_forward(a->atty, a->att, a->q, a->k, a->v, tr->lengths, tr->B, tr->T, NH, NKV, HD);
+    ilr_matmul_forward(a->resid_mid, a->atty, param(tr, ILR_P_O_W, l), NULL, N, NH * HD, C);
+    ilr_add_forward(a->resid_mid, a->resid_mid, a->resid, (size_t)N * C);
+    ilr_rmsnorm_forward(a->ln2, a->ln2_rstd, a->resid_mid, param(tr, ILR_P_MLP_NORM, l), N, C, (float)c->rms_norm_eps);
+    ilr_matmul_forward(a->gate, a->ln2, param(tr, ILR_P_GATE_W, l), NULL, N, C, I);
+    ilr_matmul_forward(a->up, a->ln2, param(tr, ILR_P_UP_W, l), NULL, N, C, I);
+    ilr_swiglu_forward(a->act, a->gate, a->up, N, I);
+    ilr_matmul_forward(out, a->act, param(tr, ILR_P_DOWN_W, l), NULL, N, I, C);
+    ilr_add_forward(out, out, a->resid_mid, (size_t)N * C);
+}
+
+void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
+                             int B, int T) {
+    const ilr_model_config *c = &tr->model->config;
+    assert(B <= tr->max_B && T <= tr->max_T);
+    tr->B = B;
+    tr->T = T;
+    int N = B * T, C = c->hidden_size, L = c->num_layers;
+    for (int b = 0; b < B; b++) {
+        tr->lengths[b] = lengths[b];
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t, real = t < lengths[b];
+            tr->tokens[i] = real ? tokens[i] : 0; /* padding ids may be anything; embed id 0 there */
+            tr->targets[i] = real ? targets[i] : -1;
+            tr->pos[i] = t;
+        }
+    }
+    ilr_embedding_forward(tr->layers[0].resid, tr->tokens, param(tr, ILR_P_EMBED, -1), N, C);
+    for (int l = 0; l < L; l++) layer_forward(tr, l, l + 1 < L ? tr->layers[l + 1].resid : tr->resid_out);
+    ilr_rmsnorm_forward(tr->lnf, tr->lnf_rstd, tr->resid_out, param(tr, ILR_P_FINAL_NORM, -1), N, C,
+                        (float)c->rms_norm_eps);
+    ilr_lm_head_logprob_forward(tr->logprob, tr->entropy, tr->lse, tr->lnf, param(tr, head_kind(tr), -1),
+                                tr->targets, N, C, c->vocab_size, tr->logits_scratch, tr->vocab_chunk);
+}
+
+void ilr_transformer_logits(const ilr_transformer *tr, float *out) {
+    const ilr_model_config *c = &tr->model->config;
+    ilr_lm_head_logits(out, tr->lnf, param(tr, head_kind(tr), -1), tr->B * tr->T, c->hidden_size, c->vocab_size);
+}
+
+/* ---- backward ---- */
+
+static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+
+/* On entry tr->d_resid holds d(loss)/d(layer l's output); on exit d(loss)/d(layer l's input). */
+static void layer_backward(ilr_transformer *tr, int l) {
+    const ilr_model_config *c = &tr->model->config;
+    ilr_layer_acts *a = &tr->layers[l];
+    int N = tr->B * tr->T, C = c->hidden_size, HD = c->head_dim, NH = c->num_heads, NKV = c->num_kv_heads;
+    int I = c->intermediate_size;
+    size_t NI = (size_t)N * I, NC = (size_t)N * C;
+    /* MLP: out = resid_mid + down(silu(gate(ln2)) * up(ln2)) */
+    zero(tr->d_act, NI);
+    ilr_matmul_backward(tr->d_act, grad(tr, ILR_P_DOWN_W, l), NULL, tr->d_resid, a->act, param(tr, ILR_P_DOWN_W, l),
+                        N, I, C);
+    zero(tr->d_gate, NI);
+    zero(tr->d_up, NI);
+    ilr_swiglu_backward(tr->d_gate, tr->d_up, tr->d_act, a->gate, a->up, N, I);
+    zero(tr->d_ln, NC);
+    ilr_matmul_backward(tr->d_ln, grad(tr, ILR_P_GATE_W, l), NULL, tr->d_gate, a->ln2, param(tr, ILR_P_GATE_W, l), N,
+                        C, I);
+    ilr_matmul_backward(tr->d_ln, grad(tr, ILR_P_UP_W, l), NULL, tr->d_up, a->ln2, param(tr, ILR_P_UP_W, l), N, C, I);
+    ilr_rmsnorm_backward(tr->d_resid, grad(tr, ILR_P_MLP_NORM, l), tr->d_ln, a->resid_mid,
+                         param(tr, ILR_P_MLP_NORM, l), a->ln2_rstd, N, C);
+    /* attention: resid_mid = resid + o(attention(rope(q(ln1)), rope(k(ln1)), v(ln1))) */
+    zero(tr->d_atty, (size_t)N * NH * HD);
+    ilr_matmul_backward(tr->d_atty, grad(tr, ILR_P_O_W, l), NULL, tr->d_resid, a->atty, param(tr, ILR_P_O_W, l), N,
+                        NH * HD, C);
+    zero(tr->d_q, (size_t)N * NH * HD);
+    zero(tr->d_k, (size_t)N * NKV * HD);
+    zero(tr->d_v, (size_t)N * NKV * HD);
+    ilr_attention_backward(tr->d_q, tr->d_k, tr->d_v, tr->d_att_scratch, tr->d_atty, a->q, a->k, a->v, a->att, tr->lengths, tr->B,
+                           tr->T, NH, NKV, HD);
+    ilr_rope_backward(tr->d_q, tr->rope_cos, tr->rope_sin, tr->pos, N, NH, HD);
+    ilr_rope_backward(tr->d_k, tr->rope_cos, tr->rope_sin, tr->pos, N, NKV, HD);
+    zero(tr->d_ln, NC);
+    ilr_matmul_backward(tr->d_ln, grad(tr, ILR_P_Q_W, l), grad(tr, ILR_P_Q_B, l), tr->d_q, a->ln1,
+                        param(tr, ILR_P_Q_W, l), N, C, NH * HD);
+    ilr_matmul_backward(tr->d_ln, grad(tr, ILR_P_K_W, l), grad(tr, ILR_P_K_B, l), tr->d_k, a->ln1,
+                        param(tr, ILR_P_K_W, l), N, C, NKV * HD);
+    ilr_matmul_backward(tr->d_ln, grad(tr, ILR_P_V_W, l), grad(tr, ILR_P_V_B, l), tr->d_v, a->ln1,
+                        param(tr, ILR_P_V_W, l), N, C, NKV * HD);
+    ilr_rmsnorm_backward(tr->d_resid, grad(tr, ILR_P_ATTN_NORM, l), tr->d_ln, a->resid, param(tr, ILR_P_ATTN_NORM, l),
+                         a->ln1_rstd, N, C);
+}
+
+void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob) {
+    const ilr_model_config *c = &tr->model->config;
+    int N = tr->B * tr->T, C = c->hidden_size;
+    zero(tr->d_lnf, (size_t)N * C);
+    ilr_lm_head_logprob_backward(tr->d_lnf, grad(tr, head_kind(tr), -1), dlogprob, tr->lnf,
+                                 param(tr, head_kind(tr), -1), tr->targets, tr->lse, N, C, c->vocab_size,
+                                 tr->logits_scratch, tr->vocab_chunk);
+    zero(tr->d_resid, (size_t)N * C);
+    ilr_rmsnorm_backward(tr->d_resid, grad(tr, ILR_P_FINAL_NORM, -1), tr->d_lnf, tr->resid_out,
+                         param(tr, ILR_P_FINAL_NORM, -1), tr->lnf_rstd, N, C);
+    for (int l = c->num_layers - 1; l >= 0; l--) layer_backward(tr, l);
+    ilr_embedding_backward(grad(tr, ILR_P_EMBED, -1), tr->d_resid, tr->tokens, N, C);
+}
+
+/* ---- losses and the optimizer ---- */
+
+void ilr_next_token_targets(int *targets, const int *tokens, const int *lengths, int B, int T) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) targets[b * T + t] = t + 1 < lengths[b] ? tokens[b * T + t + 1] : -1;
+}
+
+float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, int N) {
+    double sum = 0;
+    int count = 0;
+    for (int i = 0; i < N; i++)
+        if (targets[i] >= 0) sum += logprob[i], count++;
+    for (int i = 0; i < N; i++) dlogprob[i] = targets[i] >= 0 && count ? -1.0f / (float)count : 0.0f;
+    return count ? (float)(-sum / count) : 0.0f;
+}
+
+int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,
+                               double *grad_norm) {
+    size_t n = tr->model->table.total;
+    if (!tr->adam_m) {
+        tr->adam_m = ilr_aligned_alloc(n * sizeof(float), "AdamW first moments");
+        tr->adam_v = ilr_aligned_alloc(n * sizeof(float), "AdamW second moments");
+        if (!tr->adam_m || !tr->adam_v) return ILR_ENOMEM;
+        zero(tr->adam_m, n);
+        zero(tr->adam_v, n);
+    }
+    double norm = ilr_grad_norm(tr->grads, n);
+    if (grad_norm) *grad_norm = norm;
+    /* torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1 */
+    double coef = max_grad_norm > 0 ? max_grad_norm / (norm + 1e-6) : 1.0;
+    if (coef < 1.0) ilr_scale(tr->grads, n, (float)coef);
+    ilr_adamw_update(tr->model->params, tr->grads, tr->adam_m, tr->adam_v, n, hp, ++tr->adam_step);
+    return 0;
+}
+
+double ilr_transformer_train_flops(const ilr_model_config *c, double tokens, double seq) {
+    double params = (double)ilr_config_param_count(c);
+    double embed = (double)c->vocab_size * c->hidden_size;
+    /* Embedding lookups cost nothing; the LM head (the embedding itself when tied) is a matmul. */
+    double matmul_params = c->tie_word_embeddings ? params : params - embed;
+    double attention = 12.0 * c->num_layers * (seq / 2) * c->num_heads * c->head_dim;
+    return tokens * (6.0 * matmul_params + attention);
+}

@@ -1,0 +1,745 @@
+/* kernels: every CPU kernel against a float64 loop written here.  Forwards are compared with the float64
+ * forward; backwards with central differences (h = 1e-6) of the float64 forward under the loss
+ * L = sum(out * R), R fixed and random.  Errors are max|got - want| / max(max|want|, 1e-6) per tensor.
+ * Plus the properties the model relies on: attention ignores padding bit for bit, RoPE tables match
+ * transformers (llama3 scaling included), the chunked LM head agrees across chunk sizes, backward
+ * functions accumulate, reductions do not depend on the thread count. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/kernels.h"
+#include "ilr/rng.h"
+#include "test_util.h"
+
+#define FD_H 1e-6
+#define FWD_TOL 1e-5
+#define BWD_TOL 1e-4
+
+/* ---- helpers: allocation pool, random tensors, comparisons, finite differences ---- */
+
+static void *pool[64];
+static int pool_used;
+
+static void *talloc(size_t bytes) {
+    assert_true(pool_used < 64);
+    void *p = calloc(1, bytes ? bytes : 1);
+    assert_non_null(p);
+    return pool[pool_used++] = p;
+}
+
+static void tfree_all(void) {
+    while (pool_used > 0) free(pool[--pool_used]);
+}
+
+static float *randn(ilr_rng *rng, size_t n, float std) {
+    float *x = talloc(n * sizeof(float));
+    ilr_rng_fill_normal(rng, x, (long)n, 0.0f, std);
+    return x;
+}
+
+static double *to_f64(const float *x, size_t n) {
+    double *d = talloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) d[i] = x[i];
+    return d;
+}
+
+static float *copy_f32(const float *x, size_t n) {
+    float *c = talloc(n * sizeof(float));
+    memcpy(c, x, n * sizeof(float));
+    return c;
+}
+
+static double dot64(const double *a, const double *b, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static double rel_err(const float *got, const double *want, size_t n) {
+    double diff = 0.0, scale = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs(got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    return diff / scale;
+}
+
+/* Prints "what: max rel err E over N values" and asserts E < tol. */
+static void expect_close(const char *what, const float *got, const double *want, size_t n, double tol) {
+    double e = rel_err(got, want, n);
+    print_message("%s: max rel err %.1e over %zu values\n", what, e, n);
+    assert_true(e < tol);
+}
+
+typedef double (*loss_fn)(void *ctx);
+
+/* Compares the kernel's gradient with central differences of loss(ctx) in param (n doubles, inside ctx). */
+static void expect_grad(const char *what, const float *analytic, double *param, size_t n, loss_fn loss,
+                        void *ctx) {
+    double *fd = malloc(n * sizeof(double));
+    assert_non_null(fd);
+    for (size_t i = 0; i < n; i++) {
+        double save = param[i];
+        param[i] = save + FD_H;
+        double lp = loss(ctx);
+        param[i] = save - FD_H;
+        double lm = loss(ctx);
+        param[i] = save;
+        fd[i] = (lp - lm) / (2 * FD_H);
+    }
+    double e = rel_err(analytic, fd, n);
+    free(fd);
+    print_message("%s: max rel err %.1e over %zu values (vs finite differences)\n", what, e, n);
+    assert_true(e < BWD_TOL);
+}
+
+/* after (n) holds a gradient after a second identical backward call; once (n) after the first. */
+static void expect_accumulated(const char *what, const float *after, const float *once, size_t n) {
+    double diff = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs(after[i] - 2.0 * once[i]));
+        scale = fmax(scale, fabs(2.0 * once[i]));
+    }
+    if (diff / scale >= 1e-6) print_message("%s: second call gives %.1e rel err from 2x\n", what, diff / scale);
+    assert_true(diff / scale < 1e-6);
+}
+
+/* ---- matmul ---- */
+
+typedef struct {
+    double *inp, *w, *bias, *R, *out;
+    int N, IN, OUT;
+} matmul_ctx;
+
+static void matmul_ref(matmul_ctx *c) {
+    for (int n = 0; n < c->N; n++)
+        for (int o = 0; o < c->OUT; o++)
+            c->out[n * c->OUT + o] = (c->bias ? c->bias[o] : 0.0) + dot64(c->inp + n * c->IN, c->w + o * c->IN, c->IN);
+}
+
+static double matmul_loss(void *p) {
+    matmul_ctx *c = p;
+    matmul_ref(c);
+    return dot64(c->out, c->R, (size_t)c->N * c->OUT);
+}
+
+static void test_matmul(void **state) {
+    (void)state;
+    enum { N = 5, IN = 7, OUT = 6 };
+    ilr_rng rng;
+    ilr_rng_init(&rng, 1, 1);
+    float *inp = randn(&rng, N * IN, 1), *w = randn(&rng, OUT * IN, 1), *b = randn(&rng, OUT, 1);
+    float *R = randn(&rng, N * OUT, 1), *out = talloc(N * OUT * sizeof(float));
+    matmul_ctx c = {to_f64(inp, N * IN), to_f64(w, OUT * IN), NULL, to_f64(R, N * OUT),
+                    talloc(N * OUT * sizeof(double)), N, IN, OUT};
+    ilr_matmul_forward(out, inp, w, NULL, N, IN, OUT);
+    matmul_ref(&c);
+    expect_close("matmul forward (no bias)", out, c.out, N * OUT, FWD_TOL);
+    c.bias = to_f64(b, OUT);
+    ilr_matmul_forward(out, inp, w, b, N, IN, OUT);
+    matmul_ref(&c);
+    expect_close("matmul forward (bias)", out, c.out, N * OUT, FWD_TOL);
+
+    float *dinp = talloc(N * IN * 4), *dw = talloc(OUT * IN * 4), *db = talloc(OUT * 4);
+    ilr_matmul_backward(dinp, dw, db, R, inp, w, N, IN, OUT);
+    expect_grad("matmul backward dinp", dinp, c.inp, N * IN, matmul_loss, &c);
+    expect_grad("matmul backward dweight", dw, c.w, OUT * IN, matmul_loss, &c);
+    expect_grad("matmul backward dbias", db, c.bias, OUT, matmul_loss, &c);
+
+    /* NULL outputs are skipped and do not change the others. */
+    float *dinp1 = talloc(N * IN * 4), *dw1 = talloc(OUT * IN * 4), *db1 = talloc(OUT * 4);
+    ilr_matmul_backward(dinp1, NULL, NULL, R, inp, w, N, IN, OUT);
+    ilr_matmul_backward(NULL, dw1, NULL, R, inp, w, N, IN, OUT);
+    ilr_matmul_backward(NULL, NULL, db1, R, inp, w, N, IN, OUT);
+    assert_memory_equal(dinp1, dinp, N * IN * 4);
+    assert_memory_equal(dw1, dw, OUT * IN * 4);
+    assert_memory_equal(db1, db, OUT * 4);
+    float *dinp0 = copy_f32(dinp, N * IN), *dw0 = copy_f32(dw, OUT * IN), *db0 = copy_f32(db, OUT);
+    ilr_matmul_backward(dinp, dw, db, R, inp, w, N, IN, OUT);
+    expect_accumulated("matmul dinp", dinp, dinp0, N * IN);
+    expect_accumulated("matmul dweight", dw, dw0, OUT * IN);
+    expect_accumulated("matmul dbias", db, db0, OUT);
+    tfree_all();
+}
+
+/* ---- embedding ---- */
+
+typedef struct {
+    double *wte, *R;
+    const int *tokens;
+    int N, C;
+} embedding_ctx;
+
+static double embedding_loss(void *p) {
+    embedding_ctx *c = p;
+    double L = 0.0;
+    for (int n = 0; n < c->N; n++) L += dot64(c->wte + (size_t)c->tokens[n] * c->C, c->R + (size_t)n * c->C, c->C);
+    return L;
+}
+
+static void test_embedding(void **state) {
+    (void)state;
+    enum { V = 11, C = 70, N = 9 };
+    const int tokens[N] = {3, 0, 10, 3, 7, 3, 0, 5, 10};
+    ilr_rng rng;
+    ilr_rng_init(&rng, 2, 1);
+    float *wte = randn(&rng, V * C, 1), *R = randn(&rng, N * C, 1), *out = talloc(N * C * 4);
+    ilr_embedding_forward(out, tokens, wte, N, C);
+    for (int n = 0; n < N; n++) assert_memory_equal(out + n * C, wte + tokens[n] * C, C * 4);
+    float *dwte = talloc(V * C * 4);
+    ilr_embedding_backward(dwte, R, tokens, N, C);
+    embedding_ctx c = {to_f64(wte, V * C), to_f64(R, N * C), tokens, N, C};
+    expect_grad("embedding backward dwte", dwte, c.wte, V * C, embedding_loss, &c);
+    float *d0 = copy_f32(dwte, V * C);
+    ilr_embedding_backward(dwte, R, tokens, N, C);
+    expect_accumulated("embedding dwte", dwte, d0, V * C);
+
+    /* A batch big enough to run in parallel: the same bits with 1 and 3 threads. */
+    enum { BN = 600, BC = 130, BV = 50 };
+    int *btok = talloc(BN * sizeof(int));
+    for (int n = 0; n < BN; n++) btok[n] = (int)ilr_rng_below(&rng, BV);
+    float *bd = randn(&rng, BN * BC, 1), *g1 = talloc(BV * BC * 4), *g3 = talloc(BV * BC * 4);
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ilr_embedding_backward(g1, bd, btok, BN, BC);
+    omp_set_num_threads(3);
+    ilr_embedding_backward(g3, bd, btok, BN, BC);
+    omp_set_num_threads(threads);
+    assert_memory_equal(g1, g3, BV * BC * 4);
+    print_message("embedding backward: identical bits with 1 and 3 threads over %d values\n", BV * BC);
+    tfree_all();
+}
+
+/* ---- RMSNorm ---- */
+
+typedef struct {
+    double *x, *w, *R, *out, *rstd;
+    int N, C;
+    double eps;
+} rmsnorm_ctx;
+
+static void rmsnorm_ref(rmsnorm_ctx *c) {
+    for (int n = 0; n < c->N; n++) {
+        const double *x = c->x + n * c->C;
+        double r = 1.0 / sqrt(dot64(x, x, c->C) / c->C + c->eps);
+        for (int i = 0; i < c->C; i++) c->out[n * c->C + i] = x[i] * r * c->w[i];
+        c->rstd[n] = r;
+    }
+}
+
+static double rmsnorm_loss(void *p) {
+    rmsnorm_ctx *c = p;
+    rmsnorm_ref(c);
+    return dot64(c->out, c->R, (size_t)c->N * c->C);
+}
+
+static void test_rmsnorm(void **state) {
+    (void)state;
+    enum { N = 6, C = 80 };
+    ilr_rng rng;
+    ilr_rng_init(&rng, 3, 1);
+    float *x = randn(&rng, N * C, 1), *w = randn(&rng, C, 0.2f), *R = randn(&rng, N * C, 1);
+    for (int i = 0; i < C; i++) w[i] += 1.0f;
+    float *out = talloc(N * C * 4), *rstd = talloc(N * 4);
+    ilr_rmsnorm_forward(out, rstd, x, w, N, C, 1e-6f);
+    rmsnorm_ctx c = {to_f64(x, N * C), to_f64(w, C), to_f64(R, N * C), talloc(N * C * 8), talloc(N * 8), N, C,
+                     (double)1e-6f};
+    rmsnorm_ref(&c);
+    expect_close("rmsnorm forward out", out, c.out, N * C, FWD_TOL);
+    expect_close("rmsnorm forward rstd", rstd, c.rstd, N, FWD_TOL);
+    float *dx = talloc(N * C * 4), *dw = talloc(C * 4);
+    ilr_rmsnorm_backward(dx, dw, R, x, w, rstd, N, C);
+    expect_grad("rmsnorm backward dx", dx, c.x, N * C, rmsnorm_loss, &c);
+    expect_grad("rmsnorm backward dweight", dw, c.w, C, rmsnorm_loss, &c);
+    float *dx0 = copy_f32(dx, N * C), *dw0 = copy_f32(dw, C);
+    ilr_rmsnorm_backward(dx, NULL, R, x, w, rstd, N, C);
+    ilr_rmsnorm_backward(NULL, dw, R, x, w, rstd, N, C);
+    expect_accumulated("rmsnorm dx", dx, dx0, N * C);
+    expect_accumulated("rmsnorm dweight", dw, dw0, C);
+    tfree_all();
+}
+
+/* ---- RoPE ---- */
+
+/* transformers' _compute_llama3_parameters for one frequency, written out as the Python does it. */
+static double llama3_inv_freq(double inv_freq, int *band) {
+    const double factor = 8, low = 1, high = 4, orig = 8192;
+    double wavelen = 2 * M_PI / inv_freq;
+    double inv_freq_llama = wavelen > orig / low ? inv_freq / factor : inv_freq;
+    double smooth_factor = (orig / wavelen - low) / (high - low);
+    double smoothed = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama;
+    int is_medium = !(wavelen < orig / high) && !(wavelen > orig / low);
+    *band = wavelen < orig / high ? 0 : is_medium ? 1 : 2;
+    return is_medium ? smoothed : inv_freq_llama;
+}
+
+/* Checks the tables (T, HD/2) against cos/sin of pos * inv_freq computed here; returns the max abs error. */
+static double rope_table_err(const float *cos_t, const float *sin_t, int T, int HD, const double *inv_freq) {
+    double err = 0.0;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < HD / 2; j++) {
+            err = fmax(err, fabs(cos_t[t * (HD / 2) + j] - cos(t * inv_freq[j])));
+            err = fmax(err, fabs(sin_t[t * (HD / 2) + j] - sin(t * inv_freq[j])));
+        }
+    return err;
+}
+
+static void test_rope_tables(void **state) {
+    (void)state;
+    enum { T = 8193, HD = 16 };
+    float *cos_t = talloc(T * HD / 2 * 4), *sin_t = talloc(T * HD / 2 * 4);
+    double inv_freq[HD / 2];
+    ilr_rope_table(cos_t, sin_t, T, HD, 1e4, NULL);
+    for (int j = 0; j < HD / 2; j++) inv_freq[j] = pow(1e4, -2.0 * j / HD);
+    double err = rope_table_err(cos_t, sin_t, T, HD, inv_freq);
+    print_message("rope table theta=1e4: max abs err %.1e over %d values\n", err, T * HD);
+    assert_true(err < 1e-7);
+    /* pos 10, j 4: inv_freq = 1e4^-0.5 = 0.01, angle 0.1 */
+    assert_true(cos_t[10 * 8 + 4] == (float)0.9950041652780258 && sin_t[10 * 8 + 4] == (float)0.09983341664682815);
+
+    ilr_rope_scaling s = {8, 1, 4, 8192};
+    ilr_rope_table(cos_t, sin_t, T, HD, 5e5, &s);
+    int bands[3] = {0, 0, 0}, band;
+    for (int j = 0; j < HD / 2; j++) {
+        inv_freq[j] = llama3_inv_freq(pow(5e5, -2.0 * j / HD), &band);
+        bands[band]++;
+    }
+    assert_true(bands[0] == 4 && bands[1] == 1 && bands[2] == 3); /* all three bands occur */
+    err = rope_table_err(cos_t, sin_t, T, HD, inv_freq);
+    print_message("rope table llama3 (theta 5e5, factor 8, bands %d/%d/%d): max abs err %.1e over %d values\n",
+                  bands[0], bands[1], bands[2], err, T * HD);
+    assert_true(err < 1e-7);
+    /* Python, transformers' formula in double: medium band j 4 at pos 1000, low band j 7 at pos 8000. */
+    assert_true(fabs(cos_t[1000 * 8 + 4] - 0.8654010374940257) < 1e-7);
+    assert_true(fabs(sin_t[1000 * 8 + 4] - 0.5010798781674073) < 1e-7);
+    assert_true(fabs(cos_t[8000 * 8 + 7] - 0.9999468175124334) < 1e-7);
+    tfree_all();
+}
+
+typedef struct {
+    double *x, *R, *out;
+    const int *pos;
+    int N, H, HD;
+} rope_ctx;
+
+static void rope_ref(rope_ctx *c) {
+    int half = c->HD / 2;
+    for (int n = 0; n < c->N; n++)
+        for (int h = 0; h < c->H; h++)
+            for (int i = 0; i < half; i++) {
+                double a = c->pos[n] * pow(1e4, -2.0 * i / c->HD), co = cos(a), si = sin(a);
+                const double *x = c->x + (n * c->H + h) * c->HD;
+                double *o = c->out + (n * c->H + h) * c->HD;
+                o[i] = x[i] * co - x[i + half] * si;
+                o[i + half] = x[i + half] * co + x[i] * si;
+            }
+}
+
+static double rope_loss(void *p) {
+    rope_ctx *c = p;
+    rope_ref(c);
+    return dot64(c->out, c->R, (size_t)c->N * c->H * c->HD);
+}
+
+static void test_rope(void **state) {
+    (void)state;
+    enum { T = 128, N = 5, H = 3, HD = 16, SZ = N * H * HD };
+    const int pos[N] = {0, 3, 17, 127, 64};
+    ilr_rng rng;
+    ilr_rng_init(&rng, 4, 1);
+    float *cos_t = talloc(T * HD / 2 * 4), *sin_t = talloc(T * HD / 2 * 4);
+    ilr_rope_table(cos_t, sin_t, T, HD, 1e4, NULL);
+    float *x0 = randn(&rng, SZ, 1), *R = randn(&rng, SZ, 1), *x = copy_f32(x0, SZ);
+    rope_ctx c = {to_f64(x0, SZ), to_f64(R, SZ), talloc(SZ * 8), pos, N, H, HD};
+    ilr_rope_forward(x, cos_t, sin_t, pos, N, H, HD);
+    rope_ref(&c);
+    expect_close("rope forward", x, c.out, SZ, FWD_TOL);
+    ilr_rope_backward(x, cos_t, sin_t, pos, N, H, HD);
+    double *want = to_f64(x0, SZ);
+    double err = rel_err(x, want, SZ);
+    print_message("rope forward then backward: max rel err %.1e from the input over %d values\n", err, SZ);
+    assert_true(err < 1e-6);
+    float *dx = copy_f32(R, SZ);
+    ilr_rope_backward(dx, cos_t, sin_t, pos, N, H, HD);
+    expect_grad("rope backward dx", dx, c.x, SZ, rope_loss, &c);
+    tfree_all();
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+    double *q, *k, *v, *R, *out, *att;
+    const int *len;
+    int B, T, NH, NKV, HD;
+} attn_ctx;
+
+static void attention_ref(attn_ctx *c) {
+    int B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD;
+    memset(c->out, 0, (size_t)B * T * NH * HD * sizeof(double));
+    memset(c->att, 0, (size_t)B * NH * T * T * sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < c->len[b]; t++) {
+                const double *q = c->q + ((b * T + t) * NH + h) * HD;
+                double *att = c->att + ((b * NH + h) * T + t) * T, mx = -INFINITY, sum = 0.0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    att[t2] = dot64(q, c->k + ((b * T + t2) * NKV + h / (NH / NKV)) * HD, HD) / sqrt(HD);
+                    mx = fmax(mx, att[t2]);
+                }
+                for (int t2 = 0; t2 <= t; t2++) sum += att[t2] = exp(att[t2] - mx);
+                for (int t2 = 0; t2 <= t; t2++) {
+                    att[t2] /= sum;
+                    const double *v = c->v + ((b * T + t2) * NKV + h / (NH / NKV)) * HD;
+                    for (int i = 0; i < HD; i++) c->out[((b * T + t) * NH + h) * HD + i] += att[t2] * v[i];
+                }
+            }
+}
+
+static double attention_loss(void *p) {
+    attn_ctx *c = p;
+    attention_ref(c);
+    return dot64(c->out, c->R, (size_t)c->B * c->T * c->NH * c->HD);
+}
+
+enum { AB = 3, AT = 7, ANH = 4, ANKV = 2, AHD = 8, AQ = AB * AT * ANH * AHD, AKV = AB * AT * ANKV * AHD };
+static const int attn_len[AB] = {AT, AT - 3, 1};
+static float attn_scratch[AB * ANH * AT]; /* attention backward scratch */
+
+/* Forward + backward from zeroed gradients; returns out, att, dq, dk, dv in one block (freed by the pool). */
+static float *attention_run(const float *q, const float *k, const float *v, const float *dout) {
+    float *r = talloc((size_t)(2 * AQ + AB * ANH * AT * AT + 2 * AKV) * 4);
+    float *out = r, *att = out + AQ, *dq = att + AB * ANH * AT * AT, *dk = dq + AQ, *dv = dk + AKV;
+    ilr_attention_forward(out, att, q, k, v, attn_len, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, dout, q, k, v, att, attn_len, AB, AT, ANH, ANKV, AHD);
+    return r;
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 5, 1);
+    float *q = randn(&rng, AQ, 1), *k = randn(&rng, AKV, 1), *v = randn(&rng, AKV, 1), *R = randn(&rng, AQ, 1);
+    float *out = talloc(AQ * 4), *att = talloc(AB * ANH * AT * AT * 4);
+    ilr_attention_forward(out, att, q, k, v, attn_len, AB, AT, ANH, ANKV, AHD);
+    attn_ctx c = {to_f64(q, AQ), to_f64(k, AKV), to_f64(v, AKV), to_f64(R, AQ), talloc(AQ * 8),
+                  talloc(AB * ANH * AT * AT * 8), attn_len, AB, AT, ANH, ANKV, AHD};
+    attention_ref(&c);
+    expect_close("attention forward out", out, c.out, AQ, FWD_TOL);
+    expect_close("attention forward att", att, c.att, AB * ANH * AT * AT, FWD_TOL);
+    for (int b = 0; b < AB; b++)
+        for (int t = attn_len[b]; t < AT; t++) {
+            for (int i = 0; i < ANH * AHD; i++) assert_true(out[((b * AT + t) * ANH) * AHD + i] == 0.0f);
+            for (int h = 0; h < ANH; h++)
+                for (int t2 = 0; t2 < AT; t2++) assert_true(att[((b * ANH + h) * AT + t) * AT + t2] == 0.0f);
+        }
+
+    float *dq = talloc(AQ * 4), *dk = talloc(AKV * 4), *dv = talloc(AKV * 4);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, AB, AT, ANH, ANKV, AHD);
+    expect_grad("attention backward dq", dq, c.q, AQ, attention_loss, &c);
+    expect_grad("attention backward dk", dk, c.k, AKV, attention_loss, &c);
+    expect_grad("attention backward dv", dv, c.v, AKV, attention_loss, &c);
+    float *dq0 = copy_f32(dq, AQ), *dk0 = copy_f32(dk, AKV), *dv0 = copy_f32(dv, AKV);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, AB, AT, ANH, ANKV, AHD);
+    expect_accumulated("attention dq", dq, dq0, AQ);
+    expect_accumulated("attention dk", dk, dk0, AKV);
+    expect_accumulated("attention dv", dv, dv0, AKV);
+    tfree_all();
+}
+
+/* Garbage in the padding tokens' q, k, v and dout changes no real token's output or gradient, bit for bit,
+ * and padding tokens get no gradient. */
+static void test_attention_padding_ignored(void **state) {
+    (void)state;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 6, 1);
+    float *q = randn(&rng, AQ, 1), *k = randn(&rng, AKV, 1), *v = randn(&rng, AKV, 1), *R = randn(&rng, AQ, 1);
+    float *a = attention_run(q, k, v, R);
+    for (int b = 0; b < AB; b++)
+        for (int t = attn_len[b]; t < AT; t++) {
+            for (int i = 0; i < ANH * AHD; i++) {
+                q[(b * AT + t) * ANH * AHD + i] = 100.0f * (float)ilr_rng_normal(&rng);
+                R[(b * AT + t) * ANH * AHD + i] = 100.0f * (float)ilr_rng_normal(&rng);
+            }
+            for (int i = 0; i < ANKV * AHD; i++) {
+                k[(b * AT + t) * ANKV * AHD + i] = 100.0f * (float)ilr_rng_normal(&rng);
+                v[(b * AT + t) * ANKV * AHD + i] = NAN;
+            }
+        }
+    float *g = attention_run(q, k, v, R);
+    /* out, att, dq, dk, dv of one position, as (offset, floats) in the result block */
+    int checked = 0;
+    for (int b = 0; b < AB; b++)
+        for (int t = 0; t < AT; t++) {
+            size_t qo = (size_t)(b * AT + t) * ANH * AHD, ko = (size_t)(b * AT + t) * ANKV * AHD;
+            size_t att0 = AQ, dq0 = att0 + AB * ANH * AT * AT, dk0 = dq0 + AQ, dv0 = dk0 + AKV;
+            int real = t < attn_len[b];
+            assert_memory_equal(g + qo, a + qo, ANH * AHD * 4);             /* out (0 on padding) */
+            assert_memory_equal(g + dq0 + qo, a + dq0 + qo, ANH * AHD * 4); /* dq */
+            assert_memory_equal(g + dk0 + ko, a + dk0 + ko, ANKV * AHD * 4);
+            assert_memory_equal(g + dv0 + ko, a + dv0 + ko, ANKV * AHD * 4);
+            for (int h = 0; h < ANH; h++) {
+                size_t ao = att0 + ((size_t)(b * ANH + h) * AT + t) * AT;
+                assert_memory_equal(g + ao, a + ao, AT * 4);
+            }
+            if (!real)
+                for (int i = 0; i < ANKV * AHD; i++) assert_true(g[dk0 + ko + i] == 0.0f && g[dv0 + ko + i] == 0.0f);
+            checked += real;
+        }
+    print_message("attention: garbage in padding q/k/v/dout leaves %d real positions' out, att, dq, dk, dv "
+                  "bit-identical\n", checked);
+    tfree_all();
+}
+
+/* ---- SwiGLU ---- */
+
+typedef struct {
+    double *gate, *up, *R, *out;
+    int n;
+} swiglu_ctx;
+
+static void swiglu_ref(swiglu_ctx *c) {
+    for (int i = 0; i < c->n; i++) c->out[i] = c->gate[i] / (1.0 + exp(-c->gate[i])) * c->up[i];
+}
+
+static double swiglu_loss(void *p) {
+    swiglu_ctx *c = p;
+    swiglu_ref(c);
+    return dot64(c->out, c->R, c->n);
+}
+
+static void test_swiglu(void **state) {
+    (void)state;
+    enum { N = 4, FF = 50, SZ = N * FF };
+    ilr_rng rng;
+    ilr_rng_init(&rng, 7, 1);
+    float *gate = randn(&rng, SZ, 3), *up = randn(&rng, SZ, 1), *R = randn(&rng, SZ, 1), *out = talloc(SZ * 4);
+    ilr_swiglu_forward(out, gate, up, N, FF);
+    swiglu_ctx c = {to_f64(gate, SZ), to_f64(up, SZ), to_f64(R, SZ), talloc(SZ * 8), SZ};
+    swiglu_ref(&c);
+    expect_close("swiglu forward", out, c.out, SZ, FWD_TOL);
+    float *dg = talloc(SZ * 4), *du = talloc(SZ * 4);
+    ilr_swiglu_backward(dg, du, R, gate, up, N, FF);
+    expect_grad("swiglu backward dgate", dg, c.gate, SZ, swiglu_loss, &c);
+    expect_grad("swiglu backward dup", du, c.up, SZ, swiglu_loss, &c);
+    float *dg0 = copy_f32(dg, SZ), *du0 = copy_f32(du, SZ);
+    ilr_swiglu_backward(dg, NULL, R, gate, up, N, FF);
+    ilr_swiglu_backward(NULL, du, R, gate, up, N, FF);
+    expect_accumulated("swiglu dgate", dg, dg0, SZ);
+    expect_accumulated("swiglu dup", du, du0, SZ);
+    tfree_all();
+}
+
+/* ---- elementwise ---- */
+
+static void test_elementwise(void **state) {
+    (void)state;
+    const size_t sizes[2] = {1000, 70001}; /* the second runs in parallel */
+    ilr_rng rng;
+    ilr_rng_init(&rng, 8, 1);
+    for (int s = 0; s < 2; s++) {
+        size_t n = sizes[s];
+        float *a = randn(&rng, n, 1), *b = randn(&rng, n, 1), *out = talloc(n * 4), *a0 = copy_f32(a, n);
+        ilr_add_forward(out, a, b, n);
+        for (size_t i = 0; i < n; i++) assert_true(out[i] == a0[i] + b[i]);
+        ilr_add_forward(a, a, b, n); /* aliased */
+        assert_memory_equal(a, out, n * 4);
+        ilr_accumulate(a, b, n);
+        for (size_t i = 0; i < n; i++) assert_true(a[i] == out[i] + b[i]);
+    }
+    tfree_all();
+}
+
+/* ---- LM head ---- */
+
+typedef struct {
+    double *x, *w, *R, *logits, *logprob, *entropy, *lse;
+    const int *targets;
+    int N, C, V;
+} lm_head_ctx;
+
+static void lm_head_ref(lm_head_ctx *c) {
+    for (int n = 0; n < c->N; n++) {
+        c->logprob[n] = c->entropy[n] = c->lse[n] = 0.0;
+        if (c->targets[n] < 0) continue;
+        double mx = -INFINITY, s = 0.0, pl = 0.0;
+        for (int j = 0; j < c->V; j++) {
+            c->logits[j] = dot64(c->x + n * c->C, c->w + (size_t)j * c->C, c->C);
+            mx = fmax(mx, c->logits[j]);
+        }
+        for (int j = 0; j < c->V; j++) s += exp(c->logits[j] - mx);
+        double lse = mx + log(s);
+        for (int j = 0; j < c->V; j++) pl += exp(c->logits[j] - lse) * c->logits[j];
+        c->lse[n] = lse;
+        c->logprob[n] = c->logits[c->targets[n]] - lse;
+        c->entropy[n] = lse - pl;
+    }
+}
+
+static double lm_head_loss(void *p) {
+    lm_head_ctx *c = p;
+    lm_head_ref(c);
+    return dot64(c->logprob, c->R, c->N);
+}
+
+static lm_head_ctx lm_head_setup(ilr_rng *rng, float **x, float **w, const int *targets, int N, int C, int V) {
+    *x = randn(rng, (size_t)N * C, 1);
+    *w = randn(rng, (size_t)V * C, 2.0f / sqrtf((float)C)); /* logits of std ~2 */
+    lm_head_ctx c = {to_f64(*x, (size_t)N * C), to_f64(*w, (size_t)V * C), NULL, talloc((size_t)V * 8),
+                     talloc(N * 8), talloc(N * 8), talloc(N * 8), targets, N, C, V};
+    lm_head_ref(&c);
+    return c;
+}
+
+static double max_abs_diff(const float *a, const float *b, int n) {
+    double d = 0.0;
+    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    return d;
+}
+
+static void test_lm_head_forward(void **state) {
+    (void)state;
+    enum { N = 6, C = 32, V = 1000 };
+    const int targets[N] = {5, -1, 999, 0, 517, -1}, chunks[3] = {1000, 256, 7};
+    ilr_rng rng;
+    ilr_rng_init(&rng, 9, 1);
+    float *x, *w;
+    lm_head_ctx c = lm_head_setup(&rng, &x, &w, targets, N, C, V);
+    float *res[3], *scratch = talloc((size_t)N * V * 4), *logits = talloc((size_t)N * V * 4);
+    double *logits64 = talloc((size_t)N * V * 8);
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < V; j++) logits64[n * V + j] = dot64(c.x + n * C, c.w + (size_t)j * C, C);
+    ilr_lm_head_logits(logits, x, w, N, C, V);
+    expect_close("lm_head logits", logits, logits64, N * V, FWD_TOL);
+    char what[96];
+    for (int i = 0; i < 3; i++) {
+        float *r = res[i] = talloc(3 * N * 4), *lp = r, *ent = r + N, *lse = r + 2 * N;
+        memset(scratch, 0xff, (size_t)N * V * 4); /* NaN: every value used must have been written */
+        ilr_lm_head_logprob_forward(lp, ent, lse, x, w, targets, N, C, V, scratch, chunks[i]);
+        snprintf(what, sizeof what, "lm_head forward chunk %d logprob", chunks[i]);
+        expect_close(what, lp, c.logprob, N, FWD_TOL);
+        snprintf(what, sizeof what, "lm_head forward chunk %d entropy", chunks[i]);
+        expect_close(what, ent, c.entropy, N, FWD_TOL);
+        snprintf(what, sizeof what, "lm_head forward chunk %d lse", chunks[i]);
+        expect_close(what, lse, c.lse, N, FWD_TOL);
+        for (int n = 0; n < N; n++)
+            if (targets[n] < 0) assert_true(lp[n] == 0.0f && ent[n] == 0.0f && lse[n] == 0.0f);
+        float lp2[N], lse2[N];
+        ilr_lm_head_logprob_forward(lp2, NULL, lse2, x, w, targets, N, C, V, scratch, chunks[i]);
+        assert_memory_equal(lp2, lp, sizeof lp2); /* entropy NULL: the same logprob and lse */
+        assert_memory_equal(lse2, lse, sizeof lse2);
+    }
+    for (int i = 1; i < 3; i++) {
+        double d = max_abs_diff(res[i], res[0], 3 * N);
+        print_message("lm_head chunk %d vs %d: max abs diff %.1e over logprob, entropy, lse\n", chunks[i],
+                      chunks[0], d);
+        assert_true(d < 1e-6);
+    }
+    tfree_all();
+}
+
+static void test_lm_head_backward(void **state) {
+    (void)state;
+    enum { N = 5, C = 8, V = 37, CHUNK = 8 };
+    const int targets[N] = {3, -1, 36, 0, 20};
+    ilr_rng rng;
+    ilr_rng_init(&rng, 10, 1);
+    float *x, *w, lp[N], ent[N], lse[N], *scratch = talloc(N * CHUNK * 4);
+    lm_head_ctx c = lm_head_setup(&rng, &x, &w, targets, N, C, V);
+    float *R = randn(&rng, N, 1); /* nonzero at the skipped row too: it must be ignored */
+    c.R = to_f64(R, N);
+    ilr_lm_head_logprob_forward(lp, ent, lse, x, w, targets, N, C, V, scratch, CHUNK);
+    float *dx = talloc(N * C * 4), *dw = talloc(V * C * 4);
+    ilr_lm_head_logprob_backward(dx, dw, R, x, w, targets, lse, N, C, V, scratch, CHUNK);
+    for (int i = 0; i < C; i++) assert_true(dx[1 * C + i] == 0.0f); /* the skipped row */
+    expect_grad("lm_head backward dx", dx, c.x, N * C, lm_head_loss, &c);
+    expect_grad("lm_head backward dw", dw, c.w, V * C, lm_head_loss, &c);
+    float *dx0 = copy_f32(dx, N * C), *dw0 = copy_f32(dw, V * C);
+    ilr_lm_head_logprob_backward(dx, NULL, R, x, w, targets, lse, N, C, V, scratch, CHUNK);
+    ilr_lm_head_logprob_backward(NULL, dw, R, x, w, targets, lse, N, C, V, scratch, CHUNK);
+    expect_accumulated("lm_head dx", dx, dx0, N * C);
+    expect_accumulated("lm_head dw", dw, dw0, V * C);
+    tfree_all();
+}
+
+/* ---- optimizer ---- */
+
+static void test_adamw(void **state) {
+    (void)state;
+    enum { STEPS = 3 };
+    const size_t n = 70001; /* runs in parallel */
+    const ilr_adamw_params hp = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    ilr_rng rng;
+    ilr_rng_init(&rng, 11, 1);
+    float *p = randn(&rng, n, 0.02f), *m = talloc(n * 4), *v = talloc(n * 4), *p0 = copy_f32(p, n);
+    double *pd = to_f64(p, n), *md = talloc(n * 8), *vd = talloc(n * 8);
+    for (int step = 1; step <= STEPS; step++) {
+        float *g = randn(&rng, n, 0.01f);
+        ilr_adamw_update(p, g, m, v, n, &hp, step);
+        double lr = hp.lr, b1 = hp.beta1, b2 = hp.beta2;
+        for (size_t i = 0; i < n; i++) { /* torch.optim.AdamW, single-tensor path, in float64 */
+            pd[i] *= 1 - lr * hp.weight_decay;
+            md[i] = b1 * md[i] + (1 - b1) * g[i];
+            vd[i] = b2 * vd[i] + (1 - b2) * (double)g[i] * g[i];
+            double denom = sqrt(vd[i]) / sqrt(1 - pow(b2, step)) + hp.eps;
+            pd[i] -= lr / (1 - pow(b1, step)) * md[i] / denom;
+        }
+    }
+    expect_close("adamw 3 steps params", p, pd, n, 1e-6);
+    expect_close("adamw 3 steps m", m, md, n, 1e-6);
+    expect_close("adamw 3 steps v", v, vd, n, 1e-6);
+    for (size_t i = 0; i < n; i++) {
+        p[i] -= p0[i];
+        pd[i] -= p0[i];
+    }
+    expect_close("adamw 3 steps update (p - p0)", p, pd, n, 1e-4);
+    tfree_all();
+}
+
+static void test_grad_norm_and_scale(void **state) {
+    (void)state;
+    const size_t n = 100003;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 12, 1);
+    float *g = randn(&rng, n, 1);
+    double want = 0.0;
+    for (size_t i = 0; i < n; i++) want += (double)g[i] * g[i];
+    want = sqrt(want);
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    double got1 = ilr_grad_norm(g, n);
+    omp_set_num_threads(3);
+    double got3 = ilr_grad_norm(g, n);
+    omp_set_num_threads(threads);
+    print_message("grad_norm: rel err %.1e over %zu values; 1 and 3 threads %s\n", fabs(got1 - want) / want, n,
+                  got1 == got3 ? "identical" : "DIFFER");
+    assert_true(fabs(got1 - want) / want < 1e-12);
+    assert_true(got1 == got3);
+    assert_true(ilr_grad_norm(g, 0) == 0.0);
+    assert_true(fabs(ilr_grad_norm(g, 3) - sqrt((double)g[0] * g[0] + (double)g[1] * g[1] + (double)g[2] * g[2])) <
+                1e-15);
+    float *g0 = copy_f32(g, n);
+    ilr_scale(g, n, 0.37f);
+    for (size_t i = 0; i < n; i++) assert_true(g[i] == g0[i] * 0.37f);
+    tfree_all();
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_matmul),
+    cmocka_unit_test(test_embedding),
+    cmocka_unit_test(test_rmsnorm),
+    cmocka_unit_test(test_rope_tables),
+    cmocka_unit_test(test_rope),
+    cmocka_unit_test(test_attention),
+    cmocka_unit_test(test_attention_padding_ignored),
+    cmocka_unit_test(test_swiglu),
+    cmocka_unit_test(test_elementwise),
+    cmocka_unit_test(test_lm_head_forward),
+    cmocka_unit_test(test_lm_head_backward),
+    cmocka_unit_test(test_adamw),
+    cmocka_unit_test(test_grad_norm_and_scale),
+};
+
+ILR_TEST_GROUP(kernels, tests)

@@ -1,0 +1,235 @@
+/* The decoder against PyTorch: fixtures written by tests/fixtures/make_transformer_fixtures.py (a float64
+ * reimplementation of transformers' modeling_qwen2.py / modeling_llama.py) for a Qwen2 model (QKV bias,
+ * tied embeddings) and a Llama model (llama3 rope scaling, GQA 4:1, untied) on a right-padded batch:
+ * logits, loss, every parameter's gradient, and the losses of 10 AdamW steps with clipping. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/error.h"
+#include "ilr/safetensors.h"
+#include "ilr/transformer.h"
+#include "test_util.h"
+
+typedef struct {
+    ilr_model model;
+    ilr_st_file fixture;
+    int B, T;
+    int *tokens, *lengths, *targets;
+} fixture;
+
+static float *read_tensor(const ilr_st_file *f, const char *name, int64_t *numel) {
+    const ilr_st_tensor *t = ilr_st_find(f, name);
+    if (!t) {
+        print_error("fixture lacks tensor '%s'\n", name);
+        fail();
+    }
+    float *out = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+    assert_int_equal(ilr_st_read_f32(f, t, out), 0);
+    if (numel) *numel = t->numel;
+    return out;
+}
+
+static double meta_number(const ilr_st_file *f, const char *key) {
+    const char *text = json_string_value(json_object_get(f->metadata, key));
+    assert_non_null(text);
+    return atof(text);
+}
+
+static void fixture_load(fixture *fx, const char *name) {
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "tests/data/transformer/%s", name);
+    snprintf(path, sizeof path, "%s/fixture.safetensors", dir);
+    int rc = ilr_model_load(&fx->model, dir);
+    if (rc) print_error("%s\n", ilr_last_error());
+    assert_int_equal(rc, 0);
+    assert_int_equal(ilr_st_open(&fx->fixture, path), 0);
+    const ilr_st_tensor *ids = ilr_st_find(&fx->fixture, "input_ids");
+    assert_non_null(ids);
+    fx->B = (int)ids->shape[0];
+    fx->T = (int)ids->shape[1];
+    float *ids_f = read_tensor(&fx->fixture, "input_ids", NULL), *len_f = read_tensor(&fx->fixture, "lengths", NULL);
+    fx->tokens = malloc(sizeof(int) * (size_t)(fx->B * fx->T));
+    fx->targets = malloc(sizeof(int) * (size_t)(fx->B * fx->T));
+    fx->lengths = malloc(sizeof(int) * (size_t)fx->B);
+    for (int i = 0; i < fx->B * fx->T; i++) fx->tokens[i] = (int)ids_f[i];
+    for (int b = 0; b < fx->B; b++) fx->lengths[b] = (int)len_f[b];
+    ilr_next_token_targets(fx->targets, fx->tokens, fx->lengths, fx->B, fx->T);
+    free(ids_f);
+    free(len_f);
+}
+
+static void fixture_free(fixture *fx) {
+    ilr_model_free(&fx->model);
+    ilr_st_close(&fx->fixture);
+    free(fx->tokens);
+    free(fx->lengths);
+    free(fx->targets);
+}
+
+/* max |a - b| / max |b|: one number per tensor that is robust to entries near zero. */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 1e-12;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return diff / scale;
+}
+
+static float forward_loss(ilr_transformer *tr, const fixture *fx, float *dlogprob) {
+    ilr_transformer_forward(tr, fx->tokens, fx->lengths, fx->targets, fx->B, fx->T);
+    return ilr_sft_loss(dlogprob, tr->logprob, fx->targets, fx->B * fx->T);
+}
+
+static void check_model(const char *name) {
+    fixture fx;
+    fixture_load(&fx, name);
+    const ilr_model_config *c = &fx.model.config;
+    int N = fx.B * fx.T, V = c->vocab_size;
+    ilr_transformer tr;
+    assert_int_equal(ilr_transformer_init(&tr, &fx.model, fx.B, fx.T), 0);
+    float *dlogprob = malloc(sizeof(float) * (size_t)N), *logits = malloc(sizeof(float) * (size_t)N * V);
+    float loss = forward_loss(&tr, &fx, dlogprob);
+
+    /* logits of real tokens */
+    float *want_logits = read_tensor(&fx.fixture, "logits", NULL), *want_loss = read_tensor(&fx.fixture, "loss", NULL);
+    ilr_transformer_logits(&tr, logits);
+    double worst = 0;
+    for (int b = 0; b < fx.B; b++)
+        for (int t = 0; t < fx.lengths[b]; t++) {
+            size_t row = (size_t)(b * fx.T + t) * V;
+            worst = fmax(worst, rel_err(logits + row, want_logits + row, (size_t)V));
+        }
+    double loss_err = fabs(loss - want_loss[0]) / fabs(want_loss[0]);
+    print_message("%s: logits max rel err %.2e over %d real positions, loss %.6f vs %.6f (rel err %.2e)\n", name,
+                  worst, fx.lengths[0] + fx.lengths[1] + fx.lengths[2], loss, want_loss[0], loss_err);
+    assert_true(worst < 1e-4);
+    assert_true(loss_err < 1e-4);
+
+    /* every parameter's gradient */
+    ilr_transformer_backward(&tr, dlogprob);
+    double worst_grad = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < fx.model.table.count; i++) {
+        const ilr_param_view *v = &fx.model.table.views[i];
+        char key[128];
+        snprintf(key, sizeof key, "grad.%s", v->name);
+        float *want = read_tensor(&fx.fixture, key, NULL);
+        double e = rel_err(tr.grads + v->offset, want, v->numel);
+        if (e > worst_grad) worst_grad = e, worst_name = v->name;
+        if (e >= 1e-3) print_error("%s: gradient of %s: rel err %.2e\n", name, v->name, e);
+        free(want);
+    }
+    print_message("%s: gradients of %d tensors, max rel err %.2e (%s)\n", name, fx.model.table.count, worst_grad,
+                  worst_name);
+    assert_true(worst_grad < 1e-3);
+
+    /* 10 AdamW steps with global-norm clipping */
+    ilr_adamw_params hp = {(float)meta_number(&fx.fixture, "lr"), (float)meta_number(&fx.fixture, "beta1"),
+                           (float)meta_number(&fx.fixture, "beta2"), (float)meta_number(&fx.fixture, "eps"),
+                           (float)meta_number(&fx.fixture, "weight_decay")};
+    float max_norm = (float)meta_number(&fx.fixture, "max_grad_norm");
+    float *want_losses = read_tensor(&fx.fixture, "adamw_losses", NULL);
+    double worst_step = 0;
+    for (int step = 0; step < 10; step++) {
+        ilr_transformer_zero_grad(&tr);
+        float l = forward_loss(&tr, &fx, dlogprob);
+        worst_step = fmax(worst_step, fabs(l - want_losses[step]) / fabs(want_losses[step]));
+        ilr_transformer_backward(&tr, dlogprob);
+        double norm;
+        assert_int_equal(ilr_transformer_adamw_step(&tr, &hp, max_norm, &norm), 0);
+    }
+    print_message("%s: 10 AdamW steps, loss %.4f -> %.4f (PyTorch %.4f -> %.4f), max rel err %.2e\n", name,
+                  want_losses[0], want_losses[9], want_losses[0], want_losses[9], worst_step);
+    assert_true(worst_step < 1e-3);
+    assert_true(want_losses[9] < want_losses[0]);
+
+    free(want_losses);
+    free(want_logits);
+    free(want_loss);
+    free(dlogprob);
+    free(logits);
+    ilr_transformer_free(&tr);
+    fixture_free(&fx);
+}
+
+static void test_qwen2_matches_pytorch(void **state) {
+    (void)state;
+    check_model("qwen2");
+}
+
+static void test_llama_matches_pytorch(void **state) {
+    (void)state;
+    check_model("llama");
+}
+
+/* Padding never leaks: other ids at padding positions change no real output or gradient, bit for bit. */
+static void test_padding_does_not_leak(void **state) {
+    (void)state;
+    fixture fx;
+    fixture_load(&fx, "llama");
+    int N = fx.B * fx.T;
+    ilr_transformer tr;
+    assert_int_equal(ilr_transformer_init(&tr, &fx.model, fx.B, fx.T), 0);
+    float *dlogprob = malloc(sizeof(float) * (size_t)N), *logprob = malloc(sizeof(float) * (size_t)N);
+    float *grads = malloc(sizeof(float) * fx.model.table.total);
+    forward_loss(&tr, &fx, dlogprob);
+    memcpy(logprob, tr.logprob, sizeof(float) * (size_t)N);
+    ilr_transformer_backward(&tr, dlogprob);
+    memcpy(grads, tr.grads, sizeof(float) * fx.model.table.total);
+    for (int b = 0; b < fx.B; b++)
+        for (int t = fx.lengths[b]; t < fx.T; t++) fx.tokens[b * fx.T + t] = 7 + t;
+    ilr_transformer_zero_grad(&tr);
+    forward_loss(&tr, &fx, dlogprob);
+    ilr_transformer_backward(&tr, dlogprob);
+    assert_memory_equal(logprob, tr.logprob, sizeof(float) * (size_t)N);
+    assert_memory_equal(grads, tr.grads, sizeof(float) * fx.model.table.total);
+    free(dlogprob);
+    free(logprob);
+    free(grads);
+    ilr_transformer_free(&tr);
+    fixture_free(&fx);
+}
+
+/* Gradient accumulation: backward passes add up, so two micro-batches (row 0, then rows 1-2) with the
+ * full batch's loss scaling give the full batch's gradient. */
+static void test_gradient_accumulation(void **state) {
+    (void)state;
+    fixture fx;
+    fixture_load(&fx, "qwen2");
+    int N = fx.B * fx.T, T = fx.T;
+    size_t P = fx.model.table.total;
+    ilr_transformer tr;
+    assert_int_equal(ilr_transformer_init(&tr, &fx.model, fx.B, fx.T), 0);
+    float *dlogprob = malloc(sizeof(float) * (size_t)N), *full = malloc(sizeof(float) * P);
+    forward_loss(&tr, &fx, dlogprob);
+    ilr_transformer_backward(&tr, dlogprob);
+    memcpy(full, tr.grads, sizeof(float) * P);
+    float scale = dlogprob[0]; /* -1 / (targets in the whole batch) */
+    ilr_transformer_zero_grad(&tr);
+    const int first[2] = {0, 1}, rows[2] = {1, fx.B - 1};
+    for (int part = 0; part < 2; part++) {
+        const int *tok = fx.tokens + first[part] * T, *len = fx.lengths + first[part], *tgt = fx.targets + first[part] * T;
+        ilr_transformer_forward(&tr, tok, len, tgt, rows[part], T);
+        for (int i = 0; i < rows[part] * T; i++) dlogprob[i] = tgt[i] >= 0 ? scale : 0.0f;
+        ilr_transformer_backward(&tr, dlogprob);
+    }
+    double e = rel_err(tr.grads, full, P);
+    print_message("gradient accumulation over 2 micro-batches: max rel err %.2e over %zu values\n", e, P);
+    assert_true(e < 1e-5);
+    free(dlogprob);
+    free(full);
+    ilr_transformer_free(&tr);
+    fixture_free(&fx);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_gradient_accumulation),
+    cmocka_unit_test(test_qwen2_matches_pytorch),
+    cmocka_unit_test(test_llama_matches_pytorch),
+    cmocka_unit_test(test_padding_does_not_leak),
+};
+
+ILR_TEST_GROUP(transformer, tests)
