@@ -34,7 +34,8 @@ ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifeq ($(shell command -v pkg-config),)
 $(error pkg-config is missing: apt-get install pkg-config (or run scripts/deps.sh))
 endif
-DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-openmp-dev
+DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-openmp-dev \
+             libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev
 MISSING := $(strip $(foreach d,$(DEP_PAIRS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$(d))) && echo ok),,$(d))))
 ifneq ($(MISSING),)
 $(error missing dependencies: $(foreach d,$(MISSING),$(word 1,$(subst :, ,$(d))) (apt-get install $(word 2,$(subst :, ,$(d))))) — or run scripts/deps.sh)
@@ -50,13 +51,13 @@ BUILD := build/release
 OPT := -O3 $(MARCH) -g
 endif
 
-PKGS := jansson openblas
+PKGS := jansson openblas libpcre2-8 libutf8proc
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
               -fopenmp $(OPT) -Iinclude $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
 LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
 TEST_LIBS := $(shell pkg-config --libs cmocka)
 
-LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c)
+LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c)
 CLI_SRC := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)

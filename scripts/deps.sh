@@ -9,6 +9,8 @@ packages=(
   libopenblas-openmp-dev  # matmul (sgemm), the OpenMP build: it shares ilr's threads
   libjansson-dev    # JSON with line/column errors
   libcmocka-dev     # tests
+  libpcre2-dev      # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
+  libutf8proc-dev   # tokenizer NFC normalisation
   clang             # make fuzz (libFuzzer)
   libclang-rt-14-dev
   python3           # regenerating test corpora only

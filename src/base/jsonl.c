@@ -44,7 +44,7 @@ int ilr_jsonl_parse(const char *text, size_t len, const char *path, ilr_jsonl_fn
         char name[512];
         snprintf(name, sizeof name, "%s:%d", path, line_number);
         json_t *obj = NULL;
-        rc = ilr_json_parse(start, line_len, name, &obj);
+        rc = ilr_json_parse_flags(start, line_len, name, JSON_ALLOW_NUL, &obj);
         if (!rc && !json_is_object(obj)) rc = ILR_FAIL(ILR_EFORMAT, "%s: expected a JSON object", name);
         if (!rc) rc = fn(obj, line_number, name, user);
         json_decref(obj);
