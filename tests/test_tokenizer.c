@@ -89,7 +89,7 @@ static void check_encode_fixtures(const char *file, const char *suffix, unsigned
                       c.compared[i] - c.mismatches[i], c.compared[i]);
     assert_int_equal(c.mismatches[0] + c.mismatches[1], 0);
     if (!suffix[0]) assert_true(c.compared[0] >= 300 && c.compared[1] >= 300);
-    else assert_true(c.compared[0] >= 20 && c.compared[1] >= 20);
+    else assert_true(c.compared[0] >= 15 && c.compared[1] >= 15);
 }
 
 static void test_encode_matches_reference(void **state) {
@@ -107,6 +107,14 @@ static void test_encode_without_special_matches_reference(void **state) {
 typedef struct {
     int compared, mismatches;
 } text_check;
+
+/* Strings where JavaScript's regex and Hugging Face's (Oniguruma) disagree (U+0085 and U+FEFF as \s, 'ſ under
+ * (?i)): PCRE2 with Unicode properties behaves as Oniguruma; the fixture emulates Oniguruma for these. */
+static void test_encode_matches_oniguruma_semantics(void **state) {
+    (void)state;
+    NEED_TOKENIZERS();
+    check_encode_fixtures("tests/data/tokenizer/encode_divergent.jsonl", "_oniguruma_emulated", ILR_TOK_SPECIAL);
+}
 
 /* decode.jsonl: {"ids", "skip_special_tokens", "qwen3" | "llama3": text}. */
 static int check_decode_line(json_t *line, int line_number, const char *name, void *user) {
@@ -271,6 +279,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_lookups),
     cmocka_unit_test(test_encode_matches_reference),
     cmocka_unit_test(test_encode_without_special_matches_reference),
+    cmocka_unit_test(test_encode_matches_oniguruma_semantics),
     cmocka_unit_test(test_decode_matches_reference),
     cmocka_unit_test(test_round_trip_random_text),
     cmocka_unit_test(test_invalid_utf8),

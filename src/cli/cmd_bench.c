@@ -8,19 +8,24 @@
 
 #include "cli.h"
 #include "ilr/error.h"
+#include "ilr/io.h"
 #include "ilr/rng.h"
+#include "ilr/tokenizer.h"
 #include "ilr/timer.h"
 #include "ilr/transformer.h"
 
 static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S]\n"
-    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K]\n\n"
+    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K]\n"
+    "       ilr bench tokenize --model DIR FILE\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
     "        seconds (default 2); prints the best 0.25 s window's GFLOP/s and the kernel set OpenBLAS chose.\n"
     "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
     "        (default batch 4, seq 256, 5 timed steps after one warm-up); prints tokens/s, GFLOP/s\n"
     "        (6 x matmul parameters x tokens + causal attention), MFU against the sgemm peak measured in\n"
-    "        the same run, and peak RSS.\n";
+    "        the same run, and peak RSS.\n"
+    "tokenize: loads DIR's tokenizer, encodes FILE as one text and decodes the ids; prints the load time and\n"
+    "        MB/s of text for encode and decode (bench/compare_tokenize.sh runs the reference beside it).\n";
 
 /* Best GFLOP/s of n x n x n sgemm over windows of about 0.25 s within `seconds`: on a shared or virtual
  * machine the best window is the stable figure (the mean moves with whatever else runs). */
@@ -137,7 +142,43 @@ static int bench_train(int argc, char **argv) {
     return 0;
 }
 
+static int bench_tokenize(int argc, char **argv) {
+    const char *model = NULL, *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) return printf("%s", bench_help), 0;
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (!file && argv[i][0] != '-') file = argv[i];
+        else return ilr_cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
+    }
+    if (!model || !file) return ilr_cli_usage_error("bench", "tokenize needs --model DIR and a text FILE");
+    char *text;
+    size_t len;
+    if (ilr_file_read_all(file, &text, &len)) return ilr_cli_fail("bench");
+    ilr_tokenizer *t;
+    double start = ilr_time_now();
+    if (ilr_tok_load(&t, model)) return free(text), ilr_cli_fail("bench");
+    double load = ilr_time_now() - start;
+    ilr_tok_ids ids = {0};
+    start = ilr_time_now();
+    int rc = ilr_tok_encode(t, text, len, ILR_TOK_SPECIAL, &ids);
+    double encode = ilr_time_now() - start;
+    char *back = NULL;
+    size_t back_len = 0;
+    start = ilr_time_now();
+    if (!rc) rc = ilr_tok_decode(t, ids.ids, ids.count, 0, &back, &back_len);
+    double decode = ilr_time_now() - start;
+    if (!rc)
+        printf("tokenize: ilr %s: load %.3f s, encode %.2f MB/s, decode %.2f MB/s (%.2f MB, %d tokens)\n", model, load,
+               len / encode / 1e6, len / decode / 1e6, len / 1e6, ids.count);
+    free(back);
+    free(text);
+    ilr_tok_ids_free(&ids);
+    ilr_tok_free(t);
+    return rc ? ilr_cli_fail("bench") : 0;
+}
+
 int ilr_cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "tokenize") == 0) return bench_tokenize(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return bench_matmul(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) return printf("%s", bench_help), 0;
