@@ -138,7 +138,7 @@ static void test_score(void **state) {
     const char text[] = "{\"text\": \"hello\"}\n";
     ilr_test_write_file(input, dir, "text.jsonl", text, sizeof text - 1);
     assert_int_equal(run_cli("score", "--model", model, "--input", input, NULL), 1);
-    expect_output("text.jsonl:1: \"text\" needs the tokenizer");
+    expect_output("text.jsonl:1: \"text\" needs a tokenizer");
     ilr_test_rmtree(dir);
 }
 
@@ -167,6 +167,15 @@ static void test_init_with_tokenizer(void **state) {
     assert_int_equal(c.num_eos, 1);
     snprintf(path, sizeof path, "%s/tokenizer.json", model);
     assert_true(access(path, R_OK) == 0);
+    /* score takes text through the copied tokenizer: "Hello world" is Llama-3's [9906, 1917] */
+    char input[300];
+    const char lines[] = "{\"text\": \"Hello world\"}\n{\"ids\": [9906, 1917]}\n";
+    ilr_test_write_file(input, dir, "in.jsonl", lines, sizeof lines - 1);
+    assert_int_equal(run_cli("score", "--model", model, "--input", input, NULL), 0);
+    char *first = strstr(output, "\"line\": 1"), *second = strstr(output, "\"line\": 2");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_true(strncmp(strchr(first, ','), strchr(second, ','), (size_t)(strchr(second, '}') - strchr(second, ','))) == 0);
     ilr_test_rmtree(dir);
 }
 

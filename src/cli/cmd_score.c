@@ -6,16 +6,19 @@
 
 #include "cli.h"
 #include "ilr/error.h"
+#include "ilr/io.h"
 #include "ilr/json.h"
+#include "ilr/tokenizer.h"
 #include "ilr/transformer.h"
 
 static const char score_help[] =
     "usage: ilr score --model DIR --input FILE.jsonl [--batch N]\n\n"
-    "For each line {\"ids\": [token ids]} of FILE.jsonl prints one JSON line\n"
+    "For each line {\"ids\": [token ids]} or {\"text\": \"...\"} of FILE.jsonl prints one JSON line\n"
     "  {\"line\": L, \"tokens\": n, \"sum\": S, \"mean\": S/(n-1), \"logprobs\": [n-1 values]}\n"
     "where logprobs[i] = log p(ids[i+1] | ids[0..i]) under the model (fp32, CPU).  Use it for perplexity\n"
     "(exp(-mean)), answer scoring, or to check ilr against another implementation.\n"
-    "Lines with {\"text\": ...} need the tokenizer, which lands with issue #4: give ids for now.\n\n"
+    "Text is encoded with DIR's tokenizer.json as transformers' tokenizer(text) does (special tokens in\n"
+    "the text recognised, the post-processor's BOS added if the tokenizer has one).\n\n"
     "  --model DIR    a Hugging Face model directory (Qwen2/Qwen2.5 or Llama-3)\n"
     "  --input FILE   JSON lines; `-` reads standard input\n"
     "  --batch N      sequences per forward pass (default 8)\n";
@@ -24,14 +27,39 @@ typedef struct {
     int **ids;
     int *counts, *line_numbers;
     int n, cap, vocab, max_len;
+    const char *model_dir;
+    ilr_tokenizer *tokenizer; /* loaded at the first "text" line */
 } score_lines;
+
+static int encode_text_line(score_lines *s, const json_t *text, const char *name, int **ids, int *count) {
+    if (!json_is_string(text)) return ILR_FAIL(ILR_EFORMAT, "%s: \"text\" is not a string", name);
+    if (!s->tokenizer) {
+        char path[4096];
+        if (ilr_path_join(path, sizeof path, s->model_dir, "tokenizer.json")) return ilr_last_error_code();
+        if (!ilr_file_exists(path))
+            return ILR_FAIL(ILR_ENOTFOUND, "%s: \"text\" needs a tokenizer, and %s has no tokenizer.json (give \"ids\")",
+                            name, s->model_dir);
+        if (ilr_tok_load(&s->tokenizer, s->model_dir)) return ilr_last_error_code();
+    }
+    ilr_tok_ids out = {0};
+    int rc = ilr_tok_encode(s->tokenizer, json_string_value(text), json_string_length(text),
+                            ILR_TOK_SPECIAL | ILR_TOK_ADD_SPECIAL, &out);
+    for (int i = 0; !rc && i < out.count; i++)
+        if (out.ids[i] >= s->vocab)
+            rc = ILR_FAIL(ILR_EMISMATCH, "%s: the tokenizer gives id %d but the model's vocabulary has %d entries", name,
+                          out.ids[i], s->vocab);
+    if (rc) return ilr_tok_ids_free(&out), rc;
+    *ids = out.ids;
+    *count = out.count;
+    return 0;
+}
 
 static int collect_line(json_t *line, int line_number, const char *name, void *user) {
     score_lines *s = user;
-    if (json_object_get(line, "text") && !json_object_get(line, "ids"))
-        return ILR_FAIL(ILR_EUNSUPPORTED, "%s: \"text\" needs the tokenizer (issue #4); give \"ids\"", name);
     int *ids, count;
-    int rc = ilr_json_get_token_ids(line, "ids", name, s->vocab, &ids, &count);
+    const json_t *text = json_object_get(line, "text");
+    int rc = text && !json_object_get(line, "ids") ? encode_text_line(s, text, name, &ids, &count)
+                                                   : ilr_json_get_token_ids(line, "ids", name, s->vocab, &ids, &count);
     if (rc) return rc;
     if (count < 1) return ILR_FAIL(ILR_EFORMAT, "%s: \"ids\" is empty", name);
     if (s->n == s->cap) {
@@ -102,7 +130,7 @@ int ilr_cmd_score(int argc, char **argv) {
     if (optind != argc) return ilr_cli_usage_error("score", "unexpected argument '%s'", argv[optind]);
     ilr_model m;
     if (ilr_model_load(&m, model_dir)) return ilr_cli_fail("score");
-    score_lines s = {.vocab = m.config.vocab_size};
+    score_lines s = {.vocab = m.config.vocab_size, .model_dir = model_dir};
     int rc = ilr_jsonl_read(strcmp(input, "-") == 0 ? "/dev/stdin" : input, collect_line, &s);
     if (!rc && s.n == 0) rc = ILR_FAIL(ILR_EFORMAT, "%s: no lines to score", input);
     if (!rc) rc = score_all(&m, &s, (int)batch);
@@ -110,6 +138,7 @@ int ilr_cmd_score(int argc, char **argv) {
     free(s.ids);
     free(s.counts);
     free(s.line_numbers);
+    ilr_tok_free(s.tokenizer);
     ilr_model_free(&m);
     return rc ? ilr_cli_fail("score") : 0;
 }
