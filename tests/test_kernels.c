@@ -493,6 +493,78 @@ static void test_attention_padding_ignored(void **state) {
     tfree_all();
 }
 
+/* float64 backward of attention_ref (run first) under L = sum(out * R): adds into dq, dk, dv (zeroed). */
+static void attention_ref_backward(attn_ctx *c, double *dq, double *dk, double *dv) {
+    int B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < c->len[b]; t++) {
+                size_t qo = (size_t)((b * T + t) * NH + h) * HD;
+                const double *p = c->att + ((size_t)(b * NH + h) * T + t) * T, *r = c->R + qo;
+                double dp[T], D = 0.0;
+                for (int j = 0; j <= t; j++) {
+                    dp[j] = dot64(r, c->v + (size_t)((b * T + j) * NKV + h / (NH / NKV)) * HD, HD);
+                    D += p[j] * dp[j];
+                }
+                for (int j = 0; j <= t; j++) {
+                    size_t ko = (size_t)((b * T + j) * NKV + h / (NH / NKV)) * HD;
+                    double ds = p[j] * (dp[j] - D) / sqrt(HD);
+                    for (int i = 0; i < HD; i++) {
+                        dq[qo + i] += ds * c->k[ko + i];
+                        dk[ko + i] += ds * c->q[qo + i];
+                        dv[ko + i] += p[j] * r[i];
+                    }
+                }
+            }
+}
+
+/* Sequences longer than the kernel's causal blocks (64 rows), with 1 thread (heads in parallel, the team of
+ * one) and 8 (fewer (b, kv head) tasks than threads: heads in order, sgemm threaded), and each gradient
+ * alone (the others NULL), against float64 loops. */
+static void test_attention_long(void **state) {
+    (void)state;
+    enum { LB = 3, LT = 150, LNH = 4, LNKV = 2, LHD = 16, LQ = LB * LT * LNH * LHD, LKV = LB * LT * LNKV * LHD };
+    enum { LATT = LB * LNH * LT * LT };
+    static const int len[LB] = {LT, 70, 0};
+    ilr_rng rng;
+    ilr_rng_init(&rng, 7, 1);
+    float *q = randn(&rng, LQ, 1), *k = randn(&rng, LKV, 1), *v = randn(&rng, LKV, 1), *R = randn(&rng, LQ, 1);
+    attn_ctx c = {to_f64(q, LQ), to_f64(k, LKV), to_f64(v, LKV), to_f64(R, LQ), talloc(LQ * 8), talloc(LATT * 8),
+                  len, LB, LT, LNH, LNKV, LHD};
+    double *dq64 = talloc(LQ * 8), *dk64 = talloc(LKV * 8), *dv64 = talloc(LKV * 8);
+    attention_ref(&c);
+    attention_ref_backward(&c, dq64, dk64, dv64);
+    float *out = talloc(LQ * 4), *att = talloc(LATT * 4), *scratch = talloc(LB * LNH * LT * 4);
+    float *dq = talloc(LQ * 4), *dk = talloc(LKV * 4), *dv = talloc(LKV * 4);
+    int threads = omp_get_max_threads(), counts[2] = {1, 8};
+    for (int i = 0; i < 2; i++) {
+        omp_set_num_threads(counts[i]);
+        print_message("attention, T = %d, %d thread(s):\n", LT, counts[i]);
+        ilr_attention_forward(out, att, q, k, v, len, LB, LT, LNH, LNKV, LHD);
+        expect_close("  forward out", out, c.out, LQ, FWD_TOL);
+        expect_close("  forward att", att, c.att, LATT, FWD_TOL);
+        memset(dq, 0, LQ * 4);
+        memset(dk, 0, LKV * 4);
+        memset(dv, 0, LKV * 4);
+        ilr_attention_backward(dq, dk, dv, scratch, R, q, k, v, att, len, LB, LT, LNH, LNKV, LHD);
+        expect_close("  backward dq", dq, dq64, LQ, BWD_TOL);
+        expect_close("  backward dk", dk, dk64, LKV, BWD_TOL);
+        expect_close("  backward dv", dv, dv64, LKV, BWD_TOL);
+        float *g[3] = {dq, dk, dv};
+        const double *want[3] = {dq64, dk64, dv64};
+        size_t n[3] = {LQ, LKV, LKV};
+        for (int which = 0; which < 3; which++) {
+            memset(g[which], 0, n[which] * 4);
+            ilr_attention_backward(which == 0 ? dq : NULL, which == 1 ? dk : NULL, which == 2 ? dv : NULL,
+                                   scratch, R, q, k, v, att, len, LB, LT, LNH, LNKV, LHD);
+            expect_close(which == 0 ? "  dq alone" : which == 1 ? "  dk alone" : "  dv alone", g[which],
+                         want[which], n[which], BWD_TOL);
+        }
+    }
+    omp_set_num_threads(threads);
+    tfree_all();
+}
+
 /* ---- SwiGLU ---- */
 
 typedef struct {
@@ -734,6 +806,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_rope),
     cmocka_unit_test(test_attention),
     cmocka_unit_test(test_attention_padding_ignored),
+    cmocka_unit_test(test_attention_long),
     cmocka_unit_test(test_swiglu),
     cmocka_unit_test(test_elementwise),
     cmocka_unit_test(test_lm_head_forward),

@@ -1,12 +1,182 @@
 /* Grouped-query causal self-attention over a right-padded batch with per-sequence lengths.
  * Layouts: q, out (B, T, NH, HD); k, v (B, T, NKV, HD); att (B, NH, T, T).  Query head h reads kv head
- * h / (NH / NKV).  Only real tokens (t < lengths[b]) are ever read as queries or keys. */
+ * h / (NH / NKV).  Only real tokens (t < lengths[b]) are ever read as queries or keys.
+ *
+ * The inner products run through BLAS sgemm, one (b, h) head at a time: the len real tokens of a head are a
+ * strided matrix (row stride NH*HD for q/out/dq, NKV*HD for k/v/dk/dv), and only the causal part of each
+ * len x len product is formed, in row blocks of ATT_BLOCK.  Heads run in parallel with single-threaded sgemm
+ * when there are at least as many tasks as threads, otherwise in order with sgemm using the threads.  If the
+ * backward's per-thread buffers cannot be allocated it falls back to the scalar loops at the end. */
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ilr/kernels.h"
+
+enum { ATT_BLOCK = 64 }; /* rows per causal block: the part above the diagonal costs at most this much */
+
+/* Row strides of one head's token matrices and the score scale. */
+typedef struct {
+    int T, qs, ks, HD; /* qs = NH * HD (q, out, dq, dout), ks = NKV * HD (k, v, dk, dv) */
+    float scale;
+} attn_dims;
+
+static int attention_min(int a, int b) { return a < b ? a : b; }
+
+/* Real length of sequence b, clamped to [0, T]. */
+static int attention_len(const int *lengths, int b, int T) {
+    int len = lengths[b];
+    return len < 0 ? 0 : len > T ? T : len;
+}
+
+/* c (len, len; ldc) = alpha * a (len, K; lda) @ b (len, K; ldb)^T, on the causal part only: the row block
+ * r0..r1 gets columns 0..r1; entries after r1 are not written. */
+static void attention_gemm_causal_abt(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int len,
+                                      int K, float alpha) {
+    for (int r0 = 0; r0 < len; r0 += ATT_BLOCK) {
+        int m = attention_min(ATT_BLOCK, len - r0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, r0 + m, K, alpha, a + (size_t)r0 * lda, lda, b,
+                    ldb, 0.0f, c + (size_t)r0 * ldc, ldc);
+    }
+}
+
+/* c (len, N; ldc) = p (len, len; ldp) @ b (len, N; ldb) + beta * c, p lower triangular (zero after the
+ * diagonal; only its causal blocks are read). */
+static void attention_gemm_causal_ab(float *c, int ldc, const float *p, int ldp, const float *b, int ldb, int len,
+                                     int N, float beta) {
+    for (int r0 = 0; r0 < len; r0 += ATT_BLOCK) {
+        int m = attention_min(ATT_BLOCK, len - r0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, r0 + m, 1.0f, p + (size_t)r0 * ldp, ldp, b,
+                    ldb, beta, c + (size_t)r0 * ldc, ldc);
+    }
+}
+
+/* c (len, N; ldc) += p (len, len; ldp)^T @ b (len, N; ldb), p lower triangular: the row block c0..c1 of c
+ * reads p's rows c0..len-1 and columns c0..c1. */
+static void attention_gemm_causal_atb(float *c, int ldc, const float *p, int ldp, const float *b, int ldb, int len,
+                                      int N) {
+    for (int c0 = 0; c0 < len; c0 += ATT_BLOCK) {
+        int m = attention_min(ATT_BLOCK, len - c0);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, N, len - c0, 1.0f, p + (size_t)c0 * ldp + c0, ldp,
+                    b + (size_t)c0 * ldb, ldb, 1.0f, c + (size_t)c0 * ldc, ldc);
+    }
+}
+
+/* a (n): scores, in place -> softmax (max-subtracted). */
+static void attention_softmax(float *a, int n) {
+    float maxv = -INFINITY, sum = 0.0f;
+    for (int j = 0; j < n; j++) maxv = a[j] > maxv ? a[j] : maxv;
+    for (int j = 0; j < n; j++) {
+        a[j] = expf(a[j] - maxv);
+        sum += a[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) a[j] *= inv;
+}
+
+/* att (T, T): rows t < len hold scores at columns 0..t and become their softmax, zero after t; rows t >= len
+ * become zero. */
+static void attention_softmax_rows(float *att, int len, int T) {
+    for (int t = 0; t < T; t++) {
+        float *a = att + (size_t)t * T;
+        int n = t < len ? t + 1 : 0;
+        if (n) attention_softmax(a, n);
+        memset(a + n, 0, (size_t)(T - n) * sizeof(float));
+    }
+}
+
+/* One (b, h).  q, out: token 0 of head h (row stride qs); k, v: token 0 of its kv head (row stride ks);
+ * att: the (T, T) slice of (b, h).  out (len, HD) = softmax(causal(q k^T * scale)) @ v; padding rows 0. */
+static void attention_head_forward(float *out, float *att, const float *q, const float *k, const float *v, int len,
+                                   const attn_dims *d) {
+    attention_gemm_causal_abt(att, d->T, q, d->qs, k, d->ks, len, d->HD, d->scale);
+    attention_softmax_rows(att, len, d->T);
+    attention_gemm_causal_ab(out, d->qs, att, d->T, v, d->ks, len, d->HD, 0.0f);
+    for (int t = len; t < d->T; t++) memset(out + (size_t)t * d->qs, 0, (size_t)d->HD * sizeof(float));
+}
+
+/* q, out: (B, T, NH, HD)   k, v: (B, T, NKV, HD)   att: (B, NH, T, T).  Padding rows get out = 0, att = 0. */
+void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                           const int *lengths, int B, int T, int NH, int NKV, int HD) {
+    if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0) return;
+    attn_dims d = {T, NH * HD, NKV * HD, HD, 1.0f / sqrtf((float)HD)};
+    int group = NH / NKV, tasks = B * NH;
+#pragma omp parallel for schedule(dynamic, 1) if (tasks >= omp_get_max_threads())
+    for (int bh = 0; bh < tasks; bh++) {
+        int b = bh / NH, h = bh % NH;
+        size_t qo = (size_t)b * T * NH * HD + (size_t)h * HD, ko = ((size_t)b * T * NKV + h / group) * HD;
+        attention_head_forward(out + qo, att + (size_t)bh * T * T, q + qo, k + ko, v + ko,
+                               attention_len(lengths, b, T), &d);
+    }
+}
+
+/* ds (len, len; ld) holds dP = dout v^T on its causal blocks; becomes dS = scale * P (dP - D) with
+ * D_t = sum_j P_tj dP_tj, zero after the diagonal.  att: P (T, T). */
+static void attention_softmax_backward_rows(float *ds, int ld, const float *att, int len, int T, float scale) {
+    for (int t = 0; t < len; t++) {
+        float *s = ds + (size_t)t * ld, D = 0.0f;
+        const float *p = att + (size_t)t * T;
+        for (int j = 0; j <= t; j++) D += p[j] * s[j];
+        for (int j = 0; j <= t; j++) s[j] = scale * p[j] * (s[j] - D);
+        memset(s + t + 1, 0, (size_t)(len - t - 1) * sizeof(float));
+    }
+}
+
+/* One (b, h), pointers as in attention_head_forward plus dout (row stride qs) and ds, a (len, len) buffer.
+ * Accumulates dq (len, HD) += dS k, dk (len, HD) += dS^T q, dv (len, HD) += P^T dout (any may be NULL). */
+static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, const float *dout, const float *q,
+                                    const float *k, const float *v, const float *att, int len, const attn_dims *d) {
+    if (dq || dk) {
+        attention_gemm_causal_abt(ds, len, dout, d->qs, v, d->ks, len, d->HD, 1.0f);
+        attention_softmax_backward_rows(ds, len, att, len, d->T, d->scale);
+        if (dq) attention_gemm_causal_ab(dq, d->qs, ds, len, k, d->ks, len, d->HD, 1.0f);
+        if (dk) attention_gemm_causal_atb(dk, d->ks, ds, len, q, d->qs, len, d->HD);
+    }
+    if (dv) attention_gemm_causal_atb(dv, d->ks, att, d->T, dout, d->qs, len, d->HD);
+}
+
+static void attention_backward_scalar(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                                      const float *q, const float *k, const float *v, const float *att,
+                                      const int *lengths, int B, int T, int NH, int NKV, int HD);
+
+/* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Parallel over (b, kv head g), the group's
+ * query heads in order inside, so each dk/dv row has one writer.  buf: one (L, L) buffer per thread, L the
+ * longest length.  scratch is only used by the scalar fallback. */
+void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
+                            const float *k, const float *v, const float *att, const int *lengths, int B, int T,
+                            int NH, int NKV, int HD) {
+    if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0 || !(dq || dk || dv)) return;
+    attn_dims d = {T, NH * HD, NKV * HD, HD, 1.0f / sqrtf((float)HD)};
+    int group = NH / NKV, tasks = B * NKV, L = 0;
+    for (int b = 0; b < B; b++) {
+        int len = attention_len(lengths, b, T);
+        L = len > L ? len : L;
+    }
+    if (L == 0) return;
+    int parallel = tasks >= omp_get_max_threads(), nbuf = parallel ? omp_get_max_threads() : 1;
+    float *buf = (dq || dk) ? malloc((size_t)nbuf * L * L * sizeof(float)) : NULL;
+    if ((dq || dk) && !buf) {
+        attention_backward_scalar(dq, dk, dv, scratch, dout, q, k, v, att, lengths, B, T, NH, NKV, HD);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (int bg = 0; bg < tasks; bg++) {
+        int b = bg / NKV, g = bg % NKV, len = attention_len(lengths, b, T);
+        float *ds = buf ? buf + (size_t)omp_get_thread_num() * L * L : NULL;
+        size_t ko = ((size_t)b * T * NKV + g) * HD;
+        for (int h = g * group; h < (g + 1) * group; h++) {
+            size_t qo = (size_t)b * T * NH * HD + (size_t)h * HD;
+            attention_head_backward(dq ? dq + qo : NULL, dk ? dk + ko : NULL, dv ? dv + ko : NULL, ds, dout + qo,
+                                    q + qo, k + ko, v + ko, att + ((size_t)b * NH + h) * T * T, len, &d);
+        }
+    }
+    free(buf);
+}
+
+/* ---- scalar fallback, used when the backward's buffers cannot be allocated ---- */
 
 static float attention_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
@@ -18,47 +188,6 @@ static float attention_dot(const float *a, const float *b, int n) {
 /* y (n) += a * x. */
 static void attention_axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-/* One real query row at position t: att (T) = softmax over keys 0..t of q.k * scale (zero after t),
- * out (HD) = att @ v.  k, v point at key 0 of this kv head; consecutive keys are kv_stride apart. */
-static void attention_row_forward(float *out, float *att, const float *q, const float *k, const float *v, int t,
-                                  int T, int kv_stride, int HD, float scale) {
-    float maxv = -INFINITY, sum = 0.0f;
-    for (int t2 = 0; t2 <= t; t2++) {
-        att[t2] = attention_dot(q, k + (size_t)t2 * kv_stride, HD) * scale;
-        maxv = att[t2] > maxv ? att[t2] : maxv;
-    }
-    for (int t2 = 0; t2 <= t; t2++) {
-        att[t2] = expf(att[t2] - maxv);
-        sum += att[t2];
-    }
-    float inv = 1.0f / sum;
-    for (int t2 = 0; t2 <= t; t2++) att[t2] *= inv;
-    for (int t2 = t + 1; t2 < T; t2++) att[t2] = 0.0f;
-    memset(out, 0, (size_t)HD * sizeof(float));
-    for (int t2 = 0; t2 <= t; t2++) attention_axpy(out, att[t2], v + (size_t)t2 * kv_stride, HD);
-}
-
-/* q, out: (B, T, NH, HD)   k, v: (B, T, NKV, HD)   att: (B, NH, T, T).  Padding rows get out = 0, att = 0. */
-void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                           const int *lengths, int B, int T, int NH, int NKV, int HD) {
-    float scale = 1.0f / sqrtf((float)HD);
-    int group = NH / NKV, kv_stride = NKV * HD;
-#pragma omp parallel for collapse(3) schedule(dynamic, 4)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < NH; h++) {
-                size_t row = ((size_t)b * T + t) * NH + h;
-                float *o = out + row * HD, *a = att + (((size_t)b * NH + h) * T + t) * T;
-                if (t >= lengths[b]) {
-                    memset(o, 0, (size_t)HD * sizeof(float));
-                    memset(a, 0, (size_t)T * sizeof(float));
-                    continue;
-                }
-                size_t kv0 = ((size_t)b * T * NKV + h / group) * HD;
-                attention_row_forward(o, a, q + row * HD, k + kv0, v + kv0, t, T, kv_stride, HD, scale);
-            }
 }
 
 /* One real query row at t: datt (t+1) = dout . v[t2];  returns D = sum att * datt (= dout . out), and
@@ -129,10 +258,9 @@ static void attention_backward_kv(float *dk, float *dv, const float *D, const fl
 }
 
 /* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  D = scratch (B, NH, T): rowwise dout . out. */
-void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const int *lengths, int B, int T,
-                            int NH, int NKV, int HD) {
-    if (B <= 0 || T <= 0 || HD <= 0) return;
+static void attention_backward_scalar(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                                      const float *q, const float *k, const float *v, const float *att,
+                                      const int *lengths, int B, int T, int NH, int NKV, int HD) {
     float *D = dk ? scratch : NULL;
     if (dq || dk) attention_backward_q(dq, D, dout, k, v, att, lengths, B, T, NH, NKV, HD);
     if (dk || dv) attention_backward_kv(dk, dv, D, dout, q, v, att, lengths, B, T, NH, NKV, HD);

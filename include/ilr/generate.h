@@ -1,0 +1,42 @@
+/* The generation engine's model side: a KV cache of fixed slots and a forward pass over any set of new
+ * tokens, each belonging to a slot at a position (prefill of a prompt, or one decode step of many
+ * sequences at different lengths), returning next-token logits for the rows asked for.
+ *
+ * Slots: a sequence lives in one slot; ilr_gen_copy_slot shares a prompt's prefill among the G samples of a
+ * group (prefill once, copy the cache).  Memory: layers x slots x max_len x 2 x kv_heads x head_dim floats. */
+#ifndef ILR_GENERATE_H
+#define ILR_GENERATE_H
+
+#include "ilr/arena.h"
+#include "ilr/model.h"
+
+typedef struct {
+    ilr_model *model;   /* not owned */
+    int slots, max_len; /* cache geometry */
+    int max_tokens;     /* tokens per forward call (prefill is cut into chunks of this size) */
+    float *k_cache, *v_cache; /* (layers, slots, max_len, kv_heads * head_dim) */
+    int *length;        /* tokens held per slot */
+    float *rope_cos, *rope_sin;
+    ilr_arena arena;    /* per-call activations for max_tokens rows */
+    float *x, *ln, *q, *k, *v, *atty, *tmp, *gate, *up, *act, *scores, *rows;
+    int *pos;
+} ilr_generator;
+
+/* A generator with `slots` sequences of at most max_len tokens each. */
+int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len);
+void ilr_gen_free(ilr_generator *g);
+/* Forgets slot's tokens. */
+void ilr_gen_reset_slot(ilr_generator *g, int slot);
+/* Makes slot `to` hold a copy of slot `from`'s tokens (a shared prompt prefill). */
+void ilr_gen_copy_slot(ilr_generator *g, int from, int to);
+
+/* Appends n tokens: tokens[i] goes to slot slots[i] at that slot's next position (several tokens of one
+ * slot must come in order).  For each i with want_logits[i] (NULL: the last token of each slot in this call
+ * is wanted), the next-token logits are written to logits + k * V, k counting wanted rows in order.
+ * Returns ILR_EINVAL when a slot would exceed max_len. */
+int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const unsigned char *want_logits,
+                    float *logits);
+/* Convenience: prefill a whole prompt into slot (chunked), writing the last token's logits (V). */
+int ilr_gen_prefill(ilr_generator *g, int slot, const int *tokens, int n, float *logits);
+
+#endif

@@ -1,0 +1,136 @@
+/* The generation engine's KV-cache forward against the training forward (recomputed from scratch), batched
+ * against one-by-one, and shared-prefix prefill against independent prefill.  Uses the PyTorch-checked
+ * fixture models of tests/data/transformer (weights with std 0.1, so logits are peaked). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/error.h"
+#include "ilr/generate.h"
+#include "ilr/transformer.h"
+#include "test_util.h"
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 1e-12;
+    for (size_t i = 0; i < n; i++) diff = fmax(diff, fabs((double)a[i] - b[i])), scale = fmax(scale, fabs((double)b[i]));
+    return diff / scale;
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static void load(ilr_model *m, const char *name) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "tests/data/transformer/%s", name);
+    assert_int_equal(ilr_model_load(m, dir), 0);
+}
+
+/* Greedy decoding with the cache: at every step the logits equal a full forward over the whole sequence. */
+static void greedy_matches_full_forward(const char *name) {
+    ilr_model m;
+    load(&m, name);
+    int V = m.config.vocab_size, T = 40, prompt[5] = {5, 17, 99, 3, 250};
+    ilr_generator g;
+    ilr_transformer tr;
+    assert_int_equal(ilr_gen_init(&g, &m, 2, T), 0);
+    assert_int_equal(ilr_transformer_init(&tr, &m, 1, T), 0);
+    float *logits = malloc(sizeof(float) * V), *full = malloc(sizeof(float) * (size_t)V * T);
+    int seq[40], targets[40], n = 5;
+    memcpy(seq, prompt, sizeof prompt);
+    assert_int_equal(ilr_gen_prefill(&g, 1, prompt, 5, logits), 0);
+    double worst = 0;
+    for (; n < T; n++) {
+        for (int t = 0; t < n; t++) targets[t] = -1;
+        ilr_transformer_forward(&tr, seq, &n, targets, 1, n);
+        ilr_transformer_logits(&tr, full);
+        worst = fmax(worst, rel_err(logits, full + (size_t)(n - 1) * V, (size_t)V));
+        assert_int_equal(argmax(logits, V), argmax(full + (size_t)(n - 1) * V, V));
+        seq[n] = argmax(logits, V);
+        int slot = 1;
+        assert_int_equal(ilr_gen_forward(&g, &slot, &seq[n], 1, NULL, logits), 0);
+    }
+    print_message("%s: greedy with the KV cache, %d steps: same tokens as full recomputation, logits max rel err %.2e\n",
+                  name, T - 5, worst);
+    assert_true(worst < 1e-4);
+    int slot = 1;
+    ILR_EXPECT_ERROR(ilr_gen_forward(&g, &slot, &seq[0], 1, NULL, logits), ILR_EINVAL, "slot 1 is full");
+    free(logits);
+    free(full);
+    ilr_gen_free(&g);
+    ilr_transformer_free(&tr);
+    ilr_model_free(&m);
+}
+
+static void test_greedy_qwen2(void **state) {
+    (void)state;
+    greedy_matches_full_forward("qwen2");
+}
+
+static void test_greedy_llama(void **state) {
+    (void)state;
+    greedy_matches_full_forward("llama");
+}
+
+/* Three sequences of different lengths decoded in one batch give the logits of decoding each alone; and a
+ * prompt prefilled once and copied to other slots equals prefilling each slot. */
+static void test_batched_and_shared_prefix(void **state) {
+    (void)state;
+    ilr_model m;
+    load(&m, "llama");
+    int V = m.config.vocab_size;
+    ilr_generator batched, single;
+    assert_int_equal(ilr_gen_init(&batched, &m, 3, 32), 0);
+    assert_int_equal(ilr_gen_init(&single, &m, 3, 32), 0);
+    const int prompts[3][6] = {{1, 2, 3, 4, 5, 6}, {7, 8}, {9, 10, 11, 12}}, lens[3] = {6, 2, 4};
+    float *a = malloc(sizeof(float) * 3 * V), *b = malloc(sizeof(float) * V);
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(ilr_gen_prefill(&batched, s, prompts[s], lens[s], b), 0);
+        assert_int_equal(ilr_gen_prefill(&single, s, prompts[s], lens[s], b), 0);
+    }
+    double worst = 0;
+    for (int step = 0; step < 5; step++) {
+        int slots[3] = {0, 1, 2}, toks[3] = {20 + step, 30 + step, 40 + step};
+        assert_int_equal(ilr_gen_forward(&batched, slots, toks, 3, NULL, a), 0);
+        for (int s = 0; s < 3; s++) {
+            assert_int_equal(ilr_gen_forward(&single, &slots[s], &toks[s], 1, NULL, b), 0);
+            worst = fmax(worst, rel_err(a + (size_t)s * V, b, (size_t)V));
+        }
+    }
+    print_message("batched decode of 3 sequences (lengths 6, 2, 4) vs one by one: max rel err %.2e\n", worst);
+    assert_true(worst < 1e-5);
+    /* shared prefix: slot 0 prefilled, copied to 1 and 2, then each continues differently */
+    ilr_gen_reset_slot(&batched, 0);
+    assert_int_equal(ilr_gen_prefill(&batched, 0, prompts[0], 6, b), 0);
+    ilr_gen_copy_slot(&batched, 0, 1);
+    ilr_gen_copy_slot(&batched, 0, 2);
+    worst = 0;
+    for (int s = 0; s < 3; s++) {
+        int slots[1] = {s}, tok = 50 + s;
+        assert_int_equal(ilr_gen_forward(&batched, slots, &tok, 1, NULL, a), 0);
+        ilr_gen_reset_slot(&single, 0);
+        assert_int_equal(ilr_gen_prefill(&single, 0, prompts[0], 6, b), 0);
+        slots[0] = 0;
+        assert_int_equal(ilr_gen_forward(&single, slots, &tok, 1, NULL, b), 0);
+        worst = fmax(worst, rel_err(a, b, (size_t)V));
+    }
+    print_message("shared prefill copied to 3 slots vs independent prefill: max rel err %.2e\n", worst);
+    assert_true(worst < 1e-6);
+    free(a);
+    free(b);
+    ilr_gen_free(&batched);
+    ilr_gen_free(&single);
+    ilr_model_free(&m);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_greedy_qwen2),
+    cmocka_unit_test(test_greedy_llama),
+    cmocka_unit_test(test_batched_and_shared_prefix),
+};
+
+ILR_TEST_GROUP(generate, tests)
