@@ -26,7 +26,8 @@ endif
 # which fights ilr's OpenMP kernels for the cores (measured: half the training throughput on 2 cores).
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 OPENBLAS_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
-export PKG_CONFIG_PATH := $(OPENBLAS_DIR)/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+# (make 4.3 does not pass exported variables to $(shell), so the search path goes on each command line)
+PKG_CONFIG := PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH)) pkg-config
 
 # Dependencies, each with the Debian package that provides it (scripts/deps.sh installs them all).
 NO_DEPS_GOALS := clean help
@@ -36,7 +37,7 @@ $(error pkg-config is missing: apt-get install pkg-config (or run scripts/deps.s
 endif
 DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-openmp-dev \
              libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev
-MISSING := $(strip $(foreach d,$(DEP_PAIRS),$(if $(shell pkg-config --exists $(word 1,$(subst :, ,$(d))) && echo ok),,$(d))))
+MISSING := $(strip $(foreach d,$(DEP_PAIRS),$(if $(shell $(PKG_CONFIG) --exists $(word 1,$(subst :, ,$(d))) && echo ok),,$(d))))
 ifneq ($(MISSING),)
 $(error missing dependencies: $(foreach d,$(MISSING),$(word 1,$(subst :, ,$(d))) (apt-get install $(word 2,$(subst :, ,$(d))))) — or run scripts/deps.sh)
 endif
@@ -53,9 +54,9 @@ endif
 
 PKGS := jansson openblas libpcre2-8 libutf8proc
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-              -fopenmp $(OPT) -Iinclude $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
-LDLIBS_ALL := $(shell pkg-config --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
-TEST_LIBS := $(shell pkg-config --libs cmocka)
+              -fopenmp $(OPT) -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
+LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
+TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
 LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c src/generate/*.c)
 CLI_SRC := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
@@ -108,7 +109,7 @@ demo: all
 # Fuzzing: the library is rebuilt with clang, libFuzzer and ASan+UBSan in build/fuzz/.
 FUZZ_CC := clang
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
-              -fno-sanitize-recover=undefined -Iinclude $(shell pkg-config --cflags $(PKGS))
+              -fno-sanitize-recover=undefined -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS))
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 
@@ -118,7 +119,7 @@ build/fuzz/%.o: %.c
 
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
 	@command -v $(FUZZ_CC) >/dev/null || { echo "clang is missing: apt-get install clang libclang-rt-14-dev"; exit 1; }
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell pkg-config --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -lgomp -lm
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -lgomp -lm
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n build/fuzz/crashes/$$n; \

@@ -127,7 +127,64 @@ static void test_batched_and_shared_prefix(void **state) {
     ilr_model_free(&m);
 }
 
+/* The sampling loop: the same seed gives the same completions whatever the number of slots (so whatever the
+ * batching), each token's log-probability is what the training forward computes for it, and length limits
+ * and stop tokens end sequences at the right token. */
+static void test_generate_loop(void **state) {
+    (void)state;
+    ilr_model m;
+    load(&m, "qwen2");
+    const int p0[3] = {5, 6, 7}, p1[5] = {9, 8, 7, 6, 5}, p2[1] = {42};
+    const int *prompts[3] = {p0, p1, p2}, lens[3] = {3, 5, 1};
+    ilr_gen_options opt = {.sampler = {0.9f, 0, 0.95f, 0.0f}, .max_new_tokens = 12, .ignore_eos = 1, .seed = 77};
+    ilr_gen_output a[6], b[6];
+    ilr_generator small, big;
+    assert_int_equal(ilr_gen_init(&small, &m, 2, 32), 0); /* one prompt (2 samples) per wave */
+    assert_int_equal(ilr_gen_init(&big, &m, 8, 32), 0);  /* all three prompts at once */
+    assert_int_equal(ilr_generate(&small, NULL, prompts, lens, 3, 2, &opt, a), 0);
+    assert_int_equal(ilr_generate(&big, NULL, prompts, lens, 3, 2, &opt, b), 0);
+    ilr_transformer tr;
+    assert_int_equal(ilr_transformer_init(&tr, &m, 1, 32), 0);
+    double worst = 0;
+    int distinct = 0;
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(a[k].count, b[k].count);
+        assert_memory_equal(a[k].ids, b[k].ids, sizeof(int) * (size_t)a[k].count);
+        distinct += k % 2 == 1 && memcmp(a[k].ids, a[k - 1].ids, sizeof(int) * 3) != 0;
+        /* the training forward on prompt + completion */
+        int seq[32], targets[32], n = lens[k / 2] + a[k].count;
+        memcpy(seq, prompts[k / 2], sizeof(int) * (size_t)lens[k / 2]);
+        memcpy(seq + lens[k / 2], a[k].ids, sizeof(int) * (size_t)a[k].count);
+        ilr_next_token_targets(targets, seq, &n, 1, n);
+        ilr_transformer_forward(&tr, seq, &n, targets, 1, n);
+        for (int i = 0; i < a[k].count; i++)
+            worst = fmax(worst, fabs(a[k].logprobs[i] - tr.logprob[lens[k / 2] - 1 + i]));
+        assert_int_equal(a[k].reason, ILR_STOP_LENGTH);
+        assert_int_equal(a[k].count, 12);
+    }
+    print_message("generate: 3 prompts x 2 samples identical with 2 and 8 slots; %d of 3 sample pairs differ; "
+                  "logprobs vs training forward max abs err %.2e\n", distinct, worst);
+    assert_true(worst < 1e-4);
+    assert_true(distinct >= 2);
+    /* a stop token ends the sequence at that token */
+    int stop = a[0].ids[4];
+    opt.stop_ids = &stop;
+    opt.num_stop_ids = 1;
+    ilr_gen_output c[6];
+    assert_int_equal(ilr_generate(&big, NULL, prompts, lens, 3, 2, &opt, c), 0);
+    int first = 0;
+    while (a[0].ids[first] != stop) first++;
+    assert_int_equal(c[0].count, first + 1);
+    assert_int_equal(c[0].reason, ILR_STOP_TOKEN);
+    for (int k = 0; k < 6; k++) ilr_gen_output_free(&a[k]), ilr_gen_output_free(&b[k]), ilr_gen_output_free(&c[k]);
+    ilr_transformer_free(&tr);
+    ilr_gen_free(&small);
+    ilr_gen_free(&big);
+    ilr_model_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_generate_loop),
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),
     cmocka_unit_test(test_batched_and_shared_prefix),

@@ -7,8 +7,12 @@
 #ifndef ILR_GENERATE_H
 #define ILR_GENERATE_H
 
+#include <stdint.h>
+
 #include "ilr/arena.h"
 #include "ilr/model.h"
+#include "ilr/sampler.h"
+#include "ilr/tokenizer.h"
 
 typedef struct {
     ilr_model *model;   /* not owned */
@@ -38,5 +42,39 @@ int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n
                     float *logits);
 /* Convenience: prefill a whole prompt into slot (chunked), writing the last token's logits (V). */
 int ilr_gen_prefill(ilr_generator *g, int slot, const int *tokens, int n, float *logits);
+
+/* ---- sampling loop ---- */
+
+typedef struct {
+    ilr_sampler_params sampler;
+    int max_new_tokens;
+    int ignore_eos;                 /* eos ids do not stop (llama.cpp's --ignore-eos); stop ids still do */
+    const int *stop_ids;            /* stop tokens besides the model's eos ids */
+    int num_stop_ids;
+    const char *const *stop_strings; /* stop when the generated text contains one (needs a tokenizer) */
+    int num_stop_strings;
+    uint64_t seed;                  /* sequence k (prompt p, sample j: k = p * G + j) draws from stream k */
+} ilr_gen_options;
+
+typedef enum { ILR_STOP_EOS, ILR_STOP_TOKEN, ILR_STOP_STRING, ILR_STOP_LENGTH } ilr_stop_reason;
+
+const char *ilr_stop_reason_name(ilr_stop_reason reason); /* "eos", "stop_token", "stop_string", "length" */
+
+typedef struct {
+    int *ids;          /* generated tokens, the stopping token included */
+    float *logprobs;   /* log p(token) under the model (temperature 1, unfiltered): what training computes */
+    int count;
+    char *text;        /* decoded text, cut before a stop string; NULL without a tokenizer */
+    size_t text_len;
+    ilr_stop_reason reason;
+} ilr_gen_output;
+
+void ilr_gen_output_free(ilr_gen_output *out);
+
+/* Generates G samples for each of num_prompts prompts (token ids), G sequences sharing one prefill per
+ * prompt; out has num_prompts * G entries (prompt-major).  tokenizer may be NULL when there are no stop
+ * strings and no text is wanted.  Results depend only on the seed, never on batch composition. */
+int ilr_generate(ilr_generator *g, const ilr_tokenizer *tokenizer, const int *const *prompts, const int *prompt_lens,
+                 int num_prompts, int G, const ilr_gen_options *opt, ilr_gen_output *out);
 
 #endif

@@ -21,6 +21,8 @@ static const command commands[] = {
     {"inspect", ilr_cmd_inspect, "show a model directory's architecture, sizes, dtypes and memory needs"},
     {"convert", ilr_cmd_convert, "re-save a model directory as F32 or BF16, single file or sharded"},
     {"tokenize", ilr_cmd_tokenize, "text to token ids or pieces with a model's tokenizer, and ids back to text"},
+    {"tokenizer", ilr_cmd_tokenizer, "tokenizer tools: `tokenizer train` learns a byte-level BPE tokenizer from text"},
+    {"generate", ilr_cmd_generate, "sample completions for prompts (KV cache, batched, shared prefill) as JSON lines"},
     {"score", ilr_cmd_score, "log-probability of every token of each line of a JSONL file under a model"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},
     {"demo", ilr_cmd_demo, "the end-to-end demo (today: model directory round trips)"},

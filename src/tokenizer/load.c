@@ -206,8 +206,8 @@ static int add_merge(ilr_tokenizer *t, const char *left, size_t left_len, const 
     if (a < 0 || b < 0 || merged < 0)
         return ILR_FAIL(ILR_EFORMAT, "%s: merge %zu (\"%.*s\" + \"%.*s\") uses a piece that is not in the vocabulary",
                         name, rank, (int)left_len, left, (int)right_len, right);
-    uint64_t key = (uint64_t)a << 32 | (uint32_t)b, old;
-    if (ilr_u64map_get(&t->merges, key, &old)) return 0; /* a repeated merge keeps its first rank */
+    /* a repeated merge takes its last rank, as Hugging Face's map insertion does */
+    uint64_t key = (uint64_t)a << 32 | (uint32_t)b;
     return ilr_u64map_put(&t->merges, key, (uint64_t)rank << 32 | (uint32_t)merged);
 }
 

@@ -1,0 +1,164 @@
+/* The sampling loop: prefill each prompt once, copy it to its G slots, decode all live sequences together,
+ * stop on eos / stop tokens / stop strings / length (see ilr/generate.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/error.h"
+#include "ilr/generate.h"
+#include "ilr/rng.h"
+
+const char *ilr_stop_reason_name(ilr_stop_reason reason) {
+    static const char *const names[] = {"eos", "stop_token", "stop_string", "length"};
+    return (unsigned)reason < 4 ? names[reason] : "?";
+}
+
+void ilr_gen_output_free(ilr_gen_output *out) {
+    free(out->ids);
+    free(out->logprobs);
+    free(out->text);
+    memset(out, 0, sizeof *out);
+}
+
+typedef struct {
+    int index;        /* into out */
+    int slot;
+    int live;
+    ilr_rng rng;
+    ilr_tok_stream stream;
+} sequence;
+
+static int is_eos(const ilr_model_config *c, int id) {
+    for (int i = 0; i < c->num_eos; i++)
+        if (c->eos_token_ids[i] == id) return 1;
+    return 0;
+}
+
+/* Appends text of the new token and checks the stop strings; returns 1 when one now occurs. */
+static int append_text(const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o, int id, const ilr_gen_options *opt) {
+    char piece[1024];
+    int n = ilr_tok_stream_push(tok, &s->stream, id, piece, sizeof piece);
+    if (n < 0) return -1;
+    char *grown = realloc(o->text, o->text_len + (size_t)n + 1);
+    if (!grown) return -1;
+    o->text = grown;
+    memcpy(o->text + o->text_len, piece, (size_t)n);
+    size_t before = o->text_len;
+    o->text_len += (size_t)n;
+    o->text[o->text_len] = 0;
+    for (int k = 0; k < opt->num_stop_strings; k++) {
+        size_t len = strlen(opt->stop_strings[k]);
+        /* only a match that ends in the new text is new */
+        size_t from = before >= len ? before - len + 1 : 0;
+        char *at = len ? strstr(o->text + from, opt->stop_strings[k]) : NULL;
+        if (at) {
+            o->text_len = (size_t)(at - o->text);
+            o->text[o->text_len] = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Records token id (drawn with its log-probability) for sequence s; returns 1 when s stops. */
+static int take_token(ilr_generator *g, const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o, int id, float lp,
+                      const ilr_gen_options *opt) {
+    o->ids[o->count] = id;
+    o->logprobs[o->count++] = lp;
+    int stop_id = 0;
+    for (int k = 0; k < opt->num_stop_ids; k++) stop_id |= opt->stop_ids[k] == id;
+    if (!opt->ignore_eos && is_eos(&g->model->config, id)) return o->reason = ILR_STOP_EOS, 1;
+    if (stop_id) return o->reason = ILR_STOP_TOKEN, 1;
+    if (tok) {
+        int hit = append_text(tok, s, o, id, opt);
+        if (hit < 0) return -1;
+        if (hit) return o->reason = ILR_STOP_STRING, 1;
+    }
+    if (o->count >= opt->max_new_tokens) return o->reason = ILR_STOP_LENGTH, 1;
+    return 0;
+}
+
+static int alloc_output(ilr_gen_output *o, int max_new) {
+    memset(o, 0, sizeof *o);
+    o->ids = malloc(sizeof(int) * (size_t)max_new);
+    o->logprobs = malloc(sizeof(float) * (size_t)max_new);
+    return o->ids && o->logprobs ? 0 : ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+}
+
+/* One wave: prompts [first, first + count) with G samples each, all in slots at once. */
+static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int first,
+                    int count, int G, const ilr_gen_options *opt, ilr_gen_output *out, float *logits,
+                    ilr_sampler_scratch *scratch) {
+    int V = g->model->config.vocab_size, n = count * G, rc = 0;
+    sequence *seq = calloc((size_t)n, sizeof *seq);
+    int *slots = malloc(sizeof(int) * (size_t)n), *tokens = malloc(sizeof(int) * (size_t)n);
+    if (!seq || !slots || !tokens) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+    for (int p = 0; p < count && !rc; p++) {
+        int base = p * G;
+        ilr_gen_reset_slot(g, base);
+        if (lens[first + p] + opt->max_new_tokens > g->max_len)
+            rc = ILR_FAIL(ILR_EINVAL, "generate: prompt %d has %d tokens; with %d new ones that exceeds the %d of a slot",
+                          first + p, lens[first + p], opt->max_new_tokens, g->max_len);
+        if (!rc) rc = ilr_gen_prefill(g, base, prompts[first + p], lens[first + p], logits);
+        for (int j = 0; j < G && !rc; j++) {
+            sequence *s = &seq[base + j];
+            s->index = (first + p) * G + j;
+            s->slot = base + j;
+            s->live = 1;
+            ilr_rng_init(&s->rng, opt->seed, (uint64_t)s->index);
+            ilr_tok_stream_init(&s->stream);
+            if (j) ilr_gen_copy_slot(g, base, base + j);
+            if ((rc = alloc_output(&out[s->index], opt->max_new_tokens))) break;
+            float lp;
+            int id = ilr_sample(logits, V, &opt->sampler, &s->rng, scratch, &lp);
+            int stop = take_token(g, tok, s, &out[s->index], id, lp, opt);
+            if (stop < 0) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+            s->live = !stop;
+            tokens[base + j] = id;
+        }
+    }
+    while (!rc) {
+        int live = 0;
+        for (int i = 0; i < n; i++)
+            if (seq[i].live) slots[live] = seq[i].slot, tokens[live] = out[seq[i].index].ids[out[seq[i].index].count - 1], live++;
+        if (!live) break;
+        if ((rc = ilr_gen_forward(g, slots, tokens, live, NULL, logits))) break;
+        for (int i = 0, k = 0; i < n && !rc; i++) {
+            if (!seq[i].live) continue;
+            float lp;
+            int id = ilr_sample(logits + (size_t)k++ * V, V, &opt->sampler, &seq[i].rng, scratch, &lp);
+            int stop = take_token(g, tok, &seq[i], &out[seq[i].index], id, lp, opt);
+            if (stop < 0) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+            seq[i].live = !stop;
+        }
+    }
+    free(seq);
+    free(slots);
+    free(tokens);
+    return rc;
+}
+
+int ilr_generate(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *prompt_lens,
+                 int num_prompts, int G, const ilr_gen_options *opt, ilr_gen_output *out) {
+    if (G < 1 || G > g->slots)
+        return ILR_FAIL(ILR_EINVAL, "generate: %d samples per prompt, but the generator has %d slots", G, g->slots);
+    if (opt->max_new_tokens < 1) return ILR_FAIL(ILR_EINVAL, "generate: max_new_tokens must be at least 1");
+    if (opt->num_stop_strings && !tok) return ILR_FAIL(ILR_EINVAL, "generate: stop strings need a tokenizer");
+    int rc = ilr_sampler_params_check(&opt->sampler);
+    if (rc) return rc;
+    int V = g->model->config.vocab_size, per_wave = g->slots / G;
+    if (per_wave > g->max_tokens / G) per_wave = g->max_tokens / G;
+    float *logits = malloc(sizeof(float) * (size_t)V * (size_t)per_wave * G);
+    ilr_sampler_scratch scratch;
+    if (!logits || ilr_sampler_scratch_init(&scratch, V)) {
+        free(logits);
+        return ILR_FAIL(ILR_ENOMEM, "generate: out of memory for logits");
+    }
+    memset(out, 0, sizeof *out * (size_t)num_prompts * G);
+    for (int first = 0; first < num_prompts && !rc; first += per_wave) {
+        int count = num_prompts - first < per_wave ? num_prompts - first : per_wave;
+        rc = run_wave(g, tok, prompts, prompt_lens, first, count, G, opt, out, logits, &scratch);
+    }
+    free(logits);
+    ilr_sampler_scratch_free(&scratch);
+    return rc;
+}

@@ -1,0 +1,337 @@
+/* Token sampler: temperature, top-k, top-p, min-p in Hugging Face's order, then one inverse-CDF draw
+ * (semantics in ilr/sampler.h).
+ *
+ * Working state of one call, all in the scratch:
+ *   probs[id]       the unnormalised weight exp(z - max z) of every candidate id (z = logit / T), in [0, 1];
+ *   index[0, n)     the candidate ids, always in increasing id order, shrunk in place by each filter;
+ *   index[V, 2V)    work space: the top-p boundary bucket.  (The top-k heap lives in probs before the
+ *                   weights are written.) */
+#include "ilr/sampler.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/error.h"
+
+int ilr_sampler_params_check(const ilr_sampler_params *p) {
+    if (!(p->temperature >= 0.0f) || isinf(p->temperature))
+        return ILR_FAIL(ILR_EINVAL, "sampler: temperature %g must be finite and >= 0 (0 is greedy)",
+                        (double)p->temperature);
+    if (p->top_k < 0) return ILR_FAIL(ILR_EINVAL, "sampler: top_k %d must be >= 0 (0 is off)", p->top_k);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
+        return ILR_FAIL(ILR_EINVAL, "sampler: top_p %g must be in (0, 1] (1 is off)", (double)p->top_p);
+    if (!(p->min_p >= 0.0f && p->min_p < 1.0f))
+        return ILR_FAIL(ILR_EINVAL, "sampler: min_p %g must be in [0, 1) (0 is off)", (double)p->min_p);
+    return 0;
+}
+
+int ilr_sampler_scratch_init(ilr_sampler_scratch *s, int V) {
+    memset(s, 0, sizeof *s);
+    if (V < 1) return ILR_FAIL(ILR_EINVAL, "sampler: vocabulary size %d must be >= 1", V);
+    s->probs = malloc(sizeof(float) * (size_t)V);
+    s->index = malloc(sizeof(int) * 2 * (size_t)V);
+    if (!s->probs || !s->index) {
+        ilr_sampler_scratch_free(s);
+        return ILR_FAIL(ILR_ENOMEM, "sampler: out of memory for the scratch of a %d-token vocabulary", V);
+    }
+    s->V = V;
+    return 0;
+}
+
+void ilr_sampler_scratch_free(ilr_sampler_scratch *s) {
+    free(s->probs);
+    free(s->index);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- vectorisable building blocks ---- */
+
+#define BLOCK 16
+
+/* exp(x) for x <= 0 (larger x is taken as 0), branch- and call-free so that the compiler vectorises it
+ * (floorf would stay a libm call): Cephes expf's range reduction and polynomial, within 1 ulp of expf
+ * (relative error < 1e-7).  Results below 1.7e-38 flush to 0, and so do -inf and NaN. */
+static inline float exp_neg(float x) {
+    float xc = x > -87.0f ? x : -87.0f;
+    xc = xc < 0.0f ? xc : 0.0f;
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 * 2^23 */
+    float r = xc - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float q = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
+               1.6666665459e-1f) * r + 5.0000001201e-1f;
+    q = q * (r * r) + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float v = q * scale; /* computed unconditionally: a multiply inside the ?: would stop vectorisation */
+    return x >= -87.0f ? v : 0.0f;
+}
+
+/* Whether any of x[0, BLOCK) is > t (or >= t): no early exit, so it vectorises; the scans below skip whole
+ * blocks with it and look at single elements only in the rare blocks that pass. */
+static inline int any_above(const float *x, float t) {
+    int any = 0;
+    for (int j = 0; j < BLOCK; j++) any |= x[j] > t;
+    return any;
+}
+
+static inline int any_at_least(const float *x, float t) {
+    int any = 0;
+    for (int j = 0; j < BLOCK; j++) any |= x[j] >= t;
+    return any;
+}
+
+/* The largest logit (*max) and its lowest id.  NaN never wins; all -inf or NaN gives id 0 and -inf. */
+static int argmax(const float *x, int V, float *max) {
+    int best = 0, i = 0;
+    float m = -INFINITY;
+    for (; i + BLOCK <= V; i += BLOCK)
+        if (any_above(x + i, m))
+            for (int j = i; j < i + BLOCK; j++)
+                if (x[j] > m) m = x[j], best = j;
+    for (; i < V; i++)
+        if (x[i] > m) m = x[i], best = i;
+    *max = m;
+    return best;
+}
+
+/* sum_i exp(x_i - max) in double: the normaliser of log softmax(x). */
+static double sum_exp(const float *x, int V, float max) {
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < V; i++) sum += exp_neg(x[i] - max);
+    return sum;
+}
+
+/* ---- top-k: the k-th largest logit with a k-element min-heap ---- */
+
+static void sift_down(float *h, int n, int i) {
+    float v = h[i];
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && h[c + 1] < h[c]) c++;
+        if (!(h[c] < v)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = v;
+}
+
+static inline void heap_offer(float *h, int k, float v) {
+    if (v > h[0]) {
+        h[0] = v;
+        sift_down(h, k, 0);
+    }
+}
+
+/* The k-th largest of x[V] (0 < k < V), NaN counted as -inf; h holds k floats. */
+static float kth_largest(const float *x, int V, int k, float *h) {
+    for (int i = 0; i < k; i++) h[i] = isnan(x[i]) ? -INFINITY : x[i];
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(h, k, i);
+    int i = k;
+    for (; i + BLOCK <= V; i += BLOCK)
+        if (any_above(x + i, h[0]))
+            for (int j = i; j < i + BLOCK; j++) heap_offer(h, k, x[j]);
+    for (; i < V; i++) heap_offer(h, k, x[i]);
+    return h[0];
+}
+
+/* The smallest float x with fl(x / T) >= tz, where fl(tx / T) = tz.  Division by T > 0 is monotone in x, so
+ * the tokens whose z reaches tz are exactly those with x >= that bound; only rounding makes it lower than tx,
+ * by a float or two.  -inf when it is not found quickly (a T that pushes z into subnormals): then every
+ * token is checked with the division. */
+static float lowest_with_z(float tx, float T, float tz) {
+    if (!(tx > -INFINITY)) return -INFINITY;
+    for (int step = 0; step < 64; step++) {
+        float y = nextafterf(tx, -INFINITY);
+        if (!(y / T >= tz)) return tx;
+        tx = y;
+    }
+    return -INFINITY;
+}
+
+/* The ids whose z = x / T is >= the k-th largest z (ties kept), in increasing order, into idx; returns n. */
+static int gather_top_k(const float *x, int V, int k, float T, float *heap, int *idx) {
+    float tx = kth_largest(x, V, k, heap), tz = tx / T, lo = lowest_with_z(tx, T, tz);
+    int n = 0, i = 0;
+    for (; i + BLOCK <= V; i += BLOCK)
+        if (any_at_least(x + i, lo))
+            for (int j = i; j < i + BLOCK; j++)
+                if (x[j] >= lo && x[j] / T >= tz) idx[n++] = j;
+    for (; i < V; i++)
+        if (x[i] >= lo && x[i] / T >= tz) idx[n++] = i;
+    return n;
+}
+
+/* ---- top-p: bucket the weights by magnitude, sort only the bucket the cut falls in ---- */
+
+/* Weights lie in [0, 1]; for those the float bit pattern is monotone in the value, so 8 buckets per octave
+ * from the top: bucket 0 holds (2^-1/8, 1], bucket 1016 holds 0 and the smallest subnormals. */
+#define NBUCKET 1017
+
+static inline int bucket_of(float w) {
+    uint32_t bits;
+    memcpy(&bits, &w, sizeof bits);
+    return (int)((0x3f800000u - bits) >> 20);
+}
+
+/* Descending weight, then ascending id: the order in which top-p accumulates mass. */
+static int by_weight_desc(const void *a, const void *b, void *ctx) {
+    const float *w = ctx;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    if (w[ia] != w[ib]) return w[ia] > w[ib] ? -1 : 1;
+    return (ia > ib) - (ia < ib);
+}
+
+/* Keeps the smallest descending prefix of idx[n] (weights w, sum total) whose mass reaches top_p * total;
+ * work holds n ints.  Returns the new n; idx stays in increasing id order.
+ * Tokens below floor = (1 - top_p) * total / (2n) are never kept: together they weigh less than
+ * (1 - top_p) * total / 2, so the tokens above the floor already reach top_p; skipping them keeps the long
+ * tail of a real vocabulary out of the buckets. */
+static int filter_top_p(int *idx, int n, const float *w, double total, float top_p, int *work) {
+    double mass[NBUCKET] = {0};
+    float floor_w = (float)((1.0 - top_p) * total / (2.0 * n));
+    for (int j = 0; j < n; j++) {
+        float e = w[idx[j]];
+        if (e >= floor_w) mass[bucket_of(e)] += e;
+    }
+    double thr = (double)top_p * total, before = 0.0;
+    int b = 0;
+    while (b < NBUCKET - 1 && before + mass[b] < thr) before += mass[b++];
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        float e = w[idx[j]];
+        if (e >= floor_w && bucket_of(e) == b) work[m++] = idx[j];
+    }
+    if (m == 0) return n; /* only reachable through rounding when top_p is a hair below 1: keep all */
+    qsort_r(work, (size_t)m, sizeof *work, by_weight_desc, (void *)w);
+    /* The first token of the bucket is kept (the mass before it is < thr); each next one while the mass
+     * before it is still < thr. */
+    int cut = 1;
+    double run = before + w[work[0]];
+    while (cut < m && run < thr) run += w[work[cut++]];
+    float wc = w[work[cut - 1]];
+    int ic = work[cut - 1], kept = 0;
+    for (int j = 0; j < n; j++) {
+        int i = idx[j];
+        float e = w[i];
+        if (e < wc) continue; /* the bulk: below the cut */
+        int bk = bucket_of(e);
+        if (bk < b || (bk == b && (e > wc || i <= ic))) idx[kept++] = i;
+    }
+    return kept;
+}
+
+/* ---- the pipeline ---- */
+
+/* Runs the filters for temperature > 0: s->index[0, n) gets the kept ids (increasing), s->probs[id] their
+ * weights exp(z - max z); returns n >= 1.  *full_sum gets sum_i exp(x_i - max) over the whole vocabulary
+ * when it came for free (T = 1 and no top-k), else -1. */
+static int filter(const float *x, int V, const ilr_sampler_params *p, ilr_sampler_scratch *s, int am, float xmax,
+                  double *full_sum) {
+    float T = p->temperature, zmax = xmax / T, *w = s->probs;
+    int *idx = s->index, n = 0;
+    *full_sum = -1.0;
+    if (!isfinite(zmax)) { /* every logit -inf or NaN, or logits / T overflowed: greedy */
+        idx[0] = am;
+        w[am] = 1.0f;
+        return 1;
+    }
+    double total = 0.0;
+    if (p->top_k > 0 && p->top_k < V) { /* the heap lives in w until the weights are written */
+        n = gather_top_k(x, V, p->top_k, T, w, idx);
+        for (int j = 0; j < n; j++) total += w[idx[j]] = exp_neg(x[idx[j]] / T - zmax);
+    } else {
+#pragma omp simd reduction(+ : total)
+        for (int i = 0; i < V; i++) {
+            float e = exp_neg(x[i] / T - zmax);
+            w[i] = e;
+            total += e;
+        }
+        for (int i = 0; i < V; i++) idx[i] = i;
+        n = V;
+        if (T == 1.0f) *full_sum = total;
+    }
+    if (p->top_p < 1.0f && n > 1)
+        n = filter_top_p(idx, n, w, total, p->top_p > 0.0f ? p->top_p : 0.0f, s->index + s->V);
+    if (p->min_p > 0.0f) { /* p_i >= min_p * p_max  <=>  w_i >= min_p, as the largest weight is exp(0) = 1 */
+        float min_w = p->min_p < 1.0f ? p->min_p : 1.0f;
+        int kept = 0;
+        for (int j = 0; j < n; j++)
+            if (w[idx[j]] >= min_w) idx[kept++] = idx[j];
+        n = kept;
+    }
+    return n;
+}
+
+/* The weight of idx[j0, j1) in double, vectorised with a fixed association so both passes of draw agree. */
+static inline double block_weight(const int *idx, int j0, int j1, const float *w) {
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = j0; j < j1; j++) sum += w[idx[j]];
+    return sum;
+}
+
+#define DRAW_BLOCK 256
+
+/* Inverse CDF over idx[n] in order: the first id whose cumulative weight exceeds u times the total.  Block
+ * sums find the block, a sequential scan the id within it. */
+static int draw(const int *idx, int n, const float *w, double u) {
+    double total = 0.0;
+    for (int j = 0; j < n; j += DRAW_BLOCK) total += block_weight(idx, j, j + DRAW_BLOCK < n ? j + DRAW_BLOCK : n, w);
+    double target = u * total, cum = 0.0;
+    int last = idx[0];
+    for (int j0 = 0; j0 < n; j0 += DRAW_BLOCK) {
+        int j1 = j0 + DRAW_BLOCK < n ? j0 + DRAW_BLOCK : n;
+        double bw = block_weight(idx, j0, j1, w);
+        if (cum + bw <= target && j1 < n) {
+            cum += bw;
+            continue;
+        }
+        for (int j = j0; j < j1; j++) {
+            float e = w[idx[j]];
+            if (e > 0.0f) {
+                cum += e;
+                last = idx[j];
+                if (cum > target) return last;
+            }
+        }
+        if (bw > 0.0) return last; /* rounding left target a hair above this block's end */
+    }
+    return last;
+}
+
+int ilr_sample(const float *logits, int V, const ilr_sampler_params *p, ilr_rng *rng, ilr_sampler_scratch *s,
+               float *logprob) {
+    assert(V >= 1 && V <= s->V);
+    float xmax;
+    int id = argmax(logits, V, &xmax);
+    double full_sum = -1.0;
+    if (p->temperature > 0.0f) {
+        int n = filter(logits, V, p, s, id, xmax, &full_sum);
+        id = draw(s->index, n, s->probs, ilr_rng_uniform_f64(rng));
+    }
+    if (logprob) {
+        double sum = full_sum >= 0.0 ? full_sum : sum_exp(logits, V, xmax);
+        *logprob = (float)((double)logits[id] - (double)xmax - log(sum));
+    }
+    return id;
+}
+
+int ilr_sampler_kept(const float *logits, int V, const ilr_sampler_params *p, ilr_sampler_scratch *s, int *keep) {
+    assert(V >= 1 && V <= s->V);
+    float xmax;
+    int am = argmax(logits, V, &xmax);
+    if (!(p->temperature > 0.0f)) {
+        keep[0] = am;
+        return 1;
+    }
+    double full_sum;
+    int n = filter(logits, V, p, s, am, xmax, &full_sum);
+    memcpy(keep, s->index, sizeof(int) * (size_t)n);
+    return n;
+}
