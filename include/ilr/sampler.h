@@ -16,8 +16,8 @@
  * (accumulated in double), the first id whose cumulative unnormalised weight exp(z - max z) exceeds u times
  * the kept total.  Temperature 0 is greedy: the argmax of the logits (the lowest id among ties), no filters,
  * no draw.  Logits of -inf have probability 0 and are never drawn; NaN logits are treated as probability 0.
- * If logits / T overflows (a tiny T), the call degenerates to greedy.  The weights exp(z - max z) come from
- * a vectorised fp32 exp within 1 ulp of expf; those below 1.7e-38 (z more than 87 below the top) are 0.
+ * If logits / T overflows (a tiny T), the call degenerates to greedy.  Weights exp(z - max z) come from a
+ * vectorised fp32 exp within 1 ulp of expf; those below 1.7e-38 (z more than 87 below the top) count as 0.
  *
  * Cost per call: O(V) passes over the logits, no sort of the vocabulary (top-k uses a k-element heap; top-p
  * buckets the probabilities by magnitude and sorts only the bucket the cut falls in), no malloc. */
@@ -34,8 +34,8 @@ typedef struct {
 } ilr_sampler_params;
 
 /* Scratch for one sampler call over a vocabulary of V: allocate once per thread and reuse for every call
- * with a vocabulary of at most V.  Owns probs (V floats: the unnormalised weights, by id) and index (2V ints:
- * the candidate ids, then work space for the heap and the top-p boundary bucket). */
+ * with a vocabulary of at most V.  Owns probs (V floats: the unnormalised weights by id, and the top-k heap
+ * before them) and index (2V ints: the candidate ids, then work space for the top-p boundary bucket). */
 typedef struct {
     float *probs;
     int *index;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "ilr/error.h"
+#include "ilr/generate.h"
 #include "ilr/io.h"
 #include "ilr/rng.h"
 #include "ilr/tokenizer.h"
@@ -17,7 +18,8 @@
 static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S]\n"
     "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K]\n"
-    "       ilr bench tokenize --model DIR FILE\n\n"
+    "       ilr bench tokenize --model DIR FILE\n"
+    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N]\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
     "        seconds (default 2); prints the best 0.25 s window's GFLOP/s and the kernel set OpenBLAS chose.\n"
     "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
@@ -25,7 +27,11 @@ static const char bench_help[] =
     "        (6 x matmul parameters x tokens + causal attention), MFU against the sgemm peak measured in\n"
     "        the same run, and peak RSS.\n"
     "tokenize: loads DIR's tokenizer, encodes FILE as one text and decodes the ids; prints the load time and\n"
-    "        MB/s of text for encode and decode (bench/compare_tokenize.sh runs the reference beside it).\n";
+    "        MB/s of text for encode and decode (bench/compare_tokenize.sh runs the reference beside it).\n"
+    "generate: a random-initialised model of a named shape; B sequences of a P-token prompt (default 1 x 128)\n"
+    "        prefilled, then N greedy decode steps (default 64); prints prefill and decode tokens/s, the\n"
+    "        memory read bandwidth measured in the same run and the batch-1 decode bound it implies\n"
+    "        (bandwidth / weight bytes per token), and peak RSS.\n";
 
 /* Best GFLOP/s of n x n x n sgemm over windows of about 0.25 s within `seconds`: on a shared or virtual
  * machine the best window is the stable figure (the mean moves with whatever else runs). */
@@ -177,10 +183,93 @@ static int bench_tokenize(int argc, char **argv) {
     return rc ? ilr_cli_fail("bench") : 0;
 }
 
+/* Read bandwidth in GB/s: summing a 1 GiB buffer on all threads (a vectorised float sum, so the loads and
+ * not the adds are the limit), best of 3. */
+static double measure_read_bandwidth(void) {
+    size_t n = (size_t)1 << 28;
+    float *buf = ilr_aligned_alloc(n * sizeof(float), "bandwidth buffer");
+    if (!buf) return 0;
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) buf[i] = 1.0f;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double start = ilr_time_now();
+        float sum = 0;
+#pragma omp parallel for simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) sum += buf[i];
+        double rate = n * sizeof(float) / (ilr_time_now() - start) / 1e9;
+        if (rate > best && sum > 0) best = rate;
+    }
+    ilr_aligned_free(buf);
+    return best;
+}
+
+static int bench_generate(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
+        {"prompt", required_argument, 0, 'p'}, {"new", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *arch_name = NULL, *shape = "small";
+    long long B = 1, P = 128, N = 64;
+    optind = 0;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+        int rc = 0;
+        if (c == 'h') return printf("%s", bench_help), 0;
+        else if (c == 'a') arch_name = optarg;
+        else if (c == 's') shape = optarg;
+        else if (c == 'b') rc = ilr_cli_parse_long("bench", "--batch", optarg, 1, 1024, &B);
+        else if (c == 'p') rc = ilr_cli_parse_long("bench", "--prompt", optarg, 1, 65536, &P);
+        else if (c == 'n') rc = ilr_cli_parse_long("bench", "--new", optarg, 1, 65536, &N);
+        else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
+        if (rc) return rc;
+    }
+    ilr_arch arch = 0;
+    if (arch_name && ilr_arch_parse(arch_name, &arch)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    ilr_model_config cfg;
+    if (ilr_config_from_shape(shape, arch, &cfg)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    double bandwidth = measure_read_bandwidth();
+    ilr_model m;
+    ilr_generator g;
+    if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
+    ilr_model_init_random(&m, 1);
+    if (ilr_gen_init(&g, &m, (int)B, (int)(P + N))) return ilr_cli_fail("bench");
+    int V = cfg.vocab_size, *prompt = malloc(sizeof(int) * (size_t)P), *slots = malloc(sizeof(int) * (size_t)B);
+    int *tokens = malloc(sizeof(int) * (size_t)B);
+    float *logits = malloc(sizeof(float) * (size_t)V * (size_t)B);
+    for (int i = 0; i < P; i++) prompt[i] = (i * 7919) % V;
+    double start = ilr_time_now();
+    for (int b = 0; b < B; b++)
+        if (ilr_gen_prefill(&g, b, prompt, (int)P, logits)) return ilr_cli_fail("bench");
+    double prefill = ilr_time_now() - start;
+    for (int b = 0; b < B; b++) slots[b] = b, tokens[b] = b % V;
+    start = ilr_time_now();
+    for (int step = 0; step < N; step++) {
+        if (ilr_gen_forward(&g, slots, tokens, (int)B, NULL, logits)) return ilr_cli_fail("bench");
+        for (int b = 0; b < B; b++) {
+            int best = 0;
+            for (int v = 1; v < V; v++) best = logits[(size_t)b * V + v] > logits[(size_t)b * V + best] ? v : best;
+            tokens[b] = best;
+        }
+    }
+    double decode = ilr_time_now() - start;
+    double weight_bytes = (double)m.table.total * 4, bound = bandwidth * 1e9 / weight_bytes;
+    printf("generate: %s %s, %zu parameters, batch %lld, prompt %lld, %lld new: prefill %.0f tokens/s, decode %.1f "
+           "tokens/s (%.1f per sequence); read bandwidth %.1f GB/s, batch-1 decode bound %.1f tokens/s (%.0f%% of it "
+           "per sequence); peak RSS %.2f GiB\n",
+           ilr_arch_name(cfg.arch), shape, m.table.total, B, P, N, B * P / prefill, B * N / decode, N / decode,
+           bandwidth, bound, 100 * (N / decode) / bound, peak_rss_gib());
+    free(prompt), free(slots), free(tokens), free(logits);
+    ilr_gen_free(&g);
+    ilr_model_free(&m);
+    return 0;
+}
+
 int ilr_cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "generate") == 0) return bench_generate(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "tokenize") == 0) return bench_tokenize(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return bench_matmul(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) return printf("%s", bench_help), 0;
-    return ilr_cli_usage_error("bench", "expected `matmul` or `train`");
+    return ilr_cli_usage_error("bench", "expected matmul, train, tokenize or generate");
 }

@@ -3,7 +3,8 @@
  *
  * Working state of one call, all in the scratch:
  *   probs[id]       the unnormalised weight exp(z - max z) of every candidate id (z = logit / T), in [0, 1];
- *   index[0, n)     the candidate ids, always in increasing id order, shrunk in place by each filter;
+ *   index[0, n)     the candidate ids, always in increasing id order, shrunk in place by each filter (not
+ *                   written while they are the whole vocabulary);
  *   index[V, 2V)    work space: the top-p boundary bucket.  (The top-k heap lives in probs before the
  *                   weights are written.) */
 #include "ilr/sampler.h"
@@ -47,39 +48,22 @@ void ilr_sampler_scratch_free(ilr_sampler_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* ---- vectorisable building blocks ---- */
+/* ---- block scans: one vector compare per BLOCK elements, single elements only in the blocks that pass ---- */
 
 #define BLOCK 16
 
-/* exp(x) for x <= 0 (larger x is taken as 0), branch- and call-free so that the compiler vectorises it
- * (floorf would stay a libm call): Cephes expf's range reduction and polynomial, within 1 ulp of expf
- * (relative error < 1e-7).  Results below 1.7e-38 flush to 0, and so do -inf and NaN. */
-static inline float exp_neg(float x) {
-    float xc = x > -87.0f ? x : -87.0f;
-    xc = xc < 0.0f ? xc : 0.0f;
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 * 2^23 */
-    float r = xc - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float q = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r +
-               1.6666665459e-1f) * r + 5.0000001201e-1f;
-    q = q * (r * r) + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float v = q * scale; /* computed unconditionally: a multiply inside the ?: would stop vectorisation */
-    return x >= -87.0f ? v : 0.0f;
-}
-
-/* Whether any of x[0, BLOCK) is > t (or >= t): no early exit, so it vectorises; the scans below skip whole
- * blocks with it and look at single elements only in the rare blocks that pass. */
+/* Whether any of x[0, BLOCK) is > t (>= t).  The omp simd reduction is what makes gcc vectorise these: as
+ * plain loops they become sixteen compares and branches. */
 static inline int any_above(const float *x, float t) {
     int any = 0;
+#pragma omp simd reduction(| : any)
     for (int j = 0; j < BLOCK; j++) any |= x[j] > t;
     return any;
 }
 
 static inline int any_at_least(const float *x, float t) {
     int any = 0;
+#pragma omp simd reduction(| : any)
     for (int j = 0; j < BLOCK; j++) any |= x[j] >= t;
     return any;
 }
@@ -98,12 +82,65 @@ static int argmax(const float *x, int V, float *max) {
     return best;
 }
 
+/* exp(x) for x <= 0 (larger x is taken as 0), free of branches and calls so that loops over it vectorise:
+ * glibc's expf costs 2-3 ns a call (measured here), this about 0.3 ns in 16-wide AVX-512.  Cephes expf's
+ * range reduction and polynomial: within 1 ulp of expf, relative error < 1e-7.  Results below 1.7e-38
+ * (x < -87) flush to 0, and so do -inf and NaN. */
+#ifdef __FMA__
+#define MADD(a, b, c) fmaf(a, b, c) /* one instruction; without FMA hardware fmaf would be a slow libm call */
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+static inline float exp_neg(float x) {
+    float xc = x > -87.0f ? x : -87.0f; /* NaN -> -87 */
+    xc = xc < 0.0f ? xc : 0.0f;
+    float n = MADD(xc, 1.44269504088896341f, 12582912.0f) - 12582912.0f; /* round to nearest (1.5 * 2^23) */
+    float r = MADD(n, -0.693359375f, xc);
+    r = MADD(n, 2.12194440e-4f, r);
+    float q = MADD(MADD(MADD(MADD(MADD(1.9875691500e-4f, r, 1.3981999507e-3f), r, 8.3334519073e-3f), r,
+                             4.1665795894e-2f), r, 1.6666665459e-1f), r, 5.0000001201e-1f);
+    q = MADD(q, r * r, r) + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    /* A select between constants and a multiply: `x >= -87 ? q * scale : 0` would let the compiler sink
+     * the polynomial into a branch, which -ftrapping-math then keeps it from vectorising. */
+    return q * scale * (x >= -87.0f ? 1.0f : 0.0f);
+}
+
 /* sum_i exp(x_i - max) in double: the normaliser of log softmax(x). */
 static double sum_exp(const float *x, int V, float max) {
     double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
     for (int i = 0; i < V; i++) sum += exp_neg(x[i] - max);
     return sum;
+}
+
+/* Compacts into out (which may be idx itself) the ids of idx[n] whose weight is >= lo, keeping their order.
+ * idx NULL stands for the ids 0..n-1: then whole blocks of w are skipped with one compare.  Branch-free
+ * inside (write always, advance on a match): a mixed keep/drop pattern would mispredict half the time. */
+static int select_at_least(const int *idx, int n, const float *w, float lo, int *out) {
+    int m = 0, j = 0;
+    if (!idx) {
+        for (; j + BLOCK <= n; j += BLOCK)
+            if (any_at_least(w + j, lo))
+                for (int i = j; i < j + BLOCK; i++) {
+                    out[m] = i;
+                    m += w[i] >= lo;
+                }
+        for (; j < n; j++) {
+            out[m] = j;
+            m += w[j] >= lo;
+        }
+        return m;
+    }
+    for (; j < n; j++) {
+        int i = idx[j];
+        out[m] = i;
+        m += w[i] >= lo;
+    }
+    return m;
 }
 
 /* ---- top-k: the k-th largest logit with a k-element min-heap ---- */
@@ -187,26 +224,21 @@ static int by_weight_desc(const void *a, const void *b, void *ctx) {
     return (ia > ib) - (ia < ib);
 }
 
-/* Keeps the smallest descending prefix of idx[n] (weights w, sum total) whose mass reaches top_p * total;
- * work holds n ints.  Returns the new n; idx stays in increasing id order.
- * Tokens below floor = (1 - top_p) * total / (2n) are never kept: together they weigh less than
- * (1 - top_p) * total / 2, so the tokens above the floor already reach top_p; skipping them keeps the long
- * tail of a real vocabulary out of the buckets. */
-static int filter_top_p(int *idx, int n, const float *w, double total, float top_p, int *work) {
+/* Keeps the smallest descending prefix of idx[n] (weights w, sum total) whose mass reaches top_p * total, in
+ * place, idx staying in increasing id order (identity: idx is not filled yet and stands for 0..n-1); returns
+ * the new n.  work holds n ints.  Tokens below floor_w are dropped first, which keeps the long tail of a real
+ * vocabulary out of the buckets: the caller makes sure those at or above it reach top_p by themselves. */
+static int filter_top_p(int *idx, int n, int identity, const float *w, double total, float top_p, float floor_w,
+                        int *work) {
+    n = select_at_least(identity ? NULL : idx, n, w, floor_w, idx);
     double mass[NBUCKET] = {0};
-    float floor_w = (float)((1.0 - top_p) * total / (2.0 * n));
-    for (int j = 0; j < n; j++) {
-        float e = w[idx[j]];
-        if (e >= floor_w) mass[bucket_of(e)] += e;
-    }
+    for (int j = 0; j < n; j++) mass[bucket_of(w[idx[j]])] += w[idx[j]];
     double thr = (double)top_p * total, before = 0.0;
     int b = 0;
     while (b < NBUCKET - 1 && before + mass[b] < thr) before += mass[b++];
     int m = 0;
-    for (int j = 0; j < n; j++) {
-        float e = w[idx[j]];
-        if (e >= floor_w && bucket_of(e) == b) work[m++] = idx[j];
-    }
+    for (int j = 0; j < n; j++)
+        if (bucket_of(w[idx[j]]) == b) work[m++] = idx[j];
     if (m == 0) return n; /* only reachable through rounding when top_p is a hair below 1: keep all */
     qsort_r(work, (size_t)m, sizeof *work, by_weight_desc, (void *)w);
     /* The first token of the bucket is kept (the mass before it is < thr); each next one while the mass
@@ -216,75 +248,142 @@ static int filter_top_p(int *idx, int n, const float *w, double total, float top
     while (cut < m && run < thr) run += w[work[cut++]];
     float wc = w[work[cut - 1]];
     int ic = work[cut - 1], kept = 0;
-    for (int j = 0; j < n; j++) {
-        int i = idx[j];
-        float e = w[i];
-        if (e < wc) continue; /* the bulk: below the cut */
-        int bk = bucket_of(e);
-        if (bk < b || (bk == b && (e > wc || i <= ic))) idx[kept++] = i;
+    for (int j = 0; j < n; j++) { /* branch-free, as in select_at_least */
+        int i = idx[j], bk = bucket_of(w[i]);
+        idx[kept] = i;
+        kept += (bk < b) | ((bk == b) & ((w[i] > wc) | ((w[i] == wc) & (i <= ic))));
     }
     return kept;
 }
 
 /* ---- the pipeline ---- */
 
-/* Runs the filters for temperature > 0: s->index[0, n) gets the kept ids (increasing), s->probs[id] their
- * weights exp(z - max z); returns n >= 1.  *full_sum gets sum_i exp(x_i - max) over the whole vocabulary
- * when it came for free (T = 1 and no top-k), else -1. */
-static int filter(const float *x, int V, const ilr_sampler_params *p, ilr_sampler_scratch *s, int am, float xmax,
-                  double *full_sum) {
-    float T = p->temperature, zmax = xmax / T, *w = s->probs;
-    int *idx = s->index, n = 0;
-    *full_sum = -1.0;
-    if (!isfinite(zmax)) { /* every logit -inf or NaN, or logits / T overflowed: greedy */
-        idx[0] = am;
-        w[am] = 1.0f;
-        return 1;
-    }
+/* Weight levels whose mass (sum of the weights at or above each) the weights pass gathers when top-p is on. */
+#define NLEVEL 4
+static const float LEVEL[NLEVEL] = {0x1p-3f, 0x1p-7f, 0x1p-12f, 0x1p-18f};
+
+/* A weight below which no token can be in the top-p set: the largest level whose mass already reaches
+ * top_p * total, else (1 - top_p) * total / (2n) — the tokens below that weigh at most (1 - top_p) * total / 2
+ * together, so those above reach top_p without them.  The level masses are fp32 sums of up to V / 16 terms a
+ * lane, off by at most ~V / 16 * 2^-24 relative (6e-4 at V = 151936): the 1% margin covers that. */
+static float top_p_floor(const double *level_mass, double total, float top_p, int n) {
+    double thr = (double)top_p * total * 1.01;
+    for (int l = 0; level_mass && l < NLEVEL; l++)
+        if (level_mass[l] >= thr) return LEVEL[l];
+    return (float)((1.0 - top_p) * total / (2.0 * n));
+}
+
+/* The weights of the whole vocabulary into w; returns their sum.  level_mass (NLEVEL, may be NULL) gets the
+ * mass at or above each LEVEL. */
+static double weights_all(const float *x, int V, float T, float zmax, float *w, double *level_mass) {
     double total = 0.0;
-    if (p->top_k > 0 && p->top_k < V) { /* the heap lives in w until the weights are written */
-        n = gather_top_k(x, V, p->top_k, T, w, idx);
-        for (int j = 0; j < n; j++) total += w[idx[j]] = exp_neg(x[idx[j]] / T - zmax);
-    } else {
+    if (!level_mass) {
 #pragma omp simd reduction(+ : total)
         for (int i = 0; i < V; i++) {
             float e = exp_neg(x[i] / T - zmax);
             w[i] = e;
             total += e;
         }
-        for (int i = 0; i < V; i++) idx[i] = i;
-        n = V;
-        if (T == 1.0f) *full_sum = total;
+        return total;
     }
-    if (p->top_p < 1.0f && n > 1)
-        n = filter_top_p(idx, n, w, total, p->top_p > 0.0f ? p->top_p : 0.0f, s->index + s->V);
-    if (p->min_p > 0.0f) { /* p_i >= min_p * p_max  <=>  w_i >= min_p, as the largest weight is exp(0) = 1 */
-        float min_w = p->min_p < 1.0f ? p->min_p : 1.0f;
-        int kept = 0;
-        for (int j = 0; j < n; j++)
-            if (w[idx[j]] >= min_w) idx[kept++] = idx[j];
-        n = kept;
+    float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, m3 = 0.0f; /* fp32: double sums would double the pass's cost */
+#pragma omp simd reduction(+ : total, m0, m1, m2, m3)
+    for (int i = 0; i < V; i++) {
+        float e = exp_neg(x[i] / T - zmax);
+        w[i] = e;
+        total += e;
+        m0 += e >= LEVEL[0] ? e : 0.0f;
+        m1 += e >= LEVEL[1] ? e : 0.0f;
+        m2 += e >= LEVEL[2] ? e : 0.0f;
+        m3 += e >= LEVEL[3] ? e : 0.0f;
+    }
+    level_mass[0] = m0, level_mass[1] = m1, level_mass[2] = m2, level_mass[3] = m3;
+    return total;
+}
+
+/* min-p alone over the whole vocabulary: the weight exp(d), d = x / T - max z, can reach min_w only when
+ * d >= log(min_w), so exp is evaluated only there (1e-3 of margin covers the rounding of exp and logf);
+ * the rest of the vocabulary costs one vector compare per block.  Returns n; weights written for the kept. */
+static int filter_min_p_only(const float *x, int V, float T, float zmax, float min_w, float *w, int *idx) {
+    float dlo = logf(min_w) - 1e-3f;
+    int n = 0;
+    for (int i0 = 0; i0 < V; i0 += BLOCK) {
+        int i1 = i0 + BLOCK < V ? i0 + BLOCK : V, any = 0;
+        if (i1 - i0 == BLOCK) {
+#pragma omp simd reduction(| : any)
+            for (int j = 0; j < BLOCK; j++) any |= x[i0 + j] / T - zmax >= dlo;
+            if (!any) continue;
+        }
+        for (int i = i0; i < i1; i++) {
+            float d = x[i] / T - zmax;
+            if (!(d >= dlo)) continue;
+            float e = exp_neg(d);
+            if (e >= min_w) w[i] = e, idx[n++] = i;
+        }
     }
     return n;
 }
 
-/* The weight of idx[j0, j1) in double, vectorised with a fixed association so both passes of draw agree. */
+/* Runs the filters for temperature > 0: s->index[0, n) gets the kept ids (increasing), s->probs[id] their
+ * weights exp(z - max z); returns n >= 1.  n = V means nothing was filtered out, and then s->index is NOT
+ * filled (it would be 0..V-1).  *full_sum gets sum_i exp(x_i - max) over the whole vocabulary when it came
+ * for free (T = 1 and no top-k), else -1. */
+static int filter(const float *x, int V, const ilr_sampler_params *p, ilr_sampler_scratch *s, int am, float xmax,
+                  double *full_sum) {
+    float T = p->temperature, zmax = xmax / T, *w = s->probs;
+    float min_w = p->min_p < 1.0f ? p->min_p : 1.0f; /* p_i >= min_p p_max <=> w_i >= min_p (top weight 1) */
+    int *idx = s->index, n = 0, identity = 0, top_p = p->top_p < 1.0f;
+    *full_sum = -1.0;
+    if (!isfinite(zmax)) { /* every logit -inf or NaN, or logits / T overflowed: greedy */
+        idx[0] = am;
+        w[am] = 1.0f;
+        return 1;
+    }
+    double total = 0.0, level_mass[NLEVEL], *lm = NULL;
+    if (p->top_k > 0 && p->top_k < V) { /* the heap lives in w until the weights are written */
+        n = gather_top_k(x, V, p->top_k, T, w, idx);
+        for (int j = 0; j < n; j++) total += w[idx[j]] = exp_neg(x[idx[j]] / T - zmax);
+    } else if (min_w > 0.0f && !top_p) {
+        return filter_min_p_only(x, V, T, zmax, min_w, w, idx);
+    } else {
+        lm = top_p ? level_mass : NULL;
+        total = weights_all(x, V, T, zmax, w, lm);
+        n = V;
+        identity = 1;
+        if (T == 1.0f) *full_sum = total;
+    }
+    if (top_p && n > 1) {
+        float tp = p->top_p > 0.0f ? p->top_p : 0.0f;
+        n = filter_top_p(idx, n, identity, w, total, tp, top_p_floor(lm, total, tp, n), s->index + s->V);
+        identity = 0;
+    }
+    if (min_w > 0.0f) n = select_at_least(identity ? NULL : idx, n, w, min_w, idx);
+    return n;
+}
+
+/* The weight of ids idx[j0, j1) (ids j0..j1-1 when idx is NULL) in double, vectorised; both passes of draw
+ * call it on the same blocks, so they agree on every block sum. */
 static inline double block_weight(const int *idx, int j0, int j1, const float *w) {
     double sum = 0.0;
+    if (idx) {
 #pragma omp simd reduction(+ : sum)
-    for (int j = j0; j < j1; j++) sum += w[idx[j]];
+        for (int j = j0; j < j1; j++) sum += w[idx[j]];
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (int j = j0; j < j1; j++) sum += w[j];
+    }
     return sum;
 }
 
 #define DRAW_BLOCK 256
 
-/* Inverse CDF over idx[n] in order: the first id whose cumulative weight exceeds u times the total.  Block
- * sums find the block, a sequential scan the id within it. */
+/* Inverse CDF over the ids idx[n] (0..n-1 when idx is NULL) in order: the first id whose cumulative weight
+ * exceeds u times the total.  Block sums find the block, a sequential scan the id within it. */
 static int draw(const int *idx, int n, const float *w, double u) {
     double total = 0.0;
     for (int j = 0; j < n; j += DRAW_BLOCK) total += block_weight(idx, j, j + DRAW_BLOCK < n ? j + DRAW_BLOCK : n, w);
     double target = u * total, cum = 0.0;
-    int last = idx[0];
+    int last = idx ? idx[0] : 0;
     for (int j0 = 0; j0 < n; j0 += DRAW_BLOCK) {
         int j1 = j0 + DRAW_BLOCK < n ? j0 + DRAW_BLOCK : n;
         double bw = block_weight(idx, j0, j1, w);
@@ -293,10 +392,10 @@ static int draw(const int *idx, int n, const float *w, double u) {
             continue;
         }
         for (int j = j0; j < j1; j++) {
-            float e = w[idx[j]];
-            if (e > 0.0f) {
-                cum += e;
-                last = idx[j];
+            int id = idx ? idx[j] : j;
+            if (w[id] > 0.0f) {
+                cum += w[id];
+                last = id;
                 if (cum > target) return last;
             }
         }
@@ -313,7 +412,7 @@ int ilr_sample(const float *logits, int V, const ilr_sampler_params *p, ilr_rng 
     double full_sum = -1.0;
     if (p->temperature > 0.0f) {
         int n = filter(logits, V, p, s, id, xmax, &full_sum);
-        id = draw(s->index, n, s->probs, ilr_rng_uniform_f64(rng));
+        id = draw(n == V ? NULL : s->index, n, s->probs, ilr_rng_uniform_f64(rng)); /* n = V: ids 0..V-1 */
     }
     if (logprob) {
         double sum = full_sum >= 0.0 ? full_sum : sum_exp(logits, V, xmax);
@@ -332,6 +431,6 @@ int ilr_sampler_kept(const float *logits, int V, const ilr_sampler_params *p, il
     }
     double full_sum;
     int n = filter(logits, V, p, s, am, xmax, &full_sum);
-    memcpy(keep, s->index, sizeof(int) * (size_t)n);
+    for (int j = 0; j < n; j++) keep[j] = n == V ? j : s->index[j];
     return n;
 }

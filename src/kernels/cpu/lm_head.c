@@ -127,5 +127,5 @@ void ilr_lm_head_logprob_backward(float *dx, float *dw, const float *dlogprob, c
 /* out (N, V) = x (N, C) @ w (V, C)^T. */
 void ilr_lm_head_logits(float *out, const float *x, const float *w, int N, int C, int V) {
     if (N <= 0 || V <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, x, C, w, C, 0.0f, out, V);
+    ilr_matmul_forward(out, x, w, NULL, N, C, V); /* one row (decoding) takes the matrix-vector path */
 }

@@ -16,8 +16,11 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
         memset(out, 0, row * (size_t)N);
     }
     if (IN <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, weight, IN,
-                bias ? 1.0f : 0.0f, out, OUT);
+    if (N == 1) /* one token (batch-1 decoding): a matrix-vector product, bound by reading the weights */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, OUT, IN, 1.0f, weight, IN, inp, 1, bias ? 1.0f : 0.0f, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, weight, IN,
+                    bias ? 1.0f : 0.0f, out, OUT);
 }
 
 /* dbias (OUT) += column sums of dout (N, OUT); blocks of columns in parallel, rows in order. */
