@@ -7,11 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One slot: a probe reads one 24-byte entry (one cache line), not four arrays. */
 typedef struct {
-    uint64_t *hashes;   /* 0: empty slot */
-    uint32_t *offsets;  /* key start in keys */
-    uint32_t *lengths;
-    int32_t *values;
+    uint64_t hash;   /* 0: empty slot */
+    uint32_t offset; /* key start in keys */
+    uint32_t length;
+    int32_t value;
+} ilr_strmap_entry;
+
+typedef struct {
+    ilr_strmap_entry *entries;
     size_t cap, count;  /* cap is a power of two */
     char *keys;         /* all keys, back to back */
     size_t keys_used, keys_cap;

@@ -4,7 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ilr/arena.h"
 #include "ilr/error.h"
+
+/* Slot arrays are big (a 150k-token vocabulary: 12 MB) and probed at random, so every lookup is a cache
+ * and TLB miss; ilr_aligned_alloc gives them transparent huge pages, which roughly halves the cost of a
+ * miss on virtual machines (measured: Qwen tokenizer.json load 0.35 s -> 0.16-0.3 s).  Zeroed, like calloc. */
+static void *slots_alloc(size_t n, size_t size) {
+    void *p = ilr_aligned_alloc(n * size, "hash map");
+    if (p) memset(p, 0, n * size);
+    return p;
+}
 
 /* 64-bit FNV-1a, then a final avalanche (splitmix64) so the low bits used for the slot are well mixed. */
 uint64_t ilr_hash_bytes(const void *data, size_t len) {
@@ -28,13 +38,10 @@ static size_t capacity_for(size_t expected) {
 int ilr_strmap_init(ilr_strmap *m, size_t expected) {
     memset(m, 0, sizeof *m);
     m->cap = capacity_for(expected);
-    m->hashes = calloc(m->cap, sizeof *m->hashes);
-    m->offsets = malloc(m->cap * sizeof *m->offsets);
-    m->lengths = malloc(m->cap * sizeof *m->lengths);
-    m->values = malloc(m->cap * sizeof *m->values);
+    m->entries = slots_alloc(m->cap, sizeof *m->entries);
     m->keys_cap = expected * 8 + 64;
     m->keys = malloc(m->keys_cap);
-    if (!m->hashes || !m->offsets || !m->lengths || !m->values || !m->keys) {
+    if (!m->entries || !m->keys) {
         ilr_strmap_free(m);
         return ILR_FAIL(ILR_ENOMEM, "hash map: out of memory for %zu entries", expected);
     }
@@ -42,43 +49,32 @@ int ilr_strmap_init(ilr_strmap *m, size_t expected) {
 }
 
 void ilr_strmap_free(ilr_strmap *m) {
-    free(m->hashes);
-    free(m->offsets);
-    free(m->lengths);
-    free(m->values);
+    ilr_aligned_free(m->entries);
     free(m->keys);
     memset(m, 0, sizeof *m);
 }
 
 static size_t strmap_find(const ilr_strmap *m, uint64_t h, const char *key, size_t len) {
     size_t mask = m->cap - 1, i = h & mask;
-    while (m->hashes[i] && !(m->hashes[i] == h && m->lengths[i] == len && memcmp(m->keys + m->offsets[i], key, len) == 0))
-        i = (i + 1) & mask;
-    return i;
+    for (;; i = (i + 1) & mask) {
+        const ilr_strmap_entry *e = &m->entries[i];
+        if (!e->hash || (e->hash == h && e->length == len && memcmp(m->keys + e->offset, key, len) == 0)) return i;
+    }
 }
 
 static int strmap_grow(ilr_strmap *m) {
-    ilr_strmap bigger = *m;
-    bigger.cap = m->cap * 2;
-    bigger.hashes = calloc(bigger.cap, sizeof *bigger.hashes);
-    bigger.offsets = malloc(bigger.cap * sizeof *bigger.offsets);
-    bigger.lengths = malloc(bigger.cap * sizeof *bigger.lengths);
-    bigger.values = malloc(bigger.cap * sizeof *bigger.values);
-    if (!bigger.hashes || !bigger.offsets || !bigger.lengths || !bigger.values) {
-        free(bigger.hashes), free(bigger.offsets), free(bigger.lengths), free(bigger.values);
-        return ILR_FAIL(ILR_ENOMEM, "hash map: out of memory growing to %zu slots", bigger.cap);
-    }
+    size_t cap = m->cap * 2;
+    ilr_strmap_entry *entries = slots_alloc(cap, sizeof *entries);
+    if (!entries) return ILR_FAIL(ILR_ENOMEM, "hash map: out of memory growing to %zu slots", cap);
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->hashes[i]) continue;
-        size_t j = m->hashes[i] & (bigger.cap - 1);
-        while (bigger.hashes[j]) j = (j + 1) & (bigger.cap - 1);
-        bigger.hashes[j] = m->hashes[i];
-        bigger.offsets[j] = m->offsets[i];
-        bigger.lengths[j] = m->lengths[i];
-        bigger.values[j] = m->values[i];
+        if (!m->entries[i].hash) continue;
+        size_t j = m->entries[i].hash & (cap - 1);
+        while (entries[j].hash) j = (j + 1) & (cap - 1);
+        entries[j] = m->entries[i];
     }
-    free(m->hashes), free(m->offsets), free(m->lengths), free(m->values);
-    *m = bigger;
+    ilr_aligned_free(m->entries);
+    m->entries = entries;
+    m->cap = cap;
     return 0;
 }
 
@@ -86,8 +82,8 @@ int ilr_strmap_put(ilr_strmap *m, const char *key, size_t len, int32_t value) {
     if ((m->count + 1) * 2 > m->cap && strmap_grow(m)) return ILR_ENOMEM;
     uint64_t h = ilr_hash_bytes(key, len);
     size_t i = strmap_find(m, h, key, len);
-    if (m->hashes[i]) {
-        m->values[i] = value;
+    if (m->entries[i].hash) {
+        m->entries[i].value = value;
         return 0;
     }
     if (m->keys_used + len > m->keys_cap || m->keys_used + len > UINT32_MAX) {
@@ -98,10 +94,7 @@ int ilr_strmap_put(ilr_strmap *m, const char *key, size_t len, int32_t value) {
         m->keys_cap = cap;
     }
     memcpy(m->keys + m->keys_used, key, len);
-    m->hashes[i] = h;
-    m->offsets[i] = (uint32_t)m->keys_used;
-    m->lengths[i] = (uint32_t)len;
-    m->values[i] = value;
+    m->entries[i] = (ilr_strmap_entry){h, (uint32_t)m->keys_used, (uint32_t)len, value};
     m->keys_used += len;
     m->count++;
     return 0;
@@ -110,7 +103,7 @@ int ilr_strmap_put(ilr_strmap *m, const char *key, size_t len, int32_t value) {
 int32_t ilr_strmap_get(const ilr_strmap *m, const char *key, size_t len) {
     if (!m->cap) return -1;
     size_t i = strmap_find(m, ilr_hash_bytes(key, len), key, len);
-    return m->hashes[i] ? m->values[i] : -1;
+    return m->entries[i].hash ? m->entries[i].value : -1;
 }
 
 /* ---- 64-bit keys ---- */
@@ -127,8 +120,8 @@ static uint64_t mix64(uint64_t x) {
 int ilr_u64map_init(ilr_u64map *m, size_t expected) {
     m->cap = capacity_for(expected);
     m->count = 0;
-    m->keys = malloc(m->cap * sizeof *m->keys);
-    m->values = malloc(m->cap * sizeof *m->values);
+    m->keys = ilr_aligned_alloc(m->cap * sizeof *m->keys, "hash map");
+    m->values = ilr_aligned_alloc(m->cap * sizeof *m->values, "hash map");
     if (!m->keys || !m->values) {
         ilr_u64map_free(m);
         return ILR_FAIL(ILR_ENOMEM, "hash map: out of memory for %zu entries", expected);
@@ -138,8 +131,8 @@ int ilr_u64map_init(ilr_u64map *m, size_t expected) {
 }
 
 void ilr_u64map_free(ilr_u64map *m) {
-    free(m->keys);
-    free(m->values);
+    ilr_aligned_free(m->keys);
+    ilr_aligned_free(m->values);
     memset(m, 0, sizeof *m);
 }
 

@@ -656,18 +656,18 @@ static int bpe_init(bpe *s, ilr_tok_trainer *t) {
     s->off = malloc(sizeof *s->off * (n ? n : 1));
     if (!s->len || !s->off) return ILR_FAIL(ILR_ENOMEM, "tokenizer train: out of memory for %zu words", n);
     for (size_t cap = t->words.cap, i = 0; i < cap; i++) { /* the map's slots hold each word's bytes */
-        if (!t->words.hashes[i]) continue;
-        int32_t w = t->words.values[i];
-        s->len[w] = t->words.lengths[i];
+        if (!t->words.entries[i].hash) continue;
+        int32_t w = t->words.entries[i].value;
+        s->len[w] = t->words.entries[i].length;
         total += s->len[w];
     }
     for (size_t w = 0, at = 0; w < n; w++) s->off[w] = at, at += s->len[w];
     if (!(s->sym = malloc(sizeof *s->sym * (total ? total : 1))))
         return ILR_FAIL(ILR_ENOMEM, "tokenizer train: out of memory for %zu symbols", total);
     for (size_t cap = t->words.cap, i = 0; i < cap; i++) {
-        if (!t->words.hashes[i]) continue;
-        int32_t w = t->words.values[i];
-        const unsigned char *bytes = (const unsigned char *)t->words.keys + t->words.offsets[i];
+        if (!t->words.entries[i].hash) continue;
+        int32_t w = t->words.entries[i].value;
+        const unsigned char *bytes = (const unsigned char *)t->words.keys + t->words.entries[i].offset;
         for (uint32_t k = 0; k < s->len[w]; k++) s->sym[s->off[w] + k] = (uint32_t)byte_id[bytes[k]];
     }
     int rc = rehash(s, 1 << 15);
