@@ -50,10 +50,11 @@ static void expect_output(const char *phrase) {
 
 static void test_help_for_every_command(void **state) {
     (void)state;
-    const char *commands[] = {"init", "inspect", "convert", "score", "bench", "demo"};
+    const char *commands[] = {"init", "inspect", "convert", "tokenize", "tokenizer", "generate", "chat", "score",
+                              "bench", "demo"};
     assert_int_equal(run_cli("--help", NULL), 0);
-    for (int i = 0; i < 6; i++) expect_output(commands[i]);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 10; i++) expect_output(commands[i]);
+    for (int i = 0; i < 10; i++) {
         assert_int_equal(run_cli(commands[i], "--help", NULL), 0);
         expect_output("usage: ilr ");
         assert_int_equal(run_cli("help", commands[i], NULL), 0);
@@ -176,6 +177,29 @@ static void test_init_with_tokenizer(void **state) {
     assert_non_null(first);
     assert_non_null(second);
     assert_true(strncmp(strchr(first, ','), strchr(second, ','), (size_t)(strchr(second, '}') - strchr(second, ','))) == 0);
+    /* generate: JSON lines per completion; a bad prompt line is refused with its file and line */
+    assert_int_equal(run_cli("generate", "--model", model, "--prompt", "Hello", "--n", "2", "--max-new-tokens", "3",
+                             "--ignore-eos", "--seed", "4", NULL), 0);
+    expect_output("{\"prompt\":0,\"sample\":1,\"ids\":[");
+    expect_output("\"stop\":\"length\"");
+    const char prompts_bad[] = "{\"text\": \"ok\"}\n{\"ids\": [1, -5]}\n";
+    ilr_test_write_file(input, dir, "prompts.jsonl", prompts_bad, sizeof prompts_bad - 1);
+    assert_int_equal(run_cli("generate", "--model", model, "--prompts", input, NULL), 1);
+    expect_output("prompts.jsonl:2");
+    /* chat: two user lines in, two streamed replies out (one line each), then end of input */
+    const char turns[] = "Hello\nAnd again\n";
+    ilr_test_write_file(input, dir, "turns.txt", turns, sizeof turns - 1);
+    int saved_in = dup(0), fd = open(input, O_RDONLY);
+    dup2(fd, 0);
+    close(fd);
+    int rc = run_cli("chat", "--model", model, "--max-new-tokens", "4", "--system", "Be brief.", NULL);
+    dup2(saved_in, 0);
+    close(saved_in);
+    clearerr(stdin);
+    assert_int_equal(rc, 0);
+    int newlines = 0;
+    for (const char *p = output; *p; p++) newlines += *p == '\n';
+    assert_true(newlines >= 2); /* a reply may itself hold newlines */
     ilr_test_rmtree(dir);
 }
 

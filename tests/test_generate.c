@@ -8,6 +8,7 @@
 
 #include "ilr/error.h"
 #include "ilr/generate.h"
+#include "ilr/tokenizer.h"
 #include "ilr/transformer.h"
 #include "test_util.h"
 
@@ -183,7 +184,63 @@ static void test_generate_loop(void **state) {
     ilr_model_free(&m);
 }
 
+/* Stop strings are found in the decoded text even when they span a token boundary: the sequence ends at the
+ * token that completes the string, and the text is cut before it. */
+static void test_stop_string_across_tokens(void **state) {
+    (void)state;
+    ilr_tokenizer *tok;
+    assert_int_equal(ilr_tok_load(&tok, "tests/data/tokenizer/trained/qwen2"), 0);
+    ilr_model_config cfg;
+    assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_LLAMA, &cfg), 0);
+    cfg.vocab_size = ilr_tok_vocab_size(tok);
+    cfg.num_eos = 0;
+    ilr_model m;
+    assert_int_equal(ilr_model_create(&m, &cfg), 0);
+    ilr_model_init_random(&m, 5);
+    ilr_generator g;
+    assert_int_equal(ilr_gen_init(&g, &m, 1, 64), 0);
+    const int prompt[3] = {300, 301, 302}, *prompts[1] = {prompt}, len = 3;
+    ilr_gen_options opt = {.sampler = {0.0f, 0, 1.0f, 0.0f}, .max_new_tokens = 24, .seed = 1};
+    ilr_gen_output free_run, stopped;
+    assert_int_equal(ilr_generate(&g, tok, prompts, &len, 1, 1, &opt, &free_run), 0);
+    /* the stop string: the last byte of token 5's text and the first of token 6's */
+    char *before, *upto;
+    size_t before_len, upto_len;
+    assert_int_equal(ilr_tok_decode(tok, free_run.ids, 5, ILR_TOK_NO_CLEANUP, &before, &before_len), 0);
+    assert_int_equal(ilr_tok_decode(tok, free_run.ids, 7, ILR_TOK_NO_CLEANUP, &upto, &upto_len), 0);
+    assert_true(before_len >= 1 && upto_len > before_len + 1);
+    char stop[3] = {before[before_len - 1], upto[before_len], 0};
+    /* where that string first completes, token by token */
+    int expect_count = 0;
+    const char *first = NULL;
+    for (int k = 1; k <= free_run.count && !first; k++) {
+        char *t;
+        size_t n;
+        assert_int_equal(ilr_tok_decode(tok, free_run.ids, k, ILR_TOK_NO_CLEANUP, &t, &n), 0);
+        if (strstr(t, stop)) expect_count = k, first = upto + (strstr(t, stop) - t);
+        free(t);
+    }
+    const char *stops[1] = {stop};
+    opt.stop_strings = stops;
+    opt.num_stop_strings = 1;
+    assert_int_equal(ilr_generate(&g, tok, prompts, &len, 1, 1, &opt, &stopped), 0);
+    print_message("stop string \"%s\" spanning tokens 5 and 6 of \"%s\": stopped after %d tokens, text \"%s\"\n", stop,
+                  upto, stopped.count, stopped.text);
+    assert_int_equal(stopped.reason, ILR_STOP_STRING);
+    assert_int_equal(stopped.count, expect_count);
+    assert_int_equal(stopped.text_len, (size_t)(first - upto));
+    assert_memory_equal(stopped.text, upto, stopped.text_len);
+    free(before);
+    free(upto);
+    ilr_gen_output_free(&free_run);
+    ilr_gen_output_free(&stopped);
+    ilr_gen_free(&g);
+    ilr_model_free(&m);
+    ilr_tok_free(tok);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_stop_string_across_tokens),
     cmocka_unit_test(test_generate_loop),
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"tokenize", ilr_cmd_tokenize, "text to token ids or pieces with a model's tokenizer, and ids back to text"},
     {"tokenizer", ilr_cmd_tokenizer, "tokenizer tools: `tokenizer train` learns a byte-level BPE tokenizer from text"},
     {"generate", ilr_cmd_generate, "sample completions for prompts (KV cache, batched, shared prefill) as JSON lines"},
+    {"chat", ilr_cmd_chat, "talk to a model in the terminal, replies streamed as they are generated"},
     {"score", ilr_cmd_score, "log-probability of every token of each line of a JSONL file under a model"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},
     {"demo", ilr_cmd_demo, "the end-to-end demo (today: model directory round trips)"},
