@@ -230,6 +230,18 @@ static void test_stop_string_across_tokens(void **state) {
     assert_int_equal(stopped.count, expect_count);
     assert_int_equal(stopped.text_len, (size_t)(first - upto));
     assert_memory_equal(stopped.text, upto, stopped.text_len);
+    /* an eos id of the model's config ends the sequence at its first occurrence, with reason eos */
+    ilr_gen_output eos_run;
+    m.config.num_eos = 1;
+    m.config.eos_token_ids[0] = free_run.ids[3];
+    opt.num_stop_strings = 0;
+    assert_int_equal(ilr_generate(&g, tok, prompts, &len, 1, 1, &opt, &eos_run), 0);
+    int first_eos = 0;
+    while (free_run.ids[first_eos] != free_run.ids[3]) first_eos++;
+    assert_int_equal(eos_run.reason, ILR_STOP_EOS);
+    assert_int_equal(eos_run.count, first_eos + 1);
+    assert_memory_equal(eos_run.ids, free_run.ids, sizeof(int) * (size_t)eos_run.count);
+    ilr_gen_output_free(&eos_run);
     free(before);
     free(upto);
     ilr_gen_output_free(&free_run);
