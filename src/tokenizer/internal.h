@@ -17,7 +17,15 @@ typedef struct {
     int special, lstrip, rstrip, single_word;
 } ilr_added_token;
 
+/* Pieces and their bytes live in 1 MiB chunks: 300k separate mallocs cost a page fault every few. */
+typedef struct ilr_tok_chunk {
+    struct ilr_tok_chunk *next;
+    size_t used, cap;
+    char data[];
+} ilr_tok_chunk;
+
 struct ilr_tokenizer {
+    ilr_tok_chunk *chunks;
     int vocab_size;           /* max id + 1 */
     char **pieces;            /* id -> piece as in tokenizer.json, NULL for holes */
     unsigned char **bytes;    /* id -> the bytes it decodes to */

@@ -122,14 +122,27 @@ static int parse_post_processor(ilr_tokenizer *t, const json_t *post, const char
 }
 
 /* Records piece for id (vocabulary when bpe, else an added token). */
+static void *chunk_alloc(ilr_tokenizer *t, size_t n) {
+    if (!t->chunks || t->chunks->used + n > t->chunks->cap) {
+        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        ilr_tok_chunk *c = malloc(sizeof *c + cap);
+        if (!c) return NULL;
+        *c = (ilr_tok_chunk){.next = t->chunks, .cap = cap};
+        t->chunks = c;
+    }
+    void *p = t->chunks->data + t->chunks->used;
+    t->chunks->used += n;
+    return p;
+}
+
 static int set_piece(ilr_tokenizer *t, int id, const char *piece, size_t len, int bpe, const char *name) {
     if (t->pieces[id] && strcmp(t->pieces[id], piece) != 0 && bpe)
         return ILR_FAIL(ILR_EFORMAT, "%s: id %d is used by two vocabulary entries", name, id);
-    free(t->pieces[id]);
-    free(t->bytes[id]);
-    t->pieces[id] = strndup(piece, len);
-    t->bytes[id] = malloc(len + 1);
+    t->pieces[id] = chunk_alloc(t, len + 1); /* an added token over a vocabulary id replaces it */
+    t->bytes[id] = chunk_alloc(t, len + 1);
     if (!t->pieces[id] || !t->bytes[id]) return ILR_FAIL(ILR_ENOMEM, "%s: out of memory", name);
+    memcpy(t->pieces[id], piece, len);
+    t->pieces[id][len] = 0;
     int n = bpe ? ilr_bytelevel_decode(piece, len, t->bytes[id]) : -1;
     if (n < 0) { /* not ByteLevel text (added tokens): the piece's own bytes */
         memcpy(t->bytes[id], piece, len);
@@ -415,9 +428,9 @@ int ilr_tok_load(ilr_tokenizer **out, const char *path) {
 
 void ilr_tok_free(ilr_tokenizer *t) {
     if (!t) return;
-    for (int i = 0; i < t->vocab_size && t->pieces; i++) {
-        free(t->pieces[i]);
-        free(t->bytes[i]);
+    for (ilr_tok_chunk *c = t->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
     }
     for (int i = 0; i < t->num_added; i++) free(t->added[i].content);
     free(t->pieces);
