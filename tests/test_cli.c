@@ -12,7 +12,7 @@
 
 static char output[1 << 16];
 
-/* Runs `ilr args...` in this process with stdout and stderr captured into output. */
+/* Runs `ilr args...` (NULL-terminated) in this process with its output captured into output. */
 static int run_cli(const char *first, ...) {
     char *argv[32] = {"ilr"};
     int argc = 1;
@@ -20,25 +20,7 @@ static int run_cli(const char *first, ...) {
     va_start(ap, first);
     for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *)) argv[argc++] = (char *)a;
     va_end(ap);
-    fflush(stdout);
-    fflush(stderr);
-    char path[] = "/tmp/ilr-cli-out-XXXXXX";
-    int fd = mkstemp(path), saved_out = dup(1), saved_err = dup(2);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    int rc = ilr_cli_main(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, output, sizeof output - 1);
-    output[n > 0 ? n : 0] = 0;
-    close(fd);
-    unlink(path);
-    return rc;
+    return ilr_test_run_cli(output, sizeof output, argc, argv);
 }
 
 static void expect_output(const char *phrase) {

@@ -232,28 +232,7 @@ static void test_deterministic(void **state) {
 static char output[1 << 16];
 
 /* Runs `ilr argv...` in this process with stdout and stderr captured into output. */
-static int run_cli(int argc, char **argv) {
-    fflush(stdout);
-    fflush(stderr);
-    char path[] = "/tmp/ilr-tok-train-out-XXXXXX";
-    int fd = mkstemp(path), saved_out = dup(1), saved_err = dup(2);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    setenv("ILR_PROGRESS", "0", 1);
-    int rc = ilr_cli_main(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-    lseek(fd, 0, SEEK_SET);
-    ssize_t n = read(fd, output, sizeof output - 1);
-    output[n > 0 ? n : 0] = 0;
-    close(fd);
-    unlink(path);
-    return rc;
-}
+static int run_cli(int argc, char **argv) { return ilr_test_run_cli(output, sizeof output, argc, argv); }
 
 /* run("tokenizer", "train", ..., NULL) */
 static int run(const char *first, ...) {

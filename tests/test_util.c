@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <fcntl.h>
 
+#include "../src/cli/cli.h"
 #include "ilr/error.h"
 
 void ilr_test_tmpdir(char *out, const char *tag) {
@@ -56,4 +58,28 @@ void ilr_test_expect_error(int rc, int want, ...) {
         }
     }
     va_end(ap);
+}
+
+int ilr_test_run_cli(char *out, size_t cap, int argc, char **argv) {
+    fflush(stdout);
+    fflush(stderr);
+    char path[] = "/tmp/ilr-cli-out-XXXXXX";
+    int fd = mkstemp(path), saved_out = dup(1), saved_err = dup(2);
+    assert_true(fd >= 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    setenv("ILR_PROGRESS", "0", 1);
+    int rc = ilr_cli_main(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, out, cap - 1);
+    out[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(path);
+    return rc;
 }

@@ -25,6 +25,10 @@ void ilr_test_write_file(char *out, const char *dir, const char *name, const voi
 /* ../shared/data (or $ILR_SHARED_DATA) when it exists, else NULL: tests that need it skip with a message. */
 const char *ilr_test_shared_data(void);
 
+/* Runs `ilr argv[1..]` in this process (argv[0] is "ilr") with stdout and stderr captured into out
+ * (cap bytes, NUL-terminated) and progress lines off; returns the command's exit status. */
+int ilr_test_run_cli(char *out, size_t cap, int argc, char **argv);
+
 /* Asserts that rc is the failure code want and that ilr_last_error() contains every needle given
  * (a NULL-terminated list), printing the message so a failure reads as a diagnosis. */
 void ilr_test_expect_error(int rc, int want, ...);

@@ -38,6 +38,8 @@ int ilr_chat_template_from_jinja(ilr_chat_template **out, const char *jinja, con
  *   strip: yes             strip whitespace around each message's content
  * Lines starting with # are comments. */
 int ilr_chat_template_parse_file(ilr_chat_template **out, const char *path);
+/* The same format from text in memory (name is used in messages). */
+int ilr_chat_template_parse(ilr_chat_template **out, const char *text, size_t len, const char *name);
 void ilr_chat_template_free(ilr_chat_template *t);
 const char *ilr_chat_template_family(const ilr_chat_template *t);
 

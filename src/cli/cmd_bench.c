@@ -64,6 +64,14 @@ static double peak_rss_gib(void) {
     return ru.ru_maxrss / 1048576.0;
 }
 
+/* The configuration of a named shape (--arch, --shape); prints a usage error when there is none. */
+static int config_for(const char *arch_name, const char *shape, ilr_model_config *cfg) {
+    ilr_arch arch = 0;
+    if ((arch_name && ilr_arch_parse(arch_name, &arch)) || ilr_config_from_shape(shape, arch, cfg))
+        return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    return 0;
+}
+
 static int bench_matmul(int argc, char **argv) {
     static const struct option longopts[] = {{"size", required_argument, 0, 'n'}, {"seconds", required_argument, 0, 's'},
                                               {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -104,10 +112,8 @@ static int bench_train(int argc, char **argv) {
         else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
-    ilr_arch arch = 0;
-    if (arch_name && ilr_arch_parse(arch_name, &arch)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
     ilr_model_config cfg;
-    if (ilr_config_from_shape(shape, arch, &cfg)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    if (config_for(arch_name, shape, &cfg)) return 2;
     double peak = measure_sgemm(2048, 2.0);
     ilr_model m;
     ilr_transformer tr;
@@ -224,10 +230,8 @@ static int bench_generate(int argc, char **argv) {
         else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
-    ilr_arch arch = 0;
-    if (arch_name && ilr_arch_parse(arch_name, &arch)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
     ilr_model_config cfg;
-    if (ilr_config_from_shape(shape, arch, &cfg)) return ilr_cli_usage_error("bench", "%s", ilr_last_error());
+    if (config_for(arch_name, shape, &cfg)) return 2;
     double bandwidth = measure_read_bandwidth();
     ilr_model m;
     ilr_generator g;

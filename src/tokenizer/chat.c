@@ -287,21 +287,26 @@ static int set_directive(ilr_chat_template *t, const char *key, const char *valu
     return 0;
 }
 
-int ilr_chat_template_parse_file(ilr_chat_template **out, const char *path) {
-    char *text;
-    size_t len;
+int ilr_chat_template_parse(ilr_chat_template **out, const char *source, size_t source_len, const char *name) {
     *out = NULL;
-    int rc = ilr_file_read_all(path, &text, &len);
-    if (rc) return rc;
+    char *text = malloc(source_len + 1);
     ilr_chat_template *t = calloc(1, sizeof *t);
-    if (!t) return free(text), ILR_FAIL(ILR_ENOMEM, "out of memory");
+    if (!text || !t) return free(text), free(t), ILR_FAIL(ILR_ENOMEM, "out of memory");
+    memcpy(text, source, source_len);
+    text[source_len] = 0;
     t->kind = FAMILY_FILE;
-    int line = 0;
-    for (char *save = NULL, *l = strtok_r(text, "\n", &save); l && !rc; l = strtok_r(NULL, "\n", &save)) {
+    int rc = 0, line = 0;
+    for (char *l = text, *next; l && !rc; l = next) {
+        next = strchr(l, '\n');
+        if (next) *next++ = 0;
         line++;
         if (l[0] == '#' || l[strspn(l, " \t\r")] == 0) continue;
+        if (strlen(l) != (size_t)(next ? next - 1 - l : (text + source_len) - l)) {
+            rc = ILR_FAIL(ILR_EFORMAT, "%s:%d: a NUL byte in the line", name, line);
+            break;
+        }
         char *colon = strchr(l, ':'), where[4200];
-        snprintf(where, sizeof where, "%s:%d", path, line);
+        snprintf(where, sizeof where, "%s:%d", name, line);
         if (!colon) {
             rc = ILR_FAIL(ILR_EFORMAT, "%s: expected 'directive: text'", where);
             break;
@@ -313,7 +318,7 @@ int ilr_chat_template_parse_file(ilr_chat_template **out, const char *path) {
     }
     free(text);
     if (!rc && (!t->system || !t->user || !t->assistant))
-        rc = ILR_FAIL(ILR_EFORMAT, "%s: a template needs system, user and assistant lines", path);
+        rc = ILR_FAIL(ILR_EFORMAT, "%s: a template needs system, user and assistant lines", name);
     if (!rc && !t->bos && !(t->bos = strdup(""))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     if (rc) {
         ilr_chat_template_free(t);
@@ -321,6 +326,17 @@ int ilr_chat_template_parse_file(ilr_chat_template **out, const char *path) {
     }
     *out = t;
     return 0;
+}
+
+int ilr_chat_template_parse_file(ilr_chat_template **out, const char *path) {
+    char *text;
+    size_t len;
+    *out = NULL;
+    int rc = ilr_file_read_all(path, &text, &len);
+    if (rc) return rc;
+    rc = ilr_chat_template_parse(out, text, len, path);
+    free(text);
+    return rc;
 }
 
 void ilr_chat_template_free(ilr_chat_template *t) {
