@@ -1,6 +1,7 @@
 /* libFuzzer target: chat templates from outside input — ilr's template file format, and family detection
  * of a Jinja chat_template — each then rendering a fixed conversation.  The first byte picks which.
  * Seeds: fuzz/corpus/chat_template. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
