@@ -13,7 +13,8 @@ packages=(
   libutf8proc-dev   # tokenizer NFC normalisation
   clang             # make fuzz (libFuzzer)
   libclang-rt-14-dev
-  python3           # regenerating test corpora only
+  python3           # regenerating test corpora; the code-execution sandbox runs /usr/bin/python3
+  bubblewrap        # the code-execution sandbox (namespaces)
 )
 
 missing=()

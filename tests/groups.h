@@ -1,5 +1,6 @@
 /* Every test group, in the order they run.  Add a line when you add tests/test_<name>.c. */
 ILR_GROUP(error)
+ILR_GROUP(sandbox) /* early: it forks the test process, which is cheap while the process is small (ASan) */
 ILR_GROUP(base)
 ILR_GROUP(kernels)
 ILR_GROUP(safetensors)
@@ -12,3 +13,4 @@ ILR_GROUP(chat)
 ILR_GROUP(generate)
 ILR_GROUP(tokenizer_train)
 ILR_GROUP(sampler)
+ILR_GROUP(math_grader)

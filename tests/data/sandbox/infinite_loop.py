@@ -1,0 +1,3 @@
+# Hostile: never ends and prints nothing.
+while True:
+    pass
