@@ -20,6 +20,10 @@ int ilr_arena_init(ilr_arena *arena, size_t capacity);
 void *ilr_arena_alloc(ilr_arena *arena, size_t bytes);
 /* Like ilr_arena_alloc, and zeroes the piece. */
 void *ilr_arena_calloc(ilr_arena *arena, size_t bytes);
+/* Two-pass layout of buffers in one arena: with arena NULL, only adds the padded size of bytes to *total
+ * (the sizing pass) and returns NULL; otherwise allocates the piece.  Run the same layout code twice:
+ * once to size ilr_arena_init, once to place the pointers. */
+void *ilr_arena_take(ilr_arena *arena, size_t *total, size_t bytes);
 /* Gives everything back (keeps the block). */
 void ilr_arena_reset(ilr_arena *arena);
 void ilr_arena_free(ilr_arena *arena);

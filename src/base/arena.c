@@ -51,6 +51,11 @@ void *ilr_arena_calloc(ilr_arena *arena, size_t bytes) {
     return p;
 }
 
+void *ilr_arena_take(ilr_arena *arena, size_t *total, size_t bytes) {
+    *total += (bytes + ILR_ALIGN - 1) / ILR_ALIGN * ILR_ALIGN;
+    return arena ? ilr_arena_alloc(arena, bytes) : NULL;
+}
+
 void ilr_arena_reset(ilr_arena *arena) { arena->used = 0; }
 
 void ilr_arena_free(ilr_arena *arena) {

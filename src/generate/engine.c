@@ -20,31 +20,27 @@ static const float *param(const ilr_generator *g, ilr_param_kind kind, int layer
     return v ? g->model->params + v->offset : NULL;
 }
 
-static void *take(ilr_arena *a, size_t *total, size_t bytes) {
-    *total += (bytes + ILR_ALIGN - 1) / ILR_ALIGN * ILR_ALIGN;
-    return a ? ilr_arena_alloc(a, bytes) : NULL;
-}
 
 /* Per-call activations for max_tokens rows; run once to size the arena, once to place the buffers. */
 static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     const ilr_model_config *c = &g->model->config;
     size_t R = (size_t)g->max_tokens, C = (size_t)c->hidden_size, QD = (size_t)c->num_heads * c->head_dim;
     size_t KD = kv_dim(c), I = (size_t)c->intermediate_size, F = sizeof(float);
-    g->x = take(a, total, R * C * F);
-    g->ln = take(a, total, R * C * F);
-    g->q = take(a, total, R * QD * F);
-    g->k = take(a, total, R * KD * F);
-    g->v = take(a, total, R * KD * F);
-    g->atty = take(a, total, R * QD * F);
-    g->tmp = take(a, total, R * C * F);
-    g->gate = take(a, total, R * I * F);
-    g->up = take(a, total, R * I * F);
-    g->act = take(a, total, R * I * F);
-    g->rows = take(a, total, R * C * F);
-    g->scores = take(a, total, (size_t)omp_get_max_threads() * g->max_len * F);
-    g->pos = take(a, total, R * sizeof(int));
-    g->rope_cos = take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
-    g->rope_sin = take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
+    g->x = ilr_arena_take(a, total, R * C * F);
+    g->ln = ilr_arena_take(a, total, R * C * F);
+    g->q = ilr_arena_take(a, total, R * QD * F);
+    g->k = ilr_arena_take(a, total, R * KD * F);
+    g->v = ilr_arena_take(a, total, R * KD * F);
+    g->atty = ilr_arena_take(a, total, R * QD * F);
+    g->tmp = ilr_arena_take(a, total, R * C * F);
+    g->gate = ilr_arena_take(a, total, R * I * F);
+    g->up = ilr_arena_take(a, total, R * I * F);
+    g->act = ilr_arena_take(a, total, R * I * F);
+    g->rows = ilr_arena_take(a, total, R * C * F);
+    g->scores = ilr_arena_take(a, total, (size_t)omp_get_max_threads() * g->max_len * F);
+    g->pos = ilr_arena_take(a, total, R * sizeof(int));
+    g->rope_cos = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
+    g->rope_sin = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
 }
 
 int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len) {

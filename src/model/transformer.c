@@ -12,13 +12,8 @@
 
 /* ---- sizing and allocation ---- */
 
-static size_t padded(size_t bytes) { return (bytes + ILR_ALIGN - 1) / ILR_ALIGN * ILR_ALIGN; }
-
 /* Takes n floats from the arena, or (arena NULL) only adds their size to *total. */
-static float *take(ilr_arena *arena, size_t *total, size_t n) {
-    *total += padded(n * sizeof(float));
-    return arena ? ilr_arena_alloc(arena, n * sizeof(float)) : NULL;
-}
+static float *take(ilr_arena *arena, size_t *total, size_t n) { return ilr_arena_take(arena, total, n * sizeof(float)); }
 
 /* Lays out every activation; run once to size the arena and once to fill the pointers. */
 static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
