@@ -58,7 +58,8 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 
-LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c src/generate/*.c src/reward/*.c)
+LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c src/generate/*.c src/reward/*.c \
+                     src/data/*.c src/rl/*.c src/ilr/*.c src/eval/*.c)
 CLI_SRC := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ilr/arena.h"
 #include "ilr/error.h"
@@ -274,6 +275,26 @@ static void test_mkdir_p_and_paths(void **state) {
 
 /* ---- json ---- */
 
+/* ILR_HOME wins; without it the project root above build/<kind>/ is found (the test binary lives there). */
+static void test_resource_path(void **state) {
+    (void)state;
+    char dir[256], path[512], out[1024];
+    ilr_test_tmpdir(dir, "resource");
+    snprintf(path, sizeof path, "%s/prompts", dir);
+    assert_int_equal(ilr_mkdir_p(path), 0);
+    setenv("ILR_HOME", dir, 1);
+    assert_int_equal(ilr_resource_path(out, sizeof out, "prompts"), 0);
+    assert_string_equal(out, path);
+    assert_int_equal(ilr_resource_path(out, sizeof out, "no-such-file"), ILR_ENOTFOUND);
+    assert_non_null(strstr(ilr_last_error(), "ILR_HOME"));
+    unsetenv("ILR_HOME");
+    assert_int_equal(ilr_resource_path(out, sizeof out, "include/ilr/io.h"), 0);
+    assert_int_equal(access(out, R_OK), 0);
+    assert_int_equal(ilr_resource_path(out, sizeof out, "no-such-file"), ILR_ENOTFOUND);
+    assert_non_null(strstr(ilr_last_error(), "set ILR_HOME"));
+    ilr_test_rmtree(dir);
+}
+
 static void test_json_syntax_errors(void **state) {
     (void)state;
     json_t *root;
@@ -446,6 +467,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_atomic_failed_write_refused),
     cmocka_unit_test(test_file_map_and_read),
     cmocka_unit_test(test_mkdir_p_and_paths),
+    cmocka_unit_test(test_resource_path),
     cmocka_unit_test(test_json_syntax_errors),
     cmocka_unit_test(test_json_save_and_load),
     cmocka_unit_test(test_json_getters),

@@ -31,6 +31,12 @@ int ilr_mkdir_p(const char *path);
 /* Joins dir and name with one '/' into out (capacity cap); ILR_EINVAL if it does not fit. */
 int ilr_path_join(char *out, size_t cap, const char *dir, const char *name);
 
+/* The path of a file that ships with ilr (data/..., prompts/..., configs/...), given relative to the project
+ * root: $ILR_HOME/rel when ILR_HOME is set, else the first of the executable's directory and its ancestors
+ * (up to 3 levels: build/release/ilr) that holds rel, else rel itself relative to the working directory.
+ * ILR_ENOTFOUND, naming every place looked at, when none holds it. */
+int ilr_resource_path(char *out, size_t cap, const char *rel);
+
 typedef struct {
     FILE *fp;
     char *target;   /* final path */

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -132,6 +134,34 @@ int ilr_mkdir_p(const char *path) {
     if (rc == 0) rc = mkdir_one(path, copy);
     free(copy);
     return rc;
+}
+
+int ilr_resource_path(char *out, size_t cap, const char *rel) {
+    char tried[2048] = "", dir[PATH_MAX];
+    const char *home = getenv("ILR_HOME");
+    if (home && *home) {
+        if (ilr_path_join(out, cap, home, rel)) return ilr_last_error_code();
+        if (access(out, F_OK) == 0) return 0;
+        return ILR_FAIL(ILR_ENOTFOUND, "%s: not found (ILR_HOME is set to '%s')", out, home);
+    }
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    for (int level = 0; n > 0 && level <= 3; level++) {
+        dir[n] = 0;
+        char *slash = strrchr(dir, '/');
+        if (!slash) break;
+        *slash = 0;
+        n = slash - dir;
+        if (n == 0) break;
+        if (ilr_path_join(out, cap, dir, rel)) return ilr_last_error_code();
+        if (access(out, F_OK) == 0) return 0;
+        size_t k = strlen(tried);
+        snprintf(tried + k, sizeof tried - k, "%s%s", k ? ", " : "", out);
+    }
+    if (strlen(rel) + 1 > cap) return ILR_FAIL(ILR_EINVAL, "path too long: '%s'", rel);
+    snprintf(out, cap, "%s", rel);
+    if (access(out, F_OK) == 0) return 0;
+    return ILR_FAIL(ILR_ENOTFOUND, "%s: not found beside the ilr executable (%s) nor in the working directory; "
+                    "set ILR_HOME to the ilr source tree", rel, tried);
 }
 
 int ilr_path_join(char *out, size_t cap, const char *dir, const char *name) {
