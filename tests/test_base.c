@@ -16,6 +16,7 @@
 #include "ilr/log.h"
 #include "ilr/progress.h"
 #include "ilr/rng.h"
+#include "ilr/template.h"
 #include "ilr/timer.h"
 #include "test_util.h"
 
@@ -295,6 +296,36 @@ static void test_resource_path(void **state) {
     ilr_test_rmtree(dir);
 }
 
+static void test_template_render(void **state) {
+    (void)state;
+    ilr_template_var vars[] = {{"question", "What is 2 + 3?"}, {"peer", "5"}};
+    char *out;
+    assert_int_equal(ilr_template_render("Q: {{question}}\nPut it in \\boxed{}. Peer: {{peer}}{{peer}}", "t", vars, 2, &out), 0);
+    assert_string_equal(out, "Q: What is 2 + 3?\nPut it in \\boxed{}. Peer: 55");
+    free(out);
+    assert_int_equal(ilr_template_render("a\nb {{own}}", "prompts/x.txt", vars, 2, &out), ILR_EFORMAT);
+    assert_null(out);
+    assert_string_equal(ilr_last_error(),
+                        "prompts/x.txt:2: unknown placeholder {{own}}; this template can use {{question}}, {{peer}}");
+    assert_int_equal(ilr_template_render("{{ question}}", "t", vars, 2, &out), ILR_EFORMAT);
+    assert_non_null(strstr(ilr_last_error(), "t:1: '{{' must be followed by a name"));
+    assert_int_equal(ilr_template_render("{{question", "t", vars, 2, &out), ILR_EFORMAT);
+    assert_int_equal(ilr_template_render("", "t", NULL, 0, &out), 0);
+    assert_string_equal(out, "");
+    free(out);
+    char dir[256], path[512];
+    ilr_test_tmpdir(dir, "template");
+    snprintf(path, sizeof path, "%s/bad.txt", dir);
+    assert_int_equal(ilr_file_write_atomic(path, "ok {{x}}\n{{bad", 14), 0);
+    assert_int_equal(ilr_template_load(path, &out), ILR_EFORMAT);
+    assert_non_null(strstr(ilr_last_error(), "bad.txt:2:"));
+    assert_int_equal(ilr_file_write_atomic(path, "ok {{x}}\n", 9), 0);
+    assert_int_equal(ilr_template_load(path, &out), 0);
+    assert_string_equal(out, "ok {{x}}\n");
+    free(out);
+    ilr_test_rmtree(dir);
+}
+
 static void test_json_syntax_errors(void **state) {
     (void)state;
     json_t *root;
@@ -468,6 +499,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_file_map_and_read),
     cmocka_unit_test(test_mkdir_p_and_paths),
     cmocka_unit_test(test_resource_path),
+    cmocka_unit_test(test_template_render),
     cmocka_unit_test(test_json_syntax_errors),
     cmocka_unit_test(test_json_save_and_load),
     cmocka_unit_test(test_json_getters),
