@@ -412,8 +412,8 @@ static float attn_scratch[AB * ANH * AT]; /* attention backward scratch */
 static float *attention_run(const float *q, const float *k, const float *v, const float *dout) {
     float *r = talloc((size_t)(2 * AQ + AB * ANH * AT * AT + 2 * AKV) * 4);
     float *out = r, *att = out + AQ, *dq = att + AB * ANH * AT * AT, *dk = dq + AQ, *dv = dk + AKV;
-    ilr_attention_forward(out, att, q, k, v, attn_len, AB, AT, ANH, ANKV, AHD);
-    ilr_attention_backward(dq, dk, dv, attn_scratch, dout, q, k, v, att, attn_len, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_forward(out, att, q, k, v, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, dout, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
     return r;
 }
 
@@ -423,7 +423,7 @@ static void test_attention(void **state) {
     ilr_rng_init(&rng, 5, 1);
     float *q = randn(&rng, AQ, 1), *k = randn(&rng, AKV, 1), *v = randn(&rng, AKV, 1), *R = randn(&rng, AQ, 1);
     float *out = talloc(AQ * 4), *att = talloc(AB * ANH * AT * AT * 4);
-    ilr_attention_forward(out, att, q, k, v, attn_len, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_forward(out, att, q, k, v, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
     attn_ctx c = {to_f64(q, AQ), to_f64(k, AKV), to_f64(v, AKV), to_f64(R, AQ), talloc(AQ * 8),
                   talloc(AB * ANH * AT * AT * 8), attn_len, AB, AT, ANH, ANKV, AHD};
     attention_ref(&c);
@@ -437,12 +437,12 @@ static void test_attention(void **state) {
         }
 
     float *dq = talloc(AQ * 4), *dk = talloc(AKV * 4), *dv = talloc(AKV * 4);
-    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
     expect_grad("attention backward dq", dq, c.q, AQ, attention_loss, &c);
     expect_grad("attention backward dk", dk, c.k, AKV, attention_loss, &c);
     expect_grad("attention backward dv", dv, c.v, AKV, attention_loss, &c);
     float *dq0 = copy_f32(dq, AQ), *dk0 = copy_f32(dk, AKV), *dv0 = copy_f32(dv, AKV);
-    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
     expect_accumulated("attention dq", dq, dq0, AQ);
     expect_accumulated("attention dk", dk, dk0, AKV);
     expect_accumulated("attention dv", dv, dv0, AKV);
@@ -540,13 +540,13 @@ static void test_attention_long(void **state) {
     for (int i = 0; i < 2; i++) {
         omp_set_num_threads(counts[i]);
         print_message("attention, T = %d, %d thread(s):\n", LT, counts[i]);
-        ilr_attention_forward(out, att, q, k, v, len, LB, LT, LNH, LNKV, LHD);
+        ilr_attention_forward(out, att, q, k, v, len, NULL, LB, LT, LNH, LNKV, LHD);
         expect_close("  forward out", out, c.out, LQ, FWD_TOL);
         expect_close("  forward att", att, c.att, LATT, FWD_TOL);
         memset(dq, 0, LQ * 4);
         memset(dk, 0, LKV * 4);
         memset(dv, 0, LKV * 4);
-        ilr_attention_backward(dq, dk, dv, scratch, R, q, k, v, att, len, LB, LT, LNH, LNKV, LHD);
+        ilr_attention_backward(dq, dk, dv, scratch, R, q, k, v, att, len, NULL, LB, LT, LNH, LNKV, LHD);
         expect_close("  backward dq", dq, dq64, LQ, BWD_TOL);
         expect_close("  backward dk", dk, dk64, LKV, BWD_TOL);
         expect_close("  backward dv", dv, dv64, LKV, BWD_TOL);
@@ -556,7 +556,7 @@ static void test_attention_long(void **state) {
         for (int which = 0; which < 3; which++) {
             memset(g[which], 0, n[which] * 4);
             ilr_attention_backward(which == 0 ? dq : NULL, which == 1 ? dk : NULL, which == 2 ? dv : NULL,
-                                   scratch, R, q, k, v, att, len, LB, LT, LNH, LNKV, LHD);
+                                   scratch, R, q, k, v, att, len, NULL, LB, LT, LNH, LNKV, LHD);
             expect_close(which == 0 ? "  dq alone" : which == 1 ? "  dk alone" : "  dv alone", g[which],
                          want[which], n[which], BWD_TOL);
         }

@@ -193,6 +193,57 @@ static void test_padding_does_not_leak(void **state) {
     fixture_free(&fx);
 }
 
+/* Sequence packing: the rows of the fixture batch packed one after another into a single row, positions
+ * restarting at 0 for each, give every real token the log-probability and every parameter the gradient of
+ * the unpacked batch (the same sums in another order: float rounding only). */
+static void test_packed_rows_equal_separate_rows(void **state) {
+    (void)state;
+    fixture fx;
+    fixture_load(&fx, "llama");
+    int B = fx.B, T = fx.T, N = B * T, total = 0;
+    size_t P = fx.model.table.total;
+    for (int b = 0; b < B; b++) total += fx.lengths[b];
+    ilr_transformer tr, packed;
+    assert_int_equal(ilr_transformer_init(&tr, &fx.model, B, T), 0);
+    assert_int_equal(ilr_transformer_init(&packed, &fx.model, 1, total), 0);
+    float *dlogprob = malloc(sizeof(float) * (size_t)N), *grads = malloc(sizeof(float) * P);
+    forward_loss(&tr, &fx, dlogprob);
+    ilr_transformer_backward(&tr, dlogprob);
+    memcpy(grads, tr.grads, sizeof(float) * P);
+    int *tokens = malloc(sizeof(int) * (size_t)total), *targets = malloc(sizeof(int) * (size_t)total);
+    int *positions = malloc(sizeof(int) * (size_t)total);
+    float *dpacked = malloc(sizeof(float) * (size_t)total), *want = malloc(sizeof(float) * (size_t)total);
+    for (int b = 0, at = 0; b < B; b++)
+        for (int t = 0; t < fx.lengths[b]; t++, at++) {
+            tokens[at] = fx.tokens[b * T + t];
+            targets[at] = fx.targets[b * T + t];
+            positions[at] = t;
+            dpacked[at] = dlogprob[b * T + t];
+            want[at] = tr.logprob[b * T + t];
+        }
+    ilr_transformer_forward_packed(&packed, tokens, &total, positions, targets, 1, total);
+    double e_lp = rel_err(packed.logprob, want, (size_t)total);
+    ilr_transformer_backward(&packed, dpacked);
+    double e_grad = rel_err(packed.grads, grads, P);
+    print_message("packing %d rows (%d tokens) into one: log-prob max rel err %.2e, gradient max rel err %.2e over "
+                  "%zu values\n", B, total, e_lp, e_grad, P);
+    assert_true(e_lp < 1e-5);
+    assert_true(e_grad < 1e-5);
+    /* without positions the same row is one long document: the answers must differ */
+    ilr_transformer_forward(&packed, tokens, &total, targets, 1, total);
+    assert_true(rel_err(packed.logprob, want, (size_t)total) > 1e-3);
+    free(tokens);
+    free(targets);
+    free(positions);
+    free(dpacked);
+    free(want);
+    free(dlogprob);
+    free(grads);
+    ilr_transformer_free(&tr);
+    ilr_transformer_free(&packed);
+    fixture_free(&fx);
+}
+
 /* Gradient accumulation: backward passes add up, so two micro-batches (row 0, then rows 1-2) with the
  * full batch's loss scaling give the full batch's gradient. */
 static void test_gradient_accumulation(void **state) {
@@ -230,6 +281,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_qwen2_matches_pytorch),
     cmocka_unit_test(test_llama_matches_pytorch),
     cmocka_unit_test(test_padding_does_not_leak),
+    cmocka_unit_test(test_packed_rows_equal_separate_rows),
 };
 
 ILR_TEST_GROUP(transformer, tests)

@@ -61,14 +61,16 @@ void ilr_rope_backward(float *dx, const float *cos_table, const float *sin_table
  * for backward.  Sequence b holds real tokens at t < lengths[b]; query head h reads kv head h / (NH/NKV).
  * Scores are q.k / sqrt(HD), causal (key t2 <= query t).  Rows of padding tokens (t >= lengths[b]) give
  * out = 0 and att = 0, and padding keys are never attended (they are causally after every real token).
- * Overwrites out and att. */
+ * pos: NULL, or (B, T) positions of packed documents: a document starts where pos is 0 (and at t = 0) and
+ * its tokens attend only to earlier tokens of the same document; pos[t] must be t minus its document's
+ * start.  Overwrites out and att. */
 void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                           const int *lengths, int B, int T, int NH, int NKV, int HD);
+                           const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
 /* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Padding rows contribute nothing.
  * scratch: B * NH * T floats (row sums of dout * out), overwritten. */
 void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const int *lengths, int B, int T,
-                            int NH, int NKV, int HD);
+                            const float *k, const float *v, const float *att, const int *lengths, const int *pos,
+                            int B, int T, int NH, int NKV, int HD);
 
 /* ---- SwiGLU MLP activation ---- */
 

@@ -28,6 +28,7 @@ typedef struct {
     ilr_model *model;   /* weights, not owned */
     int max_B, max_T;   /* the sizes this state was made for */
     int B, T;           /* the last forward pass's */
+    int packed;         /* the last forward pass had documents packed in its rows (positions given) */
     int vocab_chunk;
     float *grads;       /* like model->params; ilr_transformer_zero_grad clears it */
     float *adam_m, *adam_v;
@@ -51,6 +52,11 @@ void ilr_transformer_free(ilr_transformer *tr);
  * Fills tr->logprob and tr->entropy (B*T, 0 where no target).  B <= max_B, T <= max_T. */
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
                              int B, int T);
+/* The same with several documents packed in a row ("sequence packing"): positions (B, T) restart at 0
+ * where a document starts (position_ids in Hugging Face's padding-free packing) and rise by 1 within it;
+ * rotary embeddings use them, and a token attends only to its own document.  NULL: one document per row. */
+void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, const int *lengths,
+                                    const int *positions, const int *targets, int B, int T);
 /* Backward from d(loss)/d(logprob) (B*T) of the last forward: accumulates into tr->grads. */
 void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob);
 void ilr_transformer_zero_grad(ilr_transformer *tr);

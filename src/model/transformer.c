@@ -139,7 +139,7 @@ static void layer_forward(ilr_transformer *tr, int l, float *out) {
     ilr_matmul_forward(a->v, a->ln1, param(tr, ILR_P_V_W, l), param(tr, ILR_P_V_B, l), N, C, NKV * HD);
     ilr_rope_forward(a->q, tr->rope_cos, tr->rope_sin, tr->pos, N, NH, HD);
     ilr_rope_forward(a->k, tr->rope_cos, tr->rope_sin, tr->pos, N, NKV, HD);
-    ilr_attention_forward(a->atty, a->att, a->q, a->k, a->v, tr->lengths, tr->B, tr->T, NH, NKV, HD);
+    ilr_attention_forward(a->atty, a->att, a->q, a->k, a->v, tr->lengths, tr->packed ? tr->pos : NULL, tr->B, tr->T, NH, NKV, HD);
     ilr_matmul_forward(a->resid_mid, a->atty, param(tr, ILR_P_O_W, l), NULL, N, NH * HD, C);
     ilr_add_forward(a->resid_mid, a->resid_mid, a->resid, (size_t)N * C);
     ilr_rmsnorm_forward(a->ln2, a->ln2_rstd, a->resid_mid, param(tr, ILR_P_MLP_NORM, l), N, C, (float)c->rms_norm_eps);
@@ -152,10 +152,16 @@ static void layer_forward(ilr_transformer *tr, int l, float *out) {
 
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
                              int B, int T) {
+    ilr_transformer_forward_packed(tr, tokens, lengths, NULL, targets, B, T);
+}
+
+void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, const int *lengths,
+                                    const int *positions, const int *targets, int B, int T) {
     const ilr_model_config *c = &tr->model->config;
     assert(B <= tr->max_B && T <= tr->max_T);
     tr->B = B;
     tr->T = T;
+    tr->packed = positions != NULL;
     int N = B * T, C = c->hidden_size, L = c->num_layers;
     for (int b = 0; b < B; b++) {
         tr->lengths[b] = lengths[b];
@@ -163,7 +169,9 @@ void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *
             int i = b * T + t, real = t < lengths[b];
             tr->tokens[i] = real ? tokens[i] : 0; /* padding ids may be anything; embed id 0 there */
             tr->targets[i] = real ? targets[i] : -1;
-            tr->pos[i] = t;
+            tr->pos[i] = positions && real ? positions[i] : t;
+            assert(!positions || !real || t == 0 || positions[i] == 0 || positions[i] == positions[i - 1] + 1);
+            assert(!positions || !real || t != 0 || positions[i] == 0);
         }
     }
     ilr_embedding_forward(tr->layers[0].resid, tr->tokens, param(tr, ILR_P_EMBED, -1), N, C);
@@ -210,7 +218,8 @@ static void layer_backward(ilr_transformer *tr, int l) {
     zero(tr->d_q, (size_t)N * NH * HD);
     zero(tr->d_k, (size_t)N * NKV * HD);
     zero(tr->d_v, (size_t)N * NKV * HD);
-    ilr_attention_backward(tr->d_q, tr->d_k, tr->d_v, tr->d_att_scratch, tr->d_atty, a->q, a->k, a->v, a->att, tr->lengths, tr->B,
+    ilr_attention_backward(tr->d_q, tr->d_k, tr->d_v, tr->d_att_scratch, tr->d_atty, a->q, a->k, a->v, a->att, tr->lengths,
+                           tr->packed ? tr->pos : NULL, tr->B,
                            tr->T, NH, NKV, HD);
     ilr_rope_backward(tr->d_q, tr->rope_cos, tr->rope_sin, tr->pos, N, NH, HD);
     ilr_rope_backward(tr->d_k, tr->rope_cos, tr->rope_sin, tr->pos, N, NKV, HD);

@@ -1,4 +1,6 @@
-/* Grouped-query causal self-attention over a right-padded batch with per-sequence lengths.
+/* Grouped-query causal self-attention over a right-padded batch with per-sequence lengths, optionally with
+ * several documents packed in a row (pos restarts at 0 where a document starts; a token attends only to the
+ * tokens of its own document: each document is a span, attended on its own).
  * Layouts: q, out (B, T, NH, HD); k, v (B, T, NKV, HD); att (B, NH, T, T).  Query head h reads kv head
  * h / (NH / NKV).  Only real tokens (t < lengths[b]) are ever read as queries or keys.
  *
@@ -20,9 +22,18 @@ enum { ATT_BLOCK = 64 }; /* rows per causal block: the part above the diagonal c
 
 /* Row strides of one head's token matrices and the score scale. */
 typedef struct {
-    int T, qs, ks, HD; /* qs = NH * HD (q, out, dq, dout), ks = NKV * HD (k, v, dk, dv) */
+    int T, qs, ks, HD; /* T: att's row stride; qs = NH * HD (q, out, dq, dout), ks = NKV * HD (k, v, dk, dv) */
     float scale;
 } attn_dims;
+
+/* The end of the span (document) that starts at t in a row of len tokens: the next t with pos 0, or len. */
+static int attention_span_end(const int *pos_row, int t, int len) {
+    int e = t + 1;
+    if (pos_row)
+        while (e < len && pos_row[e] != 0) e++;
+    else e = len;
+    return e;
+}
 
 static int attention_min(int a, int b) { return a < b ? a : b; }
 
@@ -77,44 +88,51 @@ static void attention_softmax(float *a, int n) {
     for (int j = 0; j < n; j++) a[j] *= inv;
 }
 
-/* att (T, T): rows t < len hold scores at columns 0..t and become their softmax, zero after t; rows t >= len
- * become zero. */
+/* att (len rows, row stride T): rows t hold scores at columns 0..t, which become their softmax, and whatever
+ * the causal block product left at columns t+1..len-1, which become zero.  (The slice outside the span's
+ * block is zeroed by the caller.) */
 static void attention_softmax_rows(float *att, int len, int T) {
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < len; t++) {
         float *a = att + (size_t)t * T;
-        int n = t < len ? t + 1 : 0;
-        if (n) attention_softmax(a, n);
-        memset(a + n, 0, (size_t)(T - n) * sizeof(float));
+        attention_softmax(a, t + 1);
+        memset(a + t + 1, 0, (size_t)(len - t - 1) * sizeof(float));
     }
 }
 
-/* One (b, h).  q, out: token 0 of head h (row stride qs); k, v: token 0 of its kv head (row stride ks);
- * att: the (T, T) slice of (b, h).  out (len, HD) = softmax(causal(q k^T * scale)) @ v; padding rows 0. */
+/* One span of one (b, h).  q, out: the span's first token in head h (row stride qs); k, v: the same token
+ * in its kv head (row stride ks); att: the span's diagonal block of the (T, T) slice of (b, h).
+ * out (len, HD) = softmax(causal(q k^T * scale)) @ v. */
 static void attention_head_forward(float *out, float *att, const float *q, const float *k, const float *v, int len,
                                    const attn_dims *d) {
     attention_gemm_causal_abt(att, d->T, q, d->qs, k, d->ks, len, d->HD, d->scale);
     attention_softmax_rows(att, len, d->T);
     attention_gemm_causal_ab(out, d->qs, att, d->T, v, d->ks, len, d->HD, 0.0f);
-    for (int t = len; t < d->T; t++) memset(out + (size_t)t * d->qs, 0, (size_t)d->HD * sizeof(float));
 }
 
 /* q, out: (B, T, NH, HD)   k, v: (B, T, NKV, HD)   att: (B, NH, T, T).  Padding rows get out = 0, att = 0. */
 void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                           const int *lengths, int B, int T, int NH, int NKV, int HD) {
+                           const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0) return;
     attn_dims d = {T, NH * HD, NKV * HD, HD, 1.0f / sqrtf((float)HD)};
     int group = NH / NKV, tasks = B * NH;
 #pragma omp parallel for schedule(dynamic, 1) if (tasks >= omp_get_max_threads())
     for (int bh = 0; bh < tasks; bh++) {
-        int b = bh / NH, h = bh % NH;
+        int b = bh / NH, h = bh % NH, len = attention_len(lengths, b, T);
         size_t qo = (size_t)b * T * NH * HD + (size_t)h * HD, ko = ((size_t)b * T * NKV + h / group) * HD;
-        attention_head_forward(out + qo, att + (size_t)bh * T * T, q + qo, k + ko, v + ko,
-                               attention_len(lengths, b, T), &d);
+        float *slice = att + (size_t)bh * T * T;
+        memset(slice, 0, (size_t)T * T * sizeof(float));
+        const int *pos_row = pos ? pos + (size_t)b * T : NULL;
+        for (int s0 = 0, s1; s0 < len; s0 = s1) {
+            s1 = attention_span_end(pos_row, s0, len);
+            attention_head_forward(out + qo + (size_t)s0 * d.qs, slice + (size_t)s0 * T + s0, q + qo + (size_t)s0 * d.qs,
+                                   k + ko + (size_t)s0 * d.ks, v + ko + (size_t)s0 * d.ks, s1 - s0, &d);
+        }
+        for (int t = len; t < T; t++) memset(out + qo + (size_t)t * d.qs, 0, (size_t)HD * sizeof(float));
     }
 }
 
 /* ds (len, len; ld) holds dP = dout v^T on its causal blocks; becomes dS = scale * P (dP - D) with
- * D_t = sum_j P_tj dP_tj, zero after the diagonal.  att: P (T, T). */
+ * D_t = sum_j P_tj dP_tj, zero after the diagonal.  att: P (len rows, row stride T). */
 static void attention_softmax_backward_rows(float *ds, int ld, const float *att, int len, int T, float scale) {
     for (int t = 0; t < len; t++) {
         float *s = ds + (size_t)t * ld, D = 0.0f;
@@ -125,7 +143,8 @@ static void attention_softmax_backward_rows(float *ds, int ld, const float *att,
     }
 }
 
-/* One (b, h), pointers as in attention_head_forward plus dout (row stride qs) and ds, a (len, len) buffer.
+/* One span of one (b, h), pointers as in attention_head_forward plus dout (row stride qs) and ds, a (len, len)
+ * buffer.
  * Accumulates dq (len, HD) += dS k, dk (len, HD) += dS^T q, dv (len, HD) += P^T dout (any may be NULL). */
 static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, const float *dout, const float *q,
                                     const float *k, const float *v, const float *att, int len, const attn_dims *d) {
@@ -140,37 +159,47 @@ static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, 
 
 static void attention_backward_scalar(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                                       const float *q, const float *k, const float *v, const float *att,
-                                      const int *lengths, int B, int T, int NH, int NKV, int HD);
+                                      const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
 
 /* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Parallel over (b, kv head g), the group's
  * query heads in order inside, so each dk/dv row has one writer.  buf: one (L, L) buffer per thread, L the
- * longest length.  scratch is only used by the scalar fallback. */
+ * longest span.  scratch is only used by the scalar fallback. */
 void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const int *lengths, int B, int T,
-                            int NH, int NKV, int HD) {
+                            const float *k, const float *v, const float *att, const int *lengths, const int *pos,
+                            int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0 || !(dq || dk || dv)) return;
     attn_dims d = {T, NH * HD, NKV * HD, HD, 1.0f / sqrtf((float)HD)};
     int group = NH / NKV, tasks = B * NKV, L = 0;
     for (int b = 0; b < B; b++) {
         int len = attention_len(lengths, b, T);
-        L = len > L ? len : L;
+        for (int s0 = 0, s1; s0 < len; s0 = s1) {
+            s1 = attention_span_end(pos ? pos + (size_t)b * T : NULL, s0, len);
+            L = s1 - s0 > L ? s1 - s0 : L;
+        }
     }
     if (L == 0) return;
     int parallel = tasks >= omp_get_max_threads(), nbuf = parallel ? omp_get_max_threads() : 1;
     float *buf = (dq || dk) ? malloc((size_t)nbuf * L * L * sizeof(float)) : NULL;
     if ((dq || dk) && !buf) {
-        attention_backward_scalar(dq, dk, dv, scratch, dout, q, k, v, att, lengths, B, T, NH, NKV, HD);
+        attention_backward_scalar(dq, dk, dv, scratch, dout, q, k, v, att, lengths, pos, B, T, NH, NKV, HD);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (int bg = 0; bg < tasks; bg++) {
         int b = bg / NKV, g = bg % NKV, len = attention_len(lengths, b, T);
         float *ds = buf ? buf + (size_t)omp_get_thread_num() * L * L : NULL;
+        const int *pos_row = pos ? pos + (size_t)b * T : NULL;
         size_t ko = ((size_t)b * T * NKV + g) * HD;
         for (int h = g * group; h < (g + 1) * group; h++) {
             size_t qo = (size_t)b * T * NH * HD + (size_t)h * HD;
-            attention_head_backward(dq ? dq + qo : NULL, dk ? dk + ko : NULL, dv ? dv + ko : NULL, ds, dout + qo,
-                                    q + qo, k + ko, v + ko, att + ((size_t)b * NH + h) * T * T, len, &d);
+            const float *slice = att + ((size_t)b * NH + h) * T * T;
+            for (int s0 = 0, s1; s0 < len; s0 = s1) {
+                s1 = attention_span_end(pos_row, s0, len);
+                size_t qs0 = qo + (size_t)s0 * d.qs, ks0 = ko + (size_t)s0 * d.ks;
+                attention_head_backward(dq ? dq + qs0 : NULL, dk ? dk + ks0 : NULL, dv ? dv + ks0 : NULL, ds,
+                                        dout + qs0, q + qs0, k + ks0, v + ks0, slice + (size_t)s0 * T + s0, s1 - s0,
+                                        &d);
+            }
         }
     }
     free(buf);
@@ -190,24 +219,26 @@ static void attention_axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* One real query row at t: datt (t+1) = dout . v[t2];  returns D = sum att * datt (= dout . out), and
- * accumulates dq (HD) += scale * sum att (datt - D) k[t2] when dq is non-NULL. */
+/* One real query row at t of a span starting at s0: datt (t+1) = dout . v[t2];  returns
+ * D = sum att * datt (= dout . out), and accumulates dq (HD) += scale * sum att (datt - D) k[t2] when dq is
+ * non-NULL. */
 static float attention_row_backward_q(float *dq, float *datt, const float *dout, const float *att, const float *k,
-                                      const float *v, int t, int kv_stride, int HD, float scale) {
+                                      const float *v, int s0, int t, int kv_stride, int HD, float scale) {
     float D = 0.0f;
-    for (int t2 = 0; t2 <= t; t2++) {
+    for (int t2 = s0; t2 <= t; t2++) {
         datt[t2] = attention_dot(dout, v + (size_t)t2 * kv_stride, HD);
         D += att[t2] * datt[t2];
     }
     if (dq)
-        for (int t2 = 0; t2 <= t; t2++)
+        for (int t2 = s0; t2 <= t; t2++)
             attention_axpy(dq, scale * att[t2] * (datt[t2] - D), k + (size_t)t2 * kv_stride, HD);
     return D;
 }
 
 /* Pass 1, parallel over query rows: dq, and D[b, h, t] for pass 2 (when D is non-NULL). */
 static void attention_backward_q(float *dq, float *D, const float *dout, const float *k, const float *v,
-                                 const float *att, const int *lengths, int B, int T, int NH, int NKV, int HD) {
+                                 const float *att, const int *lengths, const int *pos, int B, int T, int NH, int NKV,
+                                 int HD) {
     float scale = 1.0f / sqrtf((float)HD);
     int group = NH / NKV, kv_stride = NKV * HD;
 #pragma omp parallel for collapse(3) schedule(dynamic, 4)
@@ -218,8 +249,9 @@ static void attention_backward_q(float *dq, float *D, const float *dout, const f
                 float datt[t + 1];
                 size_t row = ((size_t)b * T + t) * NH + h, kv0 = ((size_t)b * T * NKV + h / group) * HD;
                 const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                int s0 = pos ? t - pos[(size_t)b * T + t] : 0;
                 float d = attention_row_backward_q(dq ? dq + row * HD : NULL, datt, dout + row * HD, a, k + kv0,
-                                                   v + kv0, t, kv_stride, HD, scale);
+                                                   v + kv0, s0, t, kv_stride, HD, scale);
                 if (D) D[((size_t)b * NH + h) * T + t] = d;
             }
 }
@@ -227,8 +259,8 @@ static void attention_backward_q(float *dq, float *D, const float *dout, const f
 /* Pass 2, parallel over (b, key t2, kv head g): every query (h in g, t >= t2) that read key t2 adds
  * dv[t2] += att dout and dk[t2] += scale * att (datt - D) q.  Each dk/dv row has one owner: no races. */
 static void attention_backward_kv(float *dk, float *dv, const float *D, const float *dout, const float *q,
-                                  const float *v, const float *att, const int *lengths, int B, int T, int NH,
-                                  int NKV, int HD) {
+                                  const float *v, const float *att, const int *lengths, const int *pos, int B,
+                                  int T, int NH, int NKV, int HD) {
     float scale = 1.0f / sqrtf((float)HD);
     int group = NH / NKV;
 #pragma omp parallel for collapse(3) schedule(dynamic, 4)
@@ -237,6 +269,7 @@ static void attention_backward_kv(float *dk, float *dv, const float *D, const fl
             for (int g = 0; g < NKV; g++) {
                 int len = lengths[b];
                 if (t2 >= len) continue;
+                len = attention_span_end(pos ? pos + (size_t)b * T : NULL, t2, len); /* queries of t2's span */
                 float gk[HD], gv[HD];
                 memset(gk, 0, sizeof gk);
                 memset(gv, 0, sizeof gv);
@@ -260,8 +293,8 @@ static void attention_backward_kv(float *dk, float *dv, const float *D, const fl
 /* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  D = scratch (B, NH, T): rowwise dout . out. */
 static void attention_backward_scalar(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                                       const float *q, const float *k, const float *v, const float *att,
-                                      const int *lengths, int B, int T, int NH, int NKV, int HD) {
+                                      const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD) {
     float *D = dk ? scratch : NULL;
-    if (dq || dk) attention_backward_q(dq, D, dout, k, v, att, lengths, B, T, NH, NKV, HD);
-    if (dk || dv) attention_backward_kv(dk, dv, D, dout, q, v, att, lengths, B, T, NH, NKV, HD);
+    if (dq || dk) attention_backward_q(dq, D, dout, k, v, att, lengths, pos, B, T, NH, NKV, HD);
+    if (dk || dv) attention_backward_kv(dk, dv, D, dout, q, v, att, lengths, pos, B, T, NH, NKV, HD);
 }
