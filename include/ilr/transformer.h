@@ -68,6 +68,8 @@ void ilr_next_token_targets(int *targets, const int *tokens, const int *lengths,
 /* Mean negative log-likelihood over positions with targets; fills dlogprob (B*T) with its gradient. */
 float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, int N);
 
+/* Allocates the AdamW moments (zeroed) if they are not yet; ILR_ENOMEM. */
+int ilr_transformer_alloc_moments(ilr_transformer *tr);
 /* One optimizer step on tr->grads: global-norm clipping to max_grad_norm (<= 0: none), then AdamW.
  * Returns the norm before clipping.  Moments are allocated on the first call. */
 int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,

@@ -13,6 +13,7 @@ int ilr_cmd_score(int argc, char **argv);
 int ilr_cmd_grade(int argc, char **argv);
 int ilr_cmd_sandbox(int argc, char **argv);
 int ilr_cmd_bench(int argc, char **argv);
+int ilr_cmd_sft(int argc, char **argv);
 int ilr_cmd_tokenize(int argc, char **argv);
 int ilr_cmd_generate(int argc, char **argv);
 int ilr_cmd_chat(int argc, char **argv);

@@ -9,7 +9,7 @@
 #include "ilr/log.h"
 #include "ilr/model.h"
 #include "ilr/timer.h"
-#include "tokenizer_files.h"
+#include "ilr/tokenizer_files.h"
 
 static int parse_dtype_option(const char *cmd, const char *text, ilr_dtype *out) {
     if (strcmp(text, "f32") == 0 || strcmp(text, "F32") == 0 || strcmp(text, "float32") == 0) *out = ILR_DTYPE_F32;

@@ -36,10 +36,13 @@ static int is_eos(const ilr_model_config *c, int id) {
 /* Appends text of the new token and checks the stop strings; returns 1 when one now occurs. */
 static int append_text(const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o, int id, const ilr_gen_options *opt) {
     char piece[1024];
+    /* an id the tokenizer lacks (a model's vocabulary padded past the tokenizer's, as Qwen2.5's is) decodes to
+     * nothing, as Hugging Face's decode skips it */
+    if (!ilr_tok_piece(tok, id)) return 0;
     int n = ilr_tok_stream_push(tok, &s->stream, id, piece, sizeof piece);
     if (n < 0) return -1;
     char *grown = realloc(o->text, o->text_len + (size_t)n + 1);
-    if (!grown) return -1;
+    if (!grown) return ILR_FAIL(ILR_ENOMEM, "generate: out of memory"), -1;
     o->text = grown;
     memcpy(o->text + o->text_len, piece, (size_t)n);
     size_t before = o->text_len;
@@ -111,7 +114,7 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
             float lp;
             int id = ilr_sample(logits, V, &opt->sampler, &s->rng, scratch, &lp);
             int stop = take_token(g, tok, s, &out[s->index], id, lp, opt);
-            if (stop < 0) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+            if (stop < 0) rc = ilr_last_error_code();
             s->live = !stop;
             tokens[base + j] = id;
         }
@@ -127,7 +130,7 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
             float lp;
             int id = ilr_sample(logits + (size_t)k++ * V, V, &opt->sampler, &seq[i].rng, scratch, &lp);
             int stop = take_token(g, tok, &seq[i], &out[seq[i].index], id, lp, opt);
-            if (stop < 0) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+            if (stop < 0) rc = ilr_last_error_code();
             seq[i].live = !stop;
         }
     }

@@ -264,16 +264,22 @@ float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, in
     return count ? (float)(-sum / count) : 0.0f;
 }
 
+int ilr_transformer_alloc_moments(ilr_transformer *tr) {
+    if (tr->adam_m) return 0;
+    size_t n = tr->model->table.total;
+    tr->adam_m = ilr_aligned_alloc(n * sizeof(float), "AdamW first moments");
+    tr->adam_v = ilr_aligned_alloc(n * sizeof(float), "AdamW second moments");
+    if (!tr->adam_m || !tr->adam_v) return ILR_ENOMEM;
+    zero(tr->adam_m, n);
+    zero(tr->adam_v, n);
+    return 0;
+}
+
 int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,
                                double *grad_norm) {
     size_t n = tr->model->table.total;
-    if (!tr->adam_m) {
-        tr->adam_m = ilr_aligned_alloc(n * sizeof(float), "AdamW first moments");
-        tr->adam_v = ilr_aligned_alloc(n * sizeof(float), "AdamW second moments");
-        if (!tr->adam_m || !tr->adam_v) return ILR_ENOMEM;
-        zero(tr->adam_m, n);
-        zero(tr->adam_v, n);
-    }
+    int rc = ilr_transformer_alloc_moments(tr);
+    if (rc) return rc;
     double norm = ilr_grad_norm(tr->grads, n);
     if (grad_norm) *grad_norm = norm;
     /* torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1 */

@@ -1,4 +1,4 @@
-#include "tokenizer_files.h"
+#include "ilr/tokenizer_files.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Tokenizer files beside a model: copying them into a model directory and taking the vocabulary size
  * and bos/eos ids from them.  (Only the JSON is read here; the tokenizer itself is src/tokenizer/.) */
-#ifndef ILR_CLI_TOKENIZER_FILES_H
-#define ILR_CLI_TOKENIZER_FILES_H
+#ifndef ILR_TOKENIZER_FILES_H
+#define ILR_TOKENIZER_FILES_H
 
 #include "ilr/model.h"
 

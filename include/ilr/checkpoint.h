@@ -1,0 +1,29 @@
+/* Training checkpoints.  A checkpoint is a Hugging Face model directory (config.json, model.safetensors,
+ * generation_config.json, the tokenizer files) that transformers loads unchanged, plus the trainer's state:
+ * optimizer.safetensors (the AdamW moments, fp32) and trainer_state.json (the step count of the optimizer
+ * and whatever the trainer adds: data cursor, RNG streams, metrics).
+ *
+ * The directory is written whole under a temporary name beside its final one and renamed into place, so a
+ * checkpoint is either complete or absent, whenever the process dies. */
+#ifndef ILR_CHECKPOINT_H
+#define ILR_CHECKPOINT_H
+
+#include <jansson.h>
+
+#include "ilr/transformer.h"
+
+/* Writes dir (replacing an existing one).  tr: the optimizer state to keep (NULL: none, or no step taken
+ * yet); tokenizer_dir: where to copy the tokenizer files from (NULL: none); state: a JSON object merged
+ * into trainer_state.json (NULL: none). */
+int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
+                        const json_t *state);
+
+/* Reads a checkpoint's trainer state into tr (the model itself loads with ilr_model_load): the AdamW
+ * moments and step.  *state (may be NULL) receives trainer_state.json's object (caller decrefs).  A
+ * checkpoint without optimizer.safetensors leaves tr's moments untouched. */
+int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **state);
+
+/* Removes a directory tree (checkpoint pruning); a missing one is fine. */
+int ilr_remove_tree(const char *path);
+
+#endif

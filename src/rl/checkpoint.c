@@ -1,0 +1,104 @@
+/* Checkpoints: model directory + optimizer moments + trainer state, renamed into place whole
+ * (see include/ilr/checkpoint.h). */
+#define _XOPEN_SOURCE 700
+#include "ilr/checkpoint.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ilr/error.h"
+#include "ilr/io.h"
+#include "ilr/json.h"
+#include "ilr/safetensors.h"
+#include "ilr/tokenizer_files.h"
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int ilr_remove_tree(const char *path) {
+    if (access(path, F_OK) != 0) return 0;
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return ILR_FAIL(ILR_EIO, "%s: cannot remove: %s", path, strerror(errno));
+    return 0;
+}
+
+static int write_optimizer(const char *dir, const ilr_transformer *tr) {
+    char path[4096];
+    if (ilr_path_join(path, sizeof path, dir, "optimizer.safetensors")) return ilr_last_error_code();
+    int64_t n = (int64_t)tr->model->table.total;
+    ilr_st_entry e[2] = {{"adam_m", tr->adam_m, 1, {n}}, {"adam_v", tr->adam_v, 1, {n}}};
+    return ilr_st_write(path, e, 2, ILR_DTYPE_F32, NULL);
+}
+
+static int write_state(const char *dir, const ilr_transformer *tr, const json_t *state) {
+    char path[4096];
+    if (ilr_path_join(path, sizeof path, dir, "trainer_state.json")) return ilr_last_error_code();
+    json_t *root = state ? json_deep_copy(state) : json_object();
+    json_object_set_new(root, "optimizer_step", json_integer(tr ? tr->adam_step : 0));
+    int rc = ilr_json_save_file(path, root);
+    json_decref(root);
+    return rc;
+}
+
+int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
+                        const json_t *state) {
+    char tmp[4096], old[4096];
+    int n1 = snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid());
+    int n2 = snprintf(old, sizeof old, "%s.old.%d", dir, (int)getpid());
+    if (n1 >= (int)sizeof tmp || n2 >= (int)sizeof old) return ILR_FAIL(ILR_EINVAL, "%s: path too long", dir);
+    int rc = ilr_remove_tree(tmp);
+    ilr_save_options opt = {.dtype = ILR_DTYPE_F32};
+    if (!rc) rc = ilr_model_save(m, tmp, &opt);
+    if (!rc && tokenizer_dir) rc = ilr_tokenizer_files_copy(tokenizer_dir, tmp);
+    if (!rc && tr && tr->adam_m && tr->adam_step > 0) rc = write_optimizer(tmp, tr);
+    if (!rc) rc = write_state(tmp, tr, state);
+    if (!rc && access(dir, F_OK) == 0 && rename(dir, old) != 0)
+        rc = ILR_FAIL(ILR_EIO, "%s: cannot move the previous checkpoint aside: %s", dir, strerror(errno));
+    if (!rc && rename(tmp, dir) != 0) rc = ILR_FAIL(ILR_EIO, "%s: cannot rename %s into place: %s", dir, tmp, strerror(errno));
+    if (rc) {
+        int code = ilr_last_error_code();
+        ilr_remove_tree(tmp);
+        return ilr_error_prefix("checkpoint %s", dir), code;
+    }
+    return ilr_remove_tree(old);
+}
+
+int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **state) {
+    char path[4096];
+    if (state) *state = NULL;
+    if (ilr_path_join(path, sizeof path, dir, "trainer_state.json")) return ilr_last_error_code();
+    json_t *root = NULL;
+    int rc = ilr_json_load_file(path, &root);
+    if (rc) return rc;
+    json_int_t step = json_integer_value(json_object_get(root, "optimizer_step"));
+    if (!json_is_object(root) || step < 0 || step > 1000000000) {
+        json_decref(root);
+        return ILR_FAIL(ILR_EFORMAT, "%s: expected an object with a non-negative \"optimizer_step\"", path);
+    }
+    if (ilr_path_join(path, sizeof path, dir, "optimizer.safetensors")) return json_decref(root), ilr_last_error_code();
+    if (step > 0 && access(path, F_OK) == 0) {
+        ilr_st_file f;
+        rc = ilr_st_open(&f, path);
+        if (!rc) {
+            const ilr_st_tensor *tm = ilr_st_find(&f, "adam_m"), *tv = ilr_st_find(&f, "adam_v");
+            size_t n = tr->model->table.total;
+            if (!tm || !tv || (size_t)tm->numel != n || (size_t)tv->numel != n)
+                rc = ILR_FAIL(ILR_EMISMATCH, "%s: expected adam_m and adam_v of %zu values each (the model's parameters)",
+                              path, n);
+            if (!rc) rc = ilr_transformer_alloc_moments(tr);
+            if (!rc) rc = ilr_st_read_f32(&f, tm, tr->adam_m);
+            if (!rc) rc = ilr_st_read_f32(&f, tv, tr->adam_v);
+            ilr_st_close(&f);
+        }
+        if (!rc) tr->adam_step = (int)step;
+    }
+    if (!rc && state) *state = root;
+    else json_decref(root);
+    return rc;
+}

@@ -1,0 +1,399 @@
+/* Supervised fine-tuning (see include/ilr/sft.h): the training loop, evaluation and checkpoints. */
+#include "ilr/sft.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/checkpoint.h"
+#include "ilr/error.h"
+#include "ilr/generate.h"
+#include "ilr/io.h"
+#include "ilr/json.h"
+#include "ilr/log.h"
+#include "ilr/math_grader.h"
+#include "ilr/timer.h"
+#include "ilr/tokenizer_files.h"
+#include "ilr/transformer.h"
+#include "sft_internal.h"
+
+void ilr_sft_options_default(ilr_sft_options *o) {
+    memset(o, 0, sizeof *o);
+    o->pack = 1;
+    o->batch = 8;
+    o->seq = 512;
+    o->grad_accum = 1;
+    o->epochs = 1;
+    o->lr = 2e-5f; /* transformers' TrainingArguments default */
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->clip = 1.0f;
+    o->schedule = ILR_LR_COSINE;
+    o->log_every = 10;
+    o->eval_every = 0;
+    o->save_every = 0;
+    o->keep_checkpoints = 2;
+    o->eval_max = 200;
+    o->seed = 42;
+}
+
+static volatile sig_atomic_t sft_stop_signal;
+static void sft_on_signal(int sig) { sft_stop_signal = sig; }
+
+typedef struct {
+    const ilr_sft_options *o;
+    ilr_model model;
+    ilr_transformer tr;
+    ilr_tokenizer *tok;
+    ilr_chat_template *chat;
+    sft_data train, eval;
+    sft_batch batch;
+    sft_cursor cursor;
+    FILE *log;
+    long total_steps;
+} sft_run;
+
+/* ---- evaluation ---- */
+
+/* Mean negative log-likelihood per response token over the whole eval set. */
+static double eval_loss(sft_run *r) {
+    sft_cursor cur = {0, 0};
+    double sum = 0;
+    long count = 0;
+    int rows;
+    while ((rows = sft_batch_fill(&r->eval, &r->batch, &cur, r->o->batch, r->o->pack, 0, 0, 0)) > 0) {
+        ilr_transformer_forward_packed(&r->tr, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
+                                       rows, r->batch.T);
+        for (long i = 0; i < (long)rows * r->batch.T; i++)
+            if (r->batch.targets[i] >= 0) sum -= r->tr.logprob[i], count++;
+    }
+    return count ? sum / count : 0;
+}
+
+/* The response's gold answer: the record's "answer", else what the grader extracts from the response. */
+static int answer_correct(const sft_example *e, const char *text) {
+    char *gold = NULL, *pred = NULL;
+    if (e->answer) gold = strdup(e->answer);
+    else if (ilr_math_extract(e->response, strlen(e->response), ILR_MATH_EXTRACT_STRICT, &gold) != 0) gold = NULL;
+    int ok;
+    if (!gold) ok = strcmp(text, e->response) == 0; /* nothing to extract: the whole response must match */
+    else {
+        ilr_math_verdict v = {0};
+        ok = ilr_math_extract(text, strlen(text), ILR_MATH_EXTRACT_STRICT, &pred) == 0 &&
+             ilr_math_equal(pred, gold, NULL, &v) == 0 && v.equal;
+    }
+    ilr_error_clear();
+    free(gold);
+    free(pred);
+    return ok;
+}
+
+/* Greedy answers to the first eval_max eval prompts, graded. */
+static int eval_accuracy(sft_run *r, ilr_sft_eval *ev) {
+    int n = r->o->eval_max > 0 && r->o->eval_max < r->eval.n ? r->o->eval_max : r->eval.n;
+    int slots = n < 64 ? n : 64, max_prompt = 0;
+    for (int i = 0; i < n; i++) max_prompt = r->eval.ex[i].prompt_len > max_prompt ? r->eval.ex[i].prompt_len : max_prompt;
+    int new_tokens = r->o->eval_new_tokens > 0 ? r->o->eval_new_tokens : r->eval.max_response + 8;
+    ilr_generator g;
+    int rc = ilr_gen_init(&g, &r->model, slots, max_prompt + new_tokens);
+    const int **prompts = malloc(sizeof(int *) * (size_t)slots);
+    int *lens = malloc(sizeof(int) * (size_t)slots);
+    ilr_gen_output *out = calloc((size_t)slots, sizeof *out);
+    if (!rc && (!prompts || !lens || !out)) rc = ILR_FAIL(ILR_ENOMEM, "out of memory for evaluation");
+    ilr_gen_options opt = {.sampler = {0.0f, 0, 1.0f, 0.0f}, .max_new_tokens = new_tokens, .seed = 1};
+    for (int first = 0; !rc && first < n; first += slots) {
+        int m = n - first < slots ? n - first : slots;
+        for (int i = 0; i < m; i++) {
+            const sft_example *e = &r->eval.ex[first + i];
+            prompts[i] = r->eval.ids + e->offset;
+            lens[i] = e->prompt_len;
+        }
+        rc = ilr_generate(&g, r->tok, prompts, lens, m, 1, &opt, out);
+        for (int i = 0; !rc && i < m; i++) {
+            const sft_example *e = &r->eval.ex[first + i];
+            int ok = answer_correct(e, out[i].text ? out[i].text : "");
+            ev->correct += ok;
+            ev->total++;
+            ev->level_correct[e->level] += ok;
+            ev->level_total[e->level]++;
+        }
+        for (int i = 0; i < m; i++) ilr_gen_output_free(&out[i]);
+    }
+    free(prompts);
+    free(lens);
+    free(out);
+    if (g.model) ilr_gen_free(&g);
+    return rc;
+}
+
+static int evaluate(sft_run *r, ilr_sft_eval *ev) {
+    memset(ev, 0, sizeof *ev);
+    if (!r->eval.n) return 0;
+    ev->loss = eval_loss(r);
+    ev->evaluated = 1;
+    return eval_accuracy(r, ev);
+}
+
+static json_t *eval_json(const ilr_sft_eval *ev) {
+    json_t *j = json_object(), *levels = json_object();
+    json_object_set_new(j, "eval_loss", json_real(ev->loss));
+    json_object_set_new(j, "eval_accuracy", json_real(ev->total ? (double)ev->correct / ev->total : 0));
+    json_object_set_new(j, "eval_examples", json_integer(ev->total));
+    for (int l = 0; l <= ILR_SFT_MAX_LEVEL; l++)
+        if (ev->level_total[l]) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", l);
+            json_object_set_new(levels, key, json_real((double)ev->level_correct[l] / ev->level_total[l]));
+        }
+    json_object_set_new(j, "eval_accuracy_by_level", levels);
+    return j;
+}
+
+static void print_eval(const char *when, const ilr_sft_eval *ev) {
+    printf("  eval %-6s loss %.4f  accuracy %.1f%% (%d/%d)", when, ev->loss,
+           ev->total ? 100.0 * ev->correct / ev->total : 0.0, ev->correct, ev->total);
+    int any = 0;
+    for (int l = 1; l <= ILR_SFT_MAX_LEVEL; l++)
+        if (ev->level_total[l]) {
+            printf("%s L%d %.0f%%", any ? "," : "  by level:", l, 100.0 * ev->level_correct[l] / ev->level_total[l]);
+            any = 1;
+        }
+    printf("\n");
+    fflush(stdout);
+}
+
+/* ---- logging and checkpoints ---- */
+
+static void log_line(sft_run *r, json_t *line) {
+    if (!r->log) return;
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    if (text) fprintf(r->log, "%s\n", text), fflush(r->log);
+    free(text);
+}
+
+static int save_checkpoint(sft_run *r, long step) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/checkpoint-%06ld", r->o->out_dir, step);
+    json_t *state = json_object();
+    json_object_set_new(state, "step", json_integer(step));
+    json_object_set_new(state, "epoch", json_integer(r->cursor.epoch));
+    json_object_set_new(state, "index", json_integer(r->cursor.index));
+    json_object_set_new(state, "seed", json_integer((json_int_t)r->o->seed));
+    json_object_set_new(state, "trainer", json_string("sft"));
+    int rc = ilr_checkpoint_save(dir, &r->model, &r->tr, r->o->resume_dir ? r->o->resume_dir : r->o->model_dir, state);
+    json_decref(state);
+    if (rc) return rc;
+    char latest[4096];
+    snprintf(latest, sizeof latest, "%s/latest", r->o->out_dir);
+    snprintf(dir, sizeof dir, "checkpoint-%06ld\n", step);
+    rc = ilr_file_write_atomic(latest, dir, strlen(dir));
+    /* prune: keep the newest keep_checkpoints */
+    for (long s = step - 1; !rc && s > 0 && r->o->save_every > 0; s--) {
+        if (s % r->o->save_every) continue;
+        if (step - s < (long)r->o->keep_checkpoints * r->o->save_every) continue;
+        snprintf(dir, sizeof dir, "%s/checkpoint-%06ld", r->o->out_dir, s);
+        if (!ilr_dir_exists(dir)) break;
+        rc = ilr_remove_tree(dir);
+    }
+    return rc;
+}
+
+/* ---- setup ---- */
+
+static int sft_open(sft_run *r, const ilr_sft_options *o) {
+    r->o = o;
+    const char *from = o->resume_dir ? o->resume_dir : o->model_dir;
+    int rc = ilr_model_load(&r->model, from);
+    if (!rc) rc = ilr_tok_load(&r->tok, from);
+    if (!rc && o->chat) rc = ilr_chat_template_load(&r->chat, from);
+    if (rc) return ilr_error_prefix("%s", from);
+    const ilr_model_config *c = &r->model.config;
+    if (c->num_eos < 1) return ILR_FAIL(ILR_EINVAL, "%s: config.json names no eos_token_id to end responses with", from);
+    if (ilr_tok_vocab_size(r->tok) > c->vocab_size)
+        return ILR_FAIL(ILR_EMISMATCH, "%s: the tokenizer has %d tokens, the model's vocabulary %d", from,
+                        ilr_tok_vocab_size(r->tok), c->vocab_size);
+    rc = sft_data_load(&r->train, o->train_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
+    if (!rc && o->eval_path) rc = sft_data_load(&r->eval, o->eval_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
+    if (!rc) rc = ilr_transformer_init(&r->tr, &r->model, o->batch, o->seq);
+    if (!rc) rc = sft_batch_init(&r->batch, o->batch, o->seq);
+    if (rc) return rc;
+    if (o->resume_dir) {
+        json_t *state = NULL;
+        rc = ilr_checkpoint_load_state(o->resume_dir, &r->tr, &state);
+        if (!rc) {
+            r->cursor.epoch = (long)json_integer_value(json_object_get(state, "epoch"));
+            r->cursor.index = (int)json_integer_value(json_object_get(state, "index"));
+            if (r->cursor.index < 0 || r->cursor.index > r->train.n || r->cursor.epoch < 0)
+                rc = ILR_FAIL(ILR_EFORMAT, "%s/trainer_state.json: data cursor (epoch %ld, index %d) does not fit %s",
+                              o->resume_dir, r->cursor.epoch, r->cursor.index, o->train_path);
+        }
+        json_decref(state);
+    }
+    if (rc) return rc;
+    if (o->steps > 0) r->total_steps = o->steps;
+    else {
+        /* tokens of an epoch over tokens per step, rounded up (packing fills rows nearly full) */
+        double per_step = (double)o->batch * o->grad_accum * (o->pack ? o->seq * 0.95 : r->train.max_len);
+        double tokens = (double)r->train.num_ids * o->epochs;
+        r->total_steps = o->pack ? (long)ceil(tokens / per_step)
+                                 : (long)ceil(r->train.n * o->epochs / ((double)o->batch * o->grad_accum));
+        if (r->total_steps < 1) r->total_steps = 1;
+    }
+    if (ilr_mkdir_p(o->out_dir)) return ilr_last_error_code();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/sft_log.jsonl", o->out_dir);
+    r->log = fopen(path, o->resume_dir ? "a" : "w");
+    if (!r->log) return ILR_FAIL(ILR_EIO, "%s: cannot open for writing", path);
+    return 0;
+}
+
+static void sft_close(sft_run *r) {
+    if (r->log) fclose(r->log);
+    sft_batch_free(&r->batch);
+    if (r->tr.model) ilr_transformer_free(&r->tr);
+    sft_data_free(&r->train);
+    sft_data_free(&r->eval);
+    ilr_chat_template_free(r->chat);
+    ilr_tok_free(r->tok);
+    ilr_model_free(&r->model);
+}
+
+/* ---- the loop ---- */
+
+/* One optimizer step: grad_accum packed micro-batches; returns the mean loss per response token. */
+static double train_step(sft_run *r, long step, double *grad_norm, long *tokens) {
+    const ilr_sft_options *o = r->o;
+    ilr_transformer_zero_grad(&r->tr);
+    double loss = 0;
+    for (int micro = 0; micro < o->grad_accum; micro++) {
+        int rows = sft_batch_fill(&r->train, &r->batch, &r->cursor, o->batch, o->pack, o->seed, 1, 1);
+        int N = rows * r->batch.T;
+        ilr_transformer_forward_packed(&r->tr, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
+                                       rows, r->batch.T);
+        loss += ilr_sft_loss(r->batch.dlogprob, r->tr.logprob, r->batch.targets, N) / o->grad_accum;
+        if (o->grad_accum > 1) ilr_scale(r->batch.dlogprob, (size_t)N, 1.0f / o->grad_accum);
+        ilr_transformer_backward(&r->tr, r->batch.dlogprob);
+        *tokens += r->batch.real_tokens;
+    }
+    ilr_lr_schedule sched = {o->lr, o->warmup_steps, r->total_steps, o->min_lr_ratio, o->schedule};
+    ilr_adamw_params hp = {ilr_lr_at(&sched, step), o->beta1, o->beta2, 1e-8f, o->weight_decay};
+    ilr_transformer_adamw_step(&r->tr, &hp, o->clip, grad_norm);
+    return loss;
+}
+
+static int sft_loop(sft_run *r, ilr_sft_result *res) {
+    const ilr_sft_options *o = r->o;
+    long start = r->tr.adam_step;
+    int rc = 0;
+    if (!o->quiet)
+        printf("sft: %d examples (%ld response tokens), %ld steps of %d x %d tokens%s, lr %g %s, warmup %d\n", r->train.n,
+               r->train.response_tokens, r->total_steps, o->batch * o->grad_accum, o->seq, o->pack ? " packed" : "",
+               o->lr, ilr_lr_shape_name(o->schedule), o->warmup_steps);
+    if (r->eval.n && start == 0) {
+        rc = evaluate(r, &res->before);
+        if (!rc && !o->quiet) print_eval("before", &res->before);
+    }
+    struct sigaction sa = {.sa_handler = sft_on_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sft_stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    ilr_timer timer;
+    ilr_timer_start(&timer);
+    long tokens = 0;
+    for (long step = start + 1; !rc && step <= r->total_steps; step++) {
+        double norm = 0, loss = train_step(r, step, &norm, &tokens);
+        if (step == start + 1) res->first_loss = loss;
+        res->last_loss = loss;
+        res->steps = step;
+        double secs = ilr_timer_elapsed(&timer);
+        int last = step == r->total_steps || sft_stop_signal;
+        if (step % o->log_every == 0 || step == start + 1 || last) {
+            ilr_lr_schedule sched = {o->lr, o->warmup_steps, r->total_steps, o->min_lr_ratio, o->schedule};
+            json_t *line = json_object();
+            json_object_set_new(line, "step", json_integer(step));
+            json_object_set_new(line, "loss", json_real(loss));
+            json_object_set_new(line, "learning_rate", json_real(ilr_lr_at(&sched, step)));
+            json_object_set_new(line, "grad_norm", json_real(norm));
+            json_object_set_new(line, "epoch", json_real(r->cursor.epoch + (double)r->cursor.index / r->train.n));
+            json_object_set_new(line, "tokens_per_second", json_real(tokens / (secs > 0 ? secs : 1)));
+            json_object_set_new(line, "seconds", json_real(secs));
+            log_line(r, line);
+            json_decref(line);
+            if (!o->quiet) {
+                char eta[32];
+                ilr_format_duration(secs / (step - start) * (r->total_steps - step), eta, sizeof eta);
+                printf("  step %5ld/%ld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %s\n", step, r->total_steps, loss,
+                       ilr_lr_at(&sched, step), norm, tokens / (secs > 0 ? secs : 1), eta);
+                fflush(stdout);
+            }
+        }
+        if (!last && o->eval_every > 0 && step % o->eval_every == 0 && r->eval.n) {
+            ilr_sft_eval ev;
+            rc = evaluate(r, &ev);
+            if (!rc) {
+                json_t *line = eval_json(&ev);
+                json_object_set_new(line, "step", json_integer(step));
+                log_line(r, line);
+                json_decref(line);
+                if (!o->quiet) print_eval("", &ev);
+            }
+        }
+        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || sft_stop_signal)) rc = save_checkpoint(r, step);
+        if (sft_stop_signal) {
+            res->interrupted = 1;
+            break;
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    res->seconds = ilr_timer_elapsed(&timer);
+    res->tokens_per_s = tokens / (res->seconds > 0 ? res->seconds : 1);
+    if (rc || res->interrupted) return rc;
+    if (r->eval.n) {
+        rc = evaluate(r, &res->after);
+        if (!rc) {
+            json_t *line = eval_json(&res->after);
+            json_object_set_new(line, "step", json_integer(res->steps));
+            log_line(r, line);
+            json_decref(line);
+            if (!o->quiet) print_eval("after", &res->after);
+        }
+    }
+    return rc;
+}
+
+int ilr_sft_run(const ilr_sft_options *o, ilr_sft_result *res) {
+    memset(res, 0, sizeof *res);
+    if (o->batch < 1 || o->seq < 2 || o->grad_accum < 1 || !(o->lr > 0) || o->log_every < 1 || !o->train_path ||
+        !o->out_dir || (!o->model_dir && !o->resume_dir))
+        return ILR_FAIL(ILR_EINVAL, "sft: needs a model, training data, an output directory, batch >= 1, seq >= 2, "
+                        "grad_accum >= 1, lr > 0 and log_every >= 1");
+    sft_run r;
+    memset(&r, 0, sizeof r);
+    int rc = sft_open(&r, o);
+    if (!rc) rc = sft_loop(&r, res);
+    if (!rc && !res->interrupted) {
+        ilr_save_options save = {.dtype = ILR_DTYPE_F32};
+        rc = ilr_model_save(&r.model, o->out_dir, &save);
+        if (!rc) rc = ilr_tokenizer_files_copy(o->resume_dir ? o->resume_dir : o->model_dir, o->out_dir);
+        if (!rc) {
+            json_t *summary = json_object();
+            json_object_set_new(summary, "steps", json_integer(res->steps));
+            json_object_set_new(summary, "first_loss", json_real(res->first_loss));
+            json_object_set_new(summary, "last_loss", json_real(res->last_loss));
+            json_object_set_new(summary, "seconds", json_real(res->seconds));
+            json_object_set_new(summary, "tokens_per_second", json_real(res->tokens_per_s));
+            if (res->before.evaluated) json_object_set_new(summary, "before", eval_json(&res->before));
+            if (res->after.evaluated) json_object_set_new(summary, "after", eval_json(&res->after));
+            char path[4096];
+            snprintf(path, sizeof path, "%s/sft_summary.json", o->out_dir);
+            rc = ilr_json_save_file(path, summary);
+            json_decref(summary);
+        }
+    }
+    sft_close(&r);
+    return rc;
+}
