@@ -29,6 +29,9 @@ int ilr_json_get_bool(const json_t *obj, const char *key, int required, const ch
 int ilr_json_get_string(const json_t *obj, const char *key, int required, const char *name,
                         const char **out);
 
+/* "object", "array", "string", "integer", "real", "boolean" or "null": what messages call v's type. */
+const char *ilr_json_type_name(const json_t *v);
+
 /* An array of token ids at key: integers in [0, vocab).  *ids is malloc'ed (NULL for an empty array). */
 int ilr_json_get_token_ids(const json_t *obj, const char *key, const char *name, int vocab, int **ids, int *count);
 

@@ -48,7 +48,7 @@ int ilr_json_save_file(const char *path, const json_t *root) {
     return rc;
 }
 
-static const char *type_name(const json_t *v) {
+const char *ilr_json_type_name(const json_t *v) {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "object";
     case JSON_ARRAY: return "array";
@@ -66,7 +66,7 @@ static const char *type_name(const json_t *v) {
 static int lookup(const json_t *obj, const char *key, int required, const char *name, const json_t **v) {
     if (!json_is_object(obj))
         return ILR_FAIL(ILR_EFORMAT, "%s: cannot read key '%s': expected an object, got %s", name, key,
-                        obj ? type_name(obj) : "nothing");
+                        obj ? ilr_json_type_name(obj) : "nothing");
     *v = json_object_get(obj, key);
     if (*v) return 0;
     if (!required) return 1;
@@ -74,7 +74,7 @@ static int lookup(const json_t *obj, const char *key, int required, const char *
 }
 
 static int wrong_type(const char *name, const char *key, const char *want, const json_t *v) {
-    return ILR_FAIL(ILR_EFORMAT, "%s: key '%s': expected %s, got %s", name, key, want, type_name(v));
+    return ILR_FAIL(ILR_EFORMAT, "%s: key '%s': expected %s, got %s", name, key, want, ilr_json_type_name(v));
 }
 
 /* Reals are accepted when they hold an integer exactly (1e6, 2.0), as configs written by Python often do. */

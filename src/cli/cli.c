@@ -25,6 +25,7 @@ static const command commands[] = {
     {"generate", ilr_cmd_generate, "sample completions for prompts (KV cache, batched, shared prefill) as JSON lines"},
     {"chat", ilr_cmd_chat, "talk to a model in the terminal, replies streamed as they are generated"},
     {"score", ilr_cmd_score, "log-probability of every token of each line of a JSONL file under a model"},
+    {"data", ilr_cmd_data, "the bundled benchmarks and JSONL datasets: `data ls` lists them, `data show` one item"},
     {"grade", ilr_cmd_grade, "extract final answers and grade them against gold math answers (JSON lines)"},
     {"sandbox", ilr_cmd_sandbox, "run a Python file in the code-execution sandbox (bubblewrap, rlimits, timeout)"},
     {"sft", ilr_cmd_sft, "supervised fine-tuning on prompt/response JSONL (packed, loss on responses only)"},

@@ -11,6 +11,7 @@ int ilr_cmd_convert(int argc, char **argv);
 int ilr_cmd_demo(int argc, char **argv);
 int ilr_cmd_score(int argc, char **argv);
 int ilr_cmd_grade(int argc, char **argv);
+int ilr_cmd_data(int argc, char **argv);
 int ilr_cmd_sandbox(int argc, char **argv);
 int ilr_cmd_bench(int argc, char **argv);
 int ilr_cmd_sft(int argc, char **argv);
