@@ -6,6 +6,7 @@
 #   make bench        build and run the benchmarks in bench/
 #   make fuzz         build the libFuzzer targets in fuzz/ with clang and run each FUZZ_SECONDS (60)
 #   make demo         the most complete real thing ilr does today (README.md says what that is)
+#   make agents       train the synthetic world's two base agents into build/agents/ (about 15 min on 2 cores)
 #   CUDA=1, MPI=1     reserved for the GPU and multi-node backends (later issues)
 
 CC ?= gcc
@@ -70,7 +71,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench fuzz demo clean help
+.PHONY: all test bench fuzz demo agents clean help
 .SECONDARY:
 all: $(BUILD)/ilr $(BUILD)/libilr.a
 ifeq ($(SAN),0)
@@ -78,7 +79,7 @@ ifeq ($(SAN),0)
 endif
 
 help:
-	@sed -n '3,10p' Makefile | sed 's/^# //'
+	@sed -n '3,11p' Makefile | sed 's/^# //'
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -106,6 +107,9 @@ bench: $(BENCH_BIN)
 
 demo: all
 	$(BUILD)/ilr demo
+
+agents: all
+	ILR=$(BUILD)/ilr scripts/agents.sh
 
 # Fuzzing: the library is rebuilt with clang, libFuzzer and ASan+UBSan in build/fuzz/.
 FUZZ_CC := clang

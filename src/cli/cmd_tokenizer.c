@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "ilr/error.h"
+#include "ilr/json.h"
 #include "ilr/timer.h"
 #include "ilr/tokenizer_train.h"
 
@@ -17,7 +18,8 @@ static const char tokenizer_help[] =
 
 static const char train_help[] =
     "usage: ilr tokenizer train --vocab-size N --out DIR [--min-frequency F] [--special TOKEN]...\n"
-    "                           [--regex qwen2|llama3|gpt2] [--nfc] [--max-token-bytes B] CORPUS...\n\n"
+    "                           [--regex qwen2|llama3|gpt2] [--nfc] [--max-token-bytes B]\n"
+    "                           [--jsonl FIELD[,FIELD...]] CORPUS...\n\n"
     "Learns a byte-level BPE tokenizer from the CORPUS files (each read as one UTF-8 text) as Hugging Face\n"
     "tokenizers' BpeTrainer does, and writes DIR/tokenizer.json and DIR/tokenizer_config.json, which ilr and\n"
     "Hugging Face loaders read with identical ids.  The vocabulary starts with the 256 bytes and grows by\n"
@@ -31,7 +33,9 @@ static const char train_help[] =
     "  --regex NAME         the pre-tokenizer: qwen2 (the default; digits one at a time), llama3 (digits in\n"
     "                       groups of up to 3) or gpt2\n"
     "  --nfc                normalise text to NFC first (as Qwen2/Qwen3 do)\n"
-    "  --max-token-bytes B  no token longer than B bytes (default 256, at most 500)\n\n"
+    "  --max-token-bytes B  no token longer than B bytes (default 256, at most 500)\n"
+    "  --jsonl FIELDS       the CORPUS files are JSONL: learn from these string fields of each line (e.g.\n"
+    "                       prompt,response), each a text of its own; a line without one is an error\n\n"
     "example: ilr tokenizer train --vocab-size 8192 --special '<|endoftext|>' --special '<|im_start|>' \\\n"
     "           --special '<|im_end|>' --nfc --out tok/ data/*.txt\n";
 
@@ -53,12 +57,56 @@ static void print_summary(const ilr_tok_train_stats *st, const ilr_tok_train_opt
            st->vocab_size, st->vocab_size - 256 - opt->num_specials, opt->num_specials, out, out);
 }
 
+typedef struct {
+    ilr_tok_trainer *trainer;
+    char fields[8][64];
+    int num_fields;
+} jsonl_feed;
+
+static int feed_line(json_t *line, int line_number, const char *name, void *user) {
+    jsonl_feed *f = user;
+    (void)line_number;
+    for (int i = 0; i < f->num_fields; i++) {
+        const char *text;
+        if (ilr_json_get_string(line, f->fields[i], 1, name, &text)) return ilr_last_error_code();
+        int rc = ilr_tok_trainer_feed(f->trainer, text, strlen(text));
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* "a,b" into f->fields; usage error when empty or too many. */
+static int parse_fields(const char *cmd, const char *list, jsonl_feed *f) {
+    f->num_fields = 0;
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof f->fields[0] || f->num_fields == 8)
+            return ilr_cli_usage_error(cmd, "--jsonl takes 1 to 8 comma-separated field names, not '%s'", list);
+        memcpy(f->fields[f->num_fields], p, n);
+        f->fields[f->num_fields++][n] = 0;
+        p += n + (p[n] == ',');
+    }
+    return f->num_fields ? 0 : ilr_cli_usage_error(cmd, "--jsonl needs at least one field name");
+}
+
+static int feed_corpus(ilr_tok_trainer *t, const char *const *files, int n, jsonl_feed *jsonl) {
+    if (!jsonl->num_fields) return ilr_tok_trainer_feed_files(t, files, n);
+    jsonl->trainer = t;
+    for (int i = 0; i < n; i++) {
+        int rc = ilr_jsonl_read(files[i], feed_line, jsonl);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static int tokenizer_train(int argc, char **argv) {
     static const struct option longopts[] = {
         {"vocab-size", required_argument, 0, 'v'}, {"out", required_argument, 0, 'o'},
         {"min-frequency", required_argument, 0, 'f'}, {"special", required_argument, 0, 's'},
         {"regex", required_argument, 0, 'r'}, {"nfc", no_argument, 0, 'n'},
-        {"max-token-bytes", required_argument, 0, 'b'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"max-token-bytes", required_argument, 0, 'b'}, {"jsonl", required_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    jsonl_feed jsonl = {0};
     const char *cmd = "tokenizer train", *out = NULL;
     ilr_tok_train_options opt = {.min_frequency = 2, .progress = 1};
     const char **specials = calloc((size_t)argc + 1, sizeof *specials);
@@ -82,6 +130,7 @@ static int tokenizer_train(int argc, char **argv) {
             if (ilr_tok_regex_parse(optarg, &opt.regex)) rc = ilr_cli_usage_error(cmd, "%s", ilr_last_error());
             break;
         case 'n': opt.nfc = 1; break;
+        case 'j': rc = parse_fields(cmd, optarg, &jsonl); break;
         case 'b':
             if (!(rc = ilr_cli_parse_long(cmd, "--max-token-bytes", optarg, 2, 500, &v))) opt.max_token_bytes = (int)v;
             break;
@@ -95,7 +144,7 @@ static int tokenizer_train(int argc, char **argv) {
     ilr_tok_trainer *t = NULL;
     ilr_tok_train_stats st;
     const char *const *corpus = (const char *const *)argv + optind;
-    if (!rc && (ilr_tok_trainer_new(&t, &opt) || ilr_tok_trainer_feed_files(t, corpus, argc - optind) ||
+    if (!rc && (ilr_tok_trainer_new(&t, &opt) || feed_corpus(t, corpus, argc - optind, &jsonl) ||
                 ilr_tok_trainer_run(t, &st) || ilr_tok_trainer_save(t, out)))
         rc = ilr_cli_fail(cmd);
     if (!rc) print_summary(&st, &opt, out);

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Builds the two base agents of the synthetic world into build/agents/ (make agents; make demo uses it):
+#   data      SFT data (Idea3 records of every stage, split "sft") and a held-out split ("val", solve only)
+#   tokenizer a byte-level BPE learned from the SFT text
+#   agent A   Qwen2 architecture, shape world-a (0.85 M parameters), trained from scratch by ilr sft
+#   agent B   Llama architecture, shape world-b (2.56 M parameters, 3x A), trained from scratch by ilr sft
+# Everything derives from SEED (default 1); the same build and thread count give the same agents.
+# An agent that is already built (its sft_summary.json exists) is kept: FORCE=1 rebuilds everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ILR=${ILR:-build/release/ilr}
+OUT=${AGENTS_DIR:-build/agents}
+SEED=${SEED:-1}
+# training budgets, chosen so that each agent trains in at most 10 minutes on 2 cores (README, "Base agents")
+A_STEPS=${A_STEPS:-1300}
+B_STEPS=${B_STEPS:-1150}
+[ "${FORCE:-0}" = 1 ] && rm -rf "$OUT"
+mkdir -p "$OUT/data"
+
+if [ ! -f "$OUT/tokenizer/tokenizer.json" ]; then
+    echo "== data and tokenizer (seed $SEED)"
+    $ILR world gen --task arith --kind idea3 --split sft --n 80000 --levels 1-5 --seed "$SEED" -o "$OUT/data/sft.jsonl"
+    $ILR world gen --task arith --kind sft --split val --n 500 --levels 1-5 --seed "$SEED" -o "$OUT/data/val.jsonl"
+    $ILR world gen --task arith --kind problems --split test --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/test.jsonl"
+    $ILR tokenizer train --vocab-size 512 --special '<|endoftext|>' --jsonl prompt,response \
+        --out "$OUT/tokenizer" "$OUT/data/sft.jsonl" | tail -1
+fi
+
+train() { # name shape steps lr
+    local name=$1 shape=$2 steps=$3 lr=$4
+    if [ -f "$OUT/$name/sft_summary.json" ]; then
+        echo "== $name: already built ($OUT/$name; FORCE=1 rebuilds)"
+        return
+    fi
+    echo "== $name: shape $shape, $steps steps of SFT from scratch"
+    $ILR init --shape "$shape" --tokenizer "$OUT/tokenizer" --seed "$SEED" -o "$OUT/$name-init" >/dev/null
+    $ILR sft --model "$OUT/$name-init" --data "$OUT/data/sft.jsonl" --eval "$OUT/data/val.jsonl" --eval-max 500 \
+        -o "$OUT/$name" --batch 8 --seq 512 --steps "$steps" --lr "$lr" --warmup 100 --log-every 100 \
+        --seed "$SEED"
+    rm -rf "$OUT/$name-init"
+}
+train agent-a world-a "$A_STEPS" 2e-3
+train agent-b world-b "$B_STEPS" 1.5e-3
+echo "== base agents in $OUT: agent-a (qwen2), agent-b (llama); data in $OUT/data"
