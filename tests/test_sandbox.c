@@ -154,14 +154,8 @@ enum { CHAT = 1000 };
 
 static void add_humaneval(programs *p, const char *prompt, const char *completion, const char *test, const char *entry,
                           ilr_code_source want, int id) {
-    char *src;
     size_t len;
-    ilr_code_source source;
-    int rc = ilr_code_program_humaneval(prompt, completion, strlen(completion), test, entry, &src, &len, &source);
-    if (rc) print_error("%s\n", ilr_last_error());
-    assert_int_equal(rc, 0);
-    assert_int_equal(source, want);
-    assert_int_equal(strlen(src), len);
+    char *src = ilr_test_humaneval_program(prompt, completion, test, entry, (int)want, &len);
     add_program(p, src, len, id);
 }
 
