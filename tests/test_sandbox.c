@@ -16,6 +16,8 @@
 
 #include "ilr/error.h"
 #include "ilr/json.h"
+#include "ilr/code_program.h"
+#include "ilr/reward.h"
 #include "ilr/sandbox.h"
 #include "test_util.h"
 
@@ -128,17 +130,16 @@ typedef struct {
     int every, all; /* MBPP: every n-th task id, or all */
 } programs;
 
-static void add_program(programs *p, const char *a, const char *b, const char *c, const char *d, int id) {
+/* Takes src (malloc'ed, len bytes) as program id. */
+static void add_program(programs *p, char *src, size_t len, int id) {
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 256;
         p->src = realloc(p->src, sizeof(char *) * (size_t)p->cap);
         p->len = realloc(p->len, sizeof(size_t) * (size_t)p->cap);
         p->ids = realloc(p->ids, sizeof(int) * (size_t)p->cap);
     }
-    size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + 4;
-    char *s = malloc(n);
-    p->len[p->n] = (size_t)snprintf(s, n, "%s%s\n%s\n%s", a, b, c, d);
-    p->src[p->n] = s;
+    p->src[p->n] = src;
+    p->len[p->n] = len;
     p->ids[p->n++] = id;
 }
 
@@ -147,17 +148,47 @@ static void free_programs(programs *p) {
     free(p->src), free(p->len), free(p->ids);
 }
 
+/* HumanEval program ids: the problem number for canonical solutions, -1 - number for the wrong ones, and
+ * CHAT + number for a chat model's answer (the whole function in a fenced block, after prose). */
+enum { CHAT = 1000 };
+
+static void add_humaneval(programs *p, const char *prompt, const char *completion, const char *test, const char *entry,
+                          ilr_code_source want, int id) {
+    size_t len;
+    char *src = ilr_test_humaneval_program(prompt, completion, test, entry, (int)want, &len);
+    add_program(p, src, len, id);
+}
+
+/* What a chat model writes: prose, then the function (signature + body, without the prompt's imports, helpers
+ * or docstring) in a python block, then more prose. */
+static char *chat_answer(const char *prompt, const char *entry, const char *body) {
+    char def[64];
+    snprintf(def, sizeof def, "def %s(", entry);
+    const char *sig = strstr(prompt, def), *eol = sig ? strchr(sig, '\n') : NULL;
+    assert_non_null(eol);
+    size_t n = strlen(body) + (size_t)(eol - sig) + 128;
+    char *text = malloc(n);
+    snprintf(text, n, "Here is my solution.\n\n```python\n%.*s\n%s```\n\nIt passes the examples.", (int)(eol - sig),
+             sig, body);
+    return text;
+}
+
 static int collect_humaneval(json_t *line, int line_number, const char *name, void *user) {
     programs *p = user;
     const char *prompt, *solution, *test, *entry;
     if (ilr_json_get_string(line, "prompt", 1, name, &prompt) || ilr_json_get_string(line, "canonical_solution", 1, name, &solution) ||
         ilr_json_get_string(line, "test", 1, name, &test) || ilr_json_get_string(line, "entry_point", 1, name, &entry))
         return ilr_last_error_code();
-    char check[256];
-    snprintf(check, sizeof check, "check(%s)\n", entry);
-    add_program(p, prompt, solution, test, check, line_number - 1);
+    int id = line_number - 1;
+    add_humaneval(p, prompt, solution, test, entry, ILR_CODE_TEXT, id);
     /* and a deliberately wrong solution for the first 8 problems */
-    if (line_number <= 8) add_program(p, prompt, "    return None\n", test, check, -line_number);
+    if (id < 8) add_humaneval(p, prompt, "    return None\n", test, entry, ILR_CODE_TEXT, -1 - id);
+    /* the chat form for every 10th problem and the four whose prompts define helper functions */
+    if (id % 10 == 0 || id == 10 || id == 32 || id == 38 || id == 50) {
+        char *chat = chat_answer(prompt, entry, solution);
+        add_humaneval(p, prompt, chat, test, entry, ILR_CODE_FENCED_PYTHON, CHAT + id);
+        free(chat);
+    }
     return 0;
 }
 
@@ -187,30 +218,37 @@ static void test_humaneval(void **state) {
     assert_int_equal(system(cmd), 0);
     programs p = {0};
     assert_int_equal(ilr_jsonl_read(path, collect_humaneval, &p), 0);
-    assert_int_equal(p.n, 164 + 8);
+    int chat_count = 17 + 2; /* ids 0, 10, ..., 160, and 32, 38 */
+    assert_int_equal(p.n, 164 + 8 + chat_count);
     ilr_sandbox_result *res = calloc((size_t)p.n, sizeof *res);
     ilr_sandbox_options o = {.timeout_s = 20};
     double t0 = wall();
     assert_int_equal(ilr_sandbox_run_many((const char *const *)p.src, p.len, p.n, workers(), &o, res), 0);
     double secs = wall() - t0;
-    int passed = 0, wrong_failed = 0, canonical = 0;
+    int passed = 0, wrong_failed = 0, canonical = 0, chat_passed = 0;
     for (int i = 0; i < p.n; i++) {
-        if (p.ids[i] >= 0) {
+        int id = p.ids[i];
+        if (id >= CHAT) {
+            if (res[i].status == ILR_SANDBOX_PASSED) chat_passed++;
+            else print_error("HumanEval/%d chat form: %s %s\n", id - CHAT, ilr_sandbox_status_name(res[i].status), res[i].err);
+        } else if (id >= 0) {
             canonical++;
             if (res[i].status == ILR_SANDBOX_PASSED) passed++;
-            else print_error("HumanEval/%d canonical: %s %s\n", p.ids[i], ilr_sandbox_status_name(res[i].status), res[i].err);
+            else print_error("HumanEval/%d canonical: %s %s\n", id, ilr_sandbox_status_name(res[i].status), res[i].err);
         } else {
             if (res[i].status == ILR_SANDBOX_FAILED && strstr(res[i].err, "Error")) wrong_failed++;
-            else print_error("HumanEval/%d wrong solution: %s\n", -p.ids[i] - 1, ilr_sandbox_status_name(res[i].status));
+            else print_error("HumanEval/%d wrong solution: %s\n", -id - 1, ilr_sandbox_status_name(res[i].status));
         }
         ilr_sandbox_result_free(&res[i]);
     }
-    print_message("HumanEval: %d/%d canonical solutions pass, %d/8 wrong ones fail; %d programs "
-                  "in %.2f s on %d workers = %.1f programs/s\n",
-                  passed, canonical, wrong_failed, p.n, secs, workers(), p.n / secs);
+    print_message("HumanEval: %d/%d canonical solutions pass, %d/8 wrong ones fail, %d/%d in a chat model's form "
+                  "(whole function in a python block, helpers from the prompt) pass; %d programs in %.2f s on %d "
+                  "workers = %.1f programs/s\n",
+                  passed, canonical, wrong_failed, chat_passed, chat_count, p.n, secs, workers(), p.n / secs);
     assert_int_equal(canonical, 164);
     assert_int_equal(passed, 164);
     assert_int_equal(wrong_failed, 8);
+    assert_int_equal(chat_passed, chat_count);
     free(res);
     free_programs(&p);
     ilr_test_rmtree(dir);
@@ -226,16 +264,23 @@ static int collect_mbpp(json_t *line, int line_number, const char *name, void *u
         ilr_json_get_string(line, "test_setup_code", 0, name, &setup) < 0)
         return ilr_last_error_code();
     if (id < 11 || id > 510) return 0;
+    if (id % p->every != 0 && !p->all && id != 367) return 0; /* 367: its setup uses the code's class */
     json_t *tests = json_object_get(line, "test_list");
     assert_true(json_is_array(tests));
-    size_t cap = 1, i;
+    const char *asserts[16];
+    int n = 0;
+    size_t i;
     json_t *t;
-    json_array_foreach(tests, i, t) cap += json_string_length(t) + 1;
-    char *asserts = calloc(cap, 1);
-    json_array_foreach(tests, i, t) strcat(strcat(asserts, json_string_value(t)), "\n");
-    if (id % p->every != 0 && !p->all) return free(asserts), 0;
-    add_program(p, code, "\n", setup, asserts, (int)id); /* setup after code: task 367's uses its class */
-    free(asserts);
+    json_array_foreach(tests, i, t) {
+        assert_true(json_is_string(t) && n < 16);
+        asserts[n++] = json_string_value(t);
+    }
+    char *src;
+    size_t len;
+    ilr_code_source source;
+    assert_int_equal(ilr_code_program_mbpp(code, strlen(code), setup, asserts, n, &src, &len, &source), 0);
+    assert_int_equal(source, ILR_CODE_TEXT);
+    add_program(p, src, len, (int)id); /* setup after code: task 367's uses its class */
     (void)line_number;
     return 0;
 }
@@ -250,11 +295,11 @@ static void test_mbpp(void **state) {
         print_message("skipped: %s is missing\n", path);
         skip();
     }
-    /* all 500 take about 25 s on 2 cores: by default every 5th task id, ILR_SANDBOX_FULL=1 for all */
+    /* all 500 take about 25 s on 2 cores: by default every 5th task id and 367, ILR_SANDBOX_FULL=1 for all */
     const char *full = getenv("ILR_SANDBOX_FULL");
     programs p = {.every = 5, .all = full && strcmp(full, "1") == 0};
     assert_int_equal(ilr_jsonl_read(path, collect_mbpp, &p), 0);
-    int want = p.all ? 500 : 100;
+    int want = p.all ? 500 : 101;
     assert_int_equal(p.n, want);
     ilr_sandbox_result *res = calloc((size_t)p.n, sizeof *res);
     ilr_sandbox_options o = {.timeout_s = 20};
@@ -272,11 +317,82 @@ static void test_mbpp(void **state) {
         ilr_sandbox_result_free(&res[i]);
     }
     print_message("MBPP test split%s: %d/%d reference solutions pass their test_list in %.2f s (%.1f programs/s); "
-                  "failing:%s\n", p.all ? "" : " (every 5th task id; ILR_SANDBOX_FULL=1 runs all 500)", passed, want,
+                  "failing:%s\n", p.all ? "" : " (every 5th task id and 367; ILR_SANDBOX_FULL=1 runs all 500)", passed, want,
                   secs, p.n / secs, passed == want ? " none" : failing);
     assert_int_equal(passed, want);
     free(res);
     free_programs(&p);
+}
+
+/* ---- the code reward: completions against their tests, with known verdicts ---- */
+
+static void test_code_reward(void **state) {
+    (void)state;
+    if (no_namespaces_here()) skip();
+    static const char *const asserts[] = {"assert sq(3) == 9", "assert sq(-2) == 4"};
+    ilr_code_tests add = {.kind = ILR_CODE_TESTS_HUMANEVAL,
+                          .prompt = "def add(a, b):\n    \"\"\"The sum of a and b.\"\"\"\n",
+                          .test = "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+                          .entry_point = "add"};
+    ilr_code_tests sq = {.kind = ILR_CODE_TESTS_MBPP, .asserts = asserts, .n_asserts = 2};
+    static const struct {
+        const char *what, *completion;
+        int mbpp, correct, formatted, ran;
+        ilr_sandbox_status status;
+        const char *detail;
+    } cases[] = {
+        {"base model body", "    return a + b\n", 0, 1, 0, 1, ILR_SANDBOX_PASSED, ""},
+        {"chat: whole function", "Sure:\n```python\ndef add(a, b):\n    return a + b\n```\n", 0, 1, 1, 1, ILR_SANDBOX_PASSED,
+         ""},
+        {"chat: wrong function", "```python\ndef add(a, b):\n    return a - b\n```", 0, 0, 1, 1, ILR_SANDBOX_FAILED,
+         "AssertionError"},
+        {"prose, no fence", "I cannot solve this.", 0, 0, 0, 1, ILR_SANDBOX_FAILED, "SyntaxError"}, /* run as code */
+        {"chat: endless loop", "```py\ndef add(a, b):\n    while True:\n        pass\n```", 0, 0, 1, 1,
+         ILR_SANDBOX_TIMEOUT, "timeout"},
+        {"empty", "", 0, 0, 0, 0, ILR_SANDBOX_PASSED, "no code"},
+        {"empty python block", "```python\n```", 0, 0, 0, 0, ILR_SANDBOX_PASSED, "no code"},
+        {"MBPP: bare code", "def sq(x):\n    return x * x\n", 1, 1, 0, 1, ILR_SANDBOX_PASSED, ""},
+        {"MBPP: wrong", "```python\ndef sq(x):\n    return x + x\n```", 1, 0, 1, 1, ILR_SANDBOX_FAILED, "AssertionError"},
+        {"MBPP: NameError", "```python\ndef sq(x):\n    return y\n```", 1, 0, 1, 1, ILR_SANDBOX_FAILED,
+         "NameError: name 'y' is not defined"},
+    };
+    enum { N = sizeof cases / sizeof *cases };
+    const char *completions[N];
+    size_t lens[N];
+    const ilr_code_tests *tests[N];
+    for (int i = 0; i < N; i++) {
+        completions[i] = cases[i].completion, lens[i] = strlen(cases[i].completion);
+        tests[i] = cases[i].mbpp ? &sq : &add;
+    }
+    ilr_reward_code_options o;
+    ilr_reward_code_options_default(&o);
+    o.sandbox.timeout_s = 1.5, o.sandbox.cpu_s = 0;
+    ilr_sandbox_options_default(&o.sandbox);
+    ilr_reward_code_result r[N];
+    double t0 = wall();
+    assert_int_equal(ilr_reward_code_many(completions, lens, tests, N, &o, r), 0);
+    print_message("code reward: %d completions in %.2f s on %d workers\n", N, wall() - t0, o.workers);
+    for (int i = 0; i < N; i++) {
+        print_message("  %-22s -> reward %.1f (correct %d, formatted %d, %s, %s) %s\n", cases[i].what, r[i].reward,
+                      r[i].correct, r[i].formatted, ilr_code_source_name(r[i].source),
+                      r[i].ran ? ilr_sandbox_status_name(r[i].status) : "not run", r[i].detail);
+        assert_int_equal(r[i].correct, cases[i].correct);
+        assert_int_equal(r[i].formatted, cases[i].formatted);
+        assert_int_equal(r[i].ran, cases[i].ran);
+        if (r[i].ran) assert_int_equal(r[i].status, cases[i].status);
+        assert_true(r[i].reward == cases[i].correct + 0.1 * cases[i].formatted);
+        if (cases[i].detail[0]) assert_non_null(strstr(r[i].detail, cases[i].detail));
+        else assert_string_equal(r[i].detail, "");
+    }
+    /* bad arguments fail before anything runs */
+    ilr_code_tests bad = add;
+    bad.entry_point = "not an identifier";
+    const ilr_code_tests *bad_tests[] = {&add, &bad};
+    ILR_EXPECT_ERROR(ilr_reward_code_many(completions, lens, bad_tests, 2, NULL, r), ILR_EINVAL, "not a Python identifier");
+    ILR_EXPECT_ERROR(ilr_reward_code_many(completions, NULL, tests, 2, NULL, r), ILR_EINVAL, "NULL");
+    const ilr_code_tests *null_tests[] = {&add, NULL};
+    ILR_EXPECT_ERROR(ilr_reward_code_many(completions, lens, null_tests, 2, NULL, r), ILR_EINVAL, "completion 1");
+    assert_int_equal(ilr_reward_code_many(NULL, NULL, NULL, 0, NULL, NULL), 0);
 }
 
 /* ---- hostile programs ---- */
@@ -456,6 +572,7 @@ static void test_cli(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_basic),   cmocka_unit_test(test_humaneval),          cmocka_unit_test(test_mbpp),
+    cmocka_unit_test(test_code_reward),
     cmocka_unit_test(test_hostile), cmocka_unit_test(test_without_namespaces), cmocka_unit_test(test_cli),
 };
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 
 #include "../src/cli/cli.h"
+#include "ilr/code_program.h"
 #include "ilr/error.h"
 
 void ilr_test_tmpdir(char *out, const char *tag) {
@@ -82,4 +83,16 @@ int ilr_test_run_cli(char *out, size_t cap, int argc, char **argv) {
     close(fd);
     unlink(path);
     return rc;
+}
+
+char *ilr_test_humaneval_program(const char *prompt, const char *completion, const char *test, const char *entry,
+                                 int want_source, size_t *len) {
+    char *program;
+    ilr_code_source source;
+    int rc = ilr_code_program_humaneval(prompt, completion, strlen(completion), test, entry, &program, len, &source);
+    if (rc) print_error("%s\n", ilr_last_error());
+    assert_int_equal(rc, 0);
+    assert_int_equal(source, want_source);
+    assert_int_equal(strlen(program), *len);
+    return program;
 }

@@ -29,6 +29,11 @@ const char *ilr_test_shared_data(void);
  * (cap bytes, NUL-terminated) and progress lines off; returns the command's exit status. */
 int ilr_test_run_cli(char *out, size_t cap, int argc, char **argv);
 
+/* The HumanEval program for completion (ilr_code_program_humaneval), asserting that it was built, that the
+ * code came from want_source (an ilr_code_source) and that *len is its length; malloc'ed. */
+char *ilr_test_humaneval_program(const char *prompt, const char *completion, const char *test, const char *entry,
+                                 int want_source, size_t *len);
+
 /* Asserts that rc is the failure code want and that ilr_last_error() contains every needle given
  * (a NULL-terminated list), printing the message so a failure reads as a diagnosis. */
 void ilr_test_expect_error(int rc, int want, ...);

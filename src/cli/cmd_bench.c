@@ -1,4 +1,5 @@
-/* ilr bench matmul | train: the machine's fp32 sgemm peak, and training-step throughput with MFU against it. */
+/* ilr bench matmul | train | tokenize | generate: the machine's fp32 sgemm peak, training-step throughput with
+ * MFU against it, tokenizer and generation speed.  grade | sandbox (the rewards) are in cmd_bench_reward.c. */
 #include <cblas.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,7 +20,9 @@ static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S]\n"
     "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K]\n"
     "       ilr bench tokenize --model DIR FILE\n"
-    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N]\n\n"
+    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N]\n"
+    "       ilr bench grade [--input FILE.jsonl] [--seconds S]\n"
+    "       ilr bench sandbox [--input HumanEval.jsonl] [--workers N] [--timeout S]\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
     "        seconds (default 2); prints the best 0.25 s window's GFLOP/s and the kernel set OpenBLAS chose.\n"
     "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
@@ -31,7 +34,17 @@ static const char bench_help[] =
     "generate: a random-initialised model of a named shape; B sequences of a P-token prompt (default 1 x 128)\n"
     "        prefilled, then N greedy decode steps (default 64); prints prefill and decode tokens/s, the\n"
     "        memory read bandwidth measured in the same run and the batch-1 decode bound it implies\n"
-    "        (bandwidth / weight bytes per token), and peak RSS.\n";
+    "        (bandwidth / weight bytes per token), and peak RSS.\n"
+    "grade:  math answer comparisons (ilr_math_equal, no extraction) per second on one thread for about S\n"
+    "        seconds (default 2), over lines {\"pred\", \"gold\"} of FILE (default: the grader's verdict cases,\n"
+    "        tests/data/math_grader/cases.jsonl) or a benchmark's records (each gold answer against itself);\n"
+    "        prints comparisons/s and the time per comparison by the rule that decided it.\n"
+    "sandbox: HumanEval's canonical solutions (prompt + solution + test + check(entry_point)) through the\n"
+    "        sandbox on N workers (default 2 per core), each with a wall-clock limit of S seconds (default 10);\n"
+    "        FILE defaults to data/benchmarks/humaneval/HumanEval.jsonl.  Prints how many passed, programs/s\n"
+    "        and the mean, p50 and p95 seconds per program.\n";
+
+int ilr_bench_help(void) { return printf("%s", bench_help), 0; }
 
 /* Best GFLOP/s of n x n x n sgemm over windows of about 0.25 s within `seconds`: on a shared or virtual
  * machine the best window is the stable figure (the mean moves with whatever else runs). */
@@ -274,6 +287,8 @@ int ilr_cmd_bench(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "tokenize") == 0) return bench_tokenize(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "matmul") == 0) return bench_matmul(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return bench_train(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "grade") == 0) return ilr_cmd_bench_grade(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "sandbox") == 0) return ilr_cmd_bench_sandbox(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) return printf("%s", bench_help), 0;
-    return ilr_cli_usage_error("bench", "expected matmul, train, tokenize or generate");
+    return ilr_cli_usage_error("bench", "expected matmul, train, tokenize, generate, grade or sandbox");
 }
