@@ -105,7 +105,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libilr.a
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
-demo: all
+demo: all agents
 	$(BUILD)/ilr demo
 
 agents: all

@@ -12,8 +12,8 @@ ILR=${ILR:-build/release/ilr}
 OUT=${AGENTS_DIR:-build/agents}
 SEED=${SEED:-1}
 # training budgets, chosen so that each agent trains in at most 10 minutes on 2 cores (README, "Base agents")
-A_STEPS=${A_STEPS:-1300}
-B_STEPS=${B_STEPS:-1150}
+A_STEPS=${A_STEPS:-2500}
+B_STEPS=${B_STEPS:-1250}
 [ "${FORCE:-0}" = 1 ] && rm -rf "$OUT"
 mkdir -p "$OUT/data"
 

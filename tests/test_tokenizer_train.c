@@ -365,6 +365,41 @@ static void test_reference_ids(void **state) {
     }
 }
 
+/* --jsonl: the named string fields of each line are the texts; the same text as a plain corpus (one text per
+ * field, so no pair spans two) gives the same merges. */
+static void test_cli_jsonl_fields(void **state) {
+    (void)state;
+    char dir[256], jsonl[256], plain[256], bad[256], a[300], b[300], tok_a[400], tok_b[400];
+    ilr_test_tmpdir(dir, "tok-train-jsonl");
+    const char *lines = "{\"prompt\": \"Compute 12+7.\\n\", \"response\": \"=19\\n\\\\boxed{19}\", \"level\": 1}\n"
+                        "{\"prompt\": \"Compute 12+8.\\n\", \"response\": \"=20\\n\\\\boxed{20}\", \"level\": 1}\n";
+    ilr_test_write_file(jsonl, dir, "data.jsonl", lines, strlen(lines));
+    const char *texts[4] = {"Compute 12+7.\n", "=19\n\\boxed{19}", "Compute 12+8.\n", "=20\n\\boxed{20}"};
+    char name[16];
+    char *files[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "t%d.txt", i);
+        files[i] = malloc(256);
+        ilr_test_write_file(files[i], dir, name, texts[i], strlen(texts[i]));
+    }
+    (void)plain;
+    snprintf(a, sizeof a, "%s/from-jsonl", dir);
+    snprintf(b, sizeof b, "%s/from-text", dir);
+    assert_int_equal(RUN("tokenizer", "train", "--vocab-size", "280", "--jsonl", "prompt,response", "--out", a, jsonl), 0);
+    assert_int_equal(RUN("tokenizer", "train", "--vocab-size", "280", "--out", b, files[0], files[1], files[2], files[3]), 0);
+    snprintf(tok_a, sizeof tok_a, "%s/tokenizer.json", a);
+    snprintf(tok_b, sizeof tok_b, "%s/tokenizer.json", b);
+    expect_same_file(tok_a, tok_b);
+    ilr_test_write_file(bad, dir, "bad.jsonl", "{\"prompt\": \"x\", \"response\": \"y\"}\n{\"prompt\": \"x\"}\n", 52);
+    assert_int_equal(RUN("tokenizer", "train", "--vocab-size", "280", "--jsonl", "prompt,response", "--out", a, bad), 1);
+    expect_output("bad.jsonl:2");
+    expect_output("'response'");
+    assert_int_equal(RUN("tokenizer", "train", "--vocab-size", "280", "--jsonl", "prompt,,x", "--out", a, bad), 2);
+    expect_output("--jsonl takes 1 to 8 comma-separated field names");
+    for (int i = 0; i < 4; i++) free(files[i]);
+    ilr_test_rmtree(dir);
+}
+
 static void test_cli_help_and_errors(void **state) {
     (void)state;
     assert_int_equal(RUN("tokenizer", "train", "--help"), 0);
@@ -470,6 +505,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_retrain_matches_committed),
     cmocka_unit_test(test_reference_ids),
     cmocka_unit_test(test_cli_help_and_errors),
+    cmocka_unit_test(test_cli_jsonl_fields),
     cmocka_unit_test(test_api_errors),
 };
 

@@ -8,12 +8,15 @@
  * 2. Learning: the pieces working together on a small task, sums of numbers below 50 ("37 + 48 = 85"): a BPE
  *    tokenizer trained on the problems, a tiny Llama trained from scratch by supervised fine-tuning on the
  *    answers, and its greedy answers to held-out problems graded before and after.
+ * 3. The base agents of the synthetic world (make agents): their held-out accuracy by level, how well each
+ *    follows each Idea3 stage, and one question discussed by both (src/cli/demo_agents.c).
  * It grows into the full ILR run (IRT fit, co-learning, GRPO baseline, evaluation, report). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "demo.h"
 #include "ilr/error.h"
 #include "ilr/io.h"
 #include "ilr/model.h"
@@ -24,14 +27,17 @@
 #include "ilr/transformer.h"
 
 static const char demo_help[] =
-    "usage: ilr demo [--out DIR] [--shape S]\n\n"
+    "usage: ilr demo [--out DIR] [--shape S] [--agents DIR]\n\n"
     "Runs the end-to-end demo.  Today: (1) model-directory round trips: for a Qwen2 and a Llama model it\n"
     "writes a random-initialised Hugging Face directory, inspects it, and checks that F32, BF16 and sharded\n"
     "saves load back bit for bit as specified; (2) learning sums: a BPE tokenizer trained on the\n"
     "problems, a tiny Llama trained from scratch on the answers, its greedy answers to held-out problems\n"
-    "graded before and after.  Exit status 0 only when every check holds and training improved accuracy.\n\n"
+    "graded before and after; (3) the base agents of the synthetic world (built by `make agents`): their\n"
+    "held-out accuracy by level, each Idea3 stage measured, and one question discussed by both.  Exit\n"
+    "status 0 only when every check holds and training improved accuracy.\n\n"
     "  --out DIR   where the model directories go (default out/demo)\n"
-    "  --shape S   model shape (default tiny; see `ilr init --help`)\n";
+    "  --shape S   model shape (default tiny; see `ilr init --help`)\n"
+    "  --agents DIR  where `make agents` put the base agents (default build/agents)\n";
 
 /* Values of a that differ bitwise from b after rounding a to bf16 (when round_bf16). */
 static size_t count_mismatches(const ilr_model *a, const ilr_model *b, int round_bf16) {
@@ -46,6 +52,7 @@ static size_t count_mismatches(const ilr_model *a, const ilr_model *b, int round
 typedef struct {
     const char *out;
     const char *shape;
+    const char *agents;
     int failures;
 } demo_state;
 
@@ -243,20 +250,24 @@ static int demo_learning(demo_state *s) {
 
 int ilr_cmd_demo(int argc, char **argv) {
     static const struct option longopts[] = {
-        {"out", required_argument, 0, 'o'}, {"shape", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    demo_state s = {.out = "out/demo", .shape = "tiny"};
+        {"out", required_argument, 0, 'o'}, {"shape", required_argument, 0, 's'}, {"agents", required_argument, 0, 'a'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    demo_state s = {.out = "out/demo", .shape = "tiny", .agents = "build/agents"};
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1;) {
         if (c == 'h') return printf("%s", demo_help), 0;
         if (c == 'o') s.out = optarg;
         else if (c == 's') s.shape = optarg;
+        else if (c == 'a') s.agents = optarg;
         else return ilr_cli_usage_error("demo", "unknown or incomplete option '%s'", argv[optind - 1]);
     }
     if (optind != argc) return ilr_cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
-    printf("ilr demo: model directory round trips, then tokenizer + training + generation on a small task\n"
-           "(the ILR co-learning demo lands with later issues)\n");
-    if (demo_arch(&s, ILR_ARCH_QWEN2) || demo_arch(&s, ILR_ARCH_LLAMA) || demo_learning(&s)) return ilr_cli_fail("demo");
+    printf("ilr demo: model directory round trips, tokenizer + training + generation on a small task, and the\n"
+           "synthetic world's base agents (the ILR co-learning demo lands with later issues)\n");
+    if (demo_arch(&s, ILR_ARCH_QWEN2) || demo_arch(&s, ILR_ARCH_LLAMA) || demo_learning(&s) ||
+        ilr_demo_agents(s.agents, &s.failures))
+        return ilr_cli_fail("demo");
     printf("\n%s: %d check%s failed; model directories are in %s/ (try `ilr inspect %s/qwen2-bf16`)\n",
            s.failures ? "FAILED" : "all checks passed", s.failures, s.failures == 1 ? "" : "s", s.out, s.out);
     return s.failures ? 1 : 0;
