@@ -369,20 +369,19 @@ static void test_reference_ids(void **state) {
  * field, so no pair spans two) gives the same merges. */
 static void test_cli_jsonl_fields(void **state) {
     (void)state;
-    char dir[256], jsonl[256], plain[256], bad[256], a[300], b[300], tok_a[400], tok_b[400];
+    char dir[256], jsonl[256], bad[256], a[300], b[300], tok_a[400], tok_b[400];
     ilr_test_tmpdir(dir, "tok-train-jsonl");
     const char *lines = "{\"prompt\": \"Compute 12+7.\\n\", \"response\": \"=19\\n\\\\boxed{19}\", \"level\": 1}\n"
                         "{\"prompt\": \"Compute 12+8.\\n\", \"response\": \"=20\\n\\\\boxed{20}\", \"level\": 1}\n";
     ilr_test_write_file(jsonl, dir, "data.jsonl", lines, strlen(lines));
     const char *texts[4] = {"Compute 12+7.\n", "=19\n\\boxed{19}", "Compute 12+8.\n", "=20\n\\boxed{20}"};
-    char name[16];
+    char name[32];
     char *files[4];
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "t%d.txt", i);
         files[i] = malloc(256);
         ilr_test_write_file(files[i], dir, name, texts[i], strlen(texts[i]));
     }
-    (void)plain;
     snprintf(a, sizeof a, "%s/from-jsonl", dir);
     snprintf(b, sizeof b, "%s/from-text", dir);
     assert_int_equal(RUN("tokenizer", "train", "--vocab-size", "280", "--jsonl", "prompt,response", "--out", a, jsonl), 0);
