@@ -82,7 +82,7 @@ static void print_accuracy(const agent *a) {
     json_t *after = json_object_get(s, "after"), *levels = json_object_get(after, "eval_accuracy_by_level");
     printf("  %-8s %-28s %5.1f%%", a->name, a->label, 100 * json_number_value(json_object_get(after, "eval_accuracy")));
     for (int l = 1; l <= ILR_WORLD_LEVELS; l++) {
-        char key[4];
+        char key[16];
         snprintf(key, sizeof key, "%d", l);
         printf("  %5.1f%%", 100 * json_number_value(json_object_get(levels, key)));
     }
