@@ -175,6 +175,10 @@ static void test_sft_resume_is_exact(void **state) {
     ilr_test_rmtree(fx.dir);
 }
 
+static void write_text(char *path, const char *dir, const char *name, const char *text) {
+    ilr_test_write_file(path, dir, name, text, strlen(text));
+}
+
 static void test_sft_bad_data(void **state) {
     (void)state;
     sums_fixture fx;
@@ -184,14 +188,14 @@ static void test_sft_bad_data(void **state) {
     sums_options(&fx, &o);
     o.steps = 1;
     char path[300];
-    ilr_test_write_file(path, fx.dir, "bad1.jsonl", "{\"prompt\": \"1 + 1 =\", \"response\": \" 2\"}\n{\"prompt\": \"x\"}\n", 59);
+    write_text(path, fx.dir, "bad1.jsonl", "{\"prompt\": \"1 + 1 =\", \"response\": \" 2\"}\n{\"prompt\": \"x\"}\n");
     o.train_path = path;
     ILR_EXPECT_ERROR(ilr_sft_run(&o, &r), ILR_ENOTFOUND, "bad1.jsonl:2", "'response'");
-    ilr_test_write_file(path, fx.dir, "bad2.jsonl", "{\"prompt\": \"1 + 1 =\", \"response\": \" 2\"}\n{\"prompt\": 5,", 54);
+    write_text(path, fx.dir, "bad2.jsonl", "{\"prompt\": \"1 + 1 =\", \"response\": \" 2\"}\n{\"prompt\": 5,");
     ILR_EXPECT_ERROR(ilr_sft_run(&o, &r), ILR_EFORMAT, "bad2.jsonl:2");
-    ilr_test_write_file(path, fx.dir, "bad3.jsonl", "{\"prompt\": \"1 =\", \"response\": \"1\", \"level\": 12}\n", 47);
+    write_text(path, fx.dir, "bad3.jsonl", "{\"prompt\": \"1 =\", \"response\": \"1\", \"level\": 12}\n");
     ILR_EXPECT_ERROR(ilr_sft_run(&o, &r), ILR_EFORMAT, "bad3.jsonl", "level");
-    ilr_test_write_file(path, fx.dir, "empty.jsonl", "", 0);
+    write_text(path, fx.dir, "empty.jsonl", "");
     ILR_EXPECT_ERROR(ilr_sft_run(&o, &r), ILR_EFORMAT, "empty.jsonl", "no usable examples");
     o.train_path = fx.train;
     o.model_dir = fx.dir; /* not a model directory */

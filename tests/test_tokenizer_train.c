@@ -389,7 +389,8 @@ static void test_cli_jsonl_fields(void **state) {
     snprintf(tok_a, sizeof tok_a, "%s/tokenizer.json", a);
     snprintf(tok_b, sizeof tok_b, "%s/tokenizer.json", b);
     expect_same_file(tok_a, tok_b);
-    ilr_test_write_file(bad, dir, "bad.jsonl", "{\"prompt\": \"x\", \"response\": \"y\"}\n{\"prompt\": \"x\"}\n", 52);
+    const char *bad_lines = "{\"prompt\": \"x\", \"response\": \"y\"}\n{\"prompt\": \"x\"}\n";
+    ilr_test_write_file(bad, dir, "bad.jsonl", bad_lines, strlen(bad_lines));
     assert_int_equal(RUN("tokenizer", "train", "--vocab-size", "280", "--jsonl", "prompt,response", "--out", a, bad), 1);
     expect_output("bad.jsonl:2");
     expect_output("'response'");
