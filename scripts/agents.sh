@@ -2,8 +2,8 @@
 # Builds the two base agents of the synthetic world into build/agents/ (make agents; make demo uses it):
 #   data      SFT data (Idea3 records of every stage, split "sft") and a held-out split ("val", solve only)
 #   tokenizer a byte-level BPE learned from the SFT text
-#   agent A   Qwen2 architecture, shape world-a (0.85 M parameters), trained from scratch by ilr sft
-#   agent B   Llama architecture, shape world-b (2.56 M parameters, 3x A), trained from scratch by ilr sft
+#   agent A   Qwen2 architecture, shape world-a (0.35 M parameters), trained from scratch by ilr sft
+#   agent B   Llama architecture, shape world-b (0.92 M parameters, 2.7x A), trained from scratch by ilr sft
 # Everything derives from SEED (default 1); the same build and thread count give the same agents.
 # An agent that is already built (its sft_summary.json exists) is kept: FORCE=1 rebuilds everything.
 set -euo pipefail
@@ -12,8 +12,8 @@ ILR=${ILR:-build/release/ilr}
 OUT=${AGENTS_DIR:-build/agents}
 SEED=${SEED:-1}
 # training budgets, chosen so that each agent trains in at most 10 minutes on 2 cores (README, "Base agents")
-A_STEPS=${A_STEPS:-2500}
-B_STEPS=${B_STEPS:-1250}
+A_STEPS=${A_STEPS:-3500}
+B_STEPS=${B_STEPS:-3400}
 [ "${FORCE:-0}" = 1 ] && rm -rf "$OUT"
 mkdir -p "$OUT/data"
 

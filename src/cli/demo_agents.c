@@ -177,8 +177,8 @@ int ilr_demo_agents(const char *root, int *failures) {
         return 0;
     }
     agent ag[2];
-    int rc = agent_open(&ag[0], root, "agent-a", "qwen2, world-a, 0.85M");
-    if (!rc) rc = agent_open(&ag[1], root, "agent-b", "llama, world-b, 2.56M");
+    int rc = agent_open(&ag[0], root, "agent-a", "qwen2, world-a, 0.35M");
+    if (!rc) rc = agent_open(&ag[1], root, "agent-b", "llama, world-b, 0.92M");
     ilr_world_prompts pr = {0};
     if (!rc) rc = ilr_world_prompts_load(&pr);
     if (!rc) {

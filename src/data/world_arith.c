@@ -14,7 +14,7 @@
  * every step a * needs an operand <= factor.  mul%: the chance an operator is *.  paren%: the chance a
  * term is a parenthesised group, while the nesting stays within depth.  A problem with a step outside
  * [0, ILR_WORLD_MAX_VALUE] is drawn again.  Measured with the base agents (make agents): levels 3-5 with operands
- * up to 99 left agent A (0.85M parameters, 8M tokens of SFT) at 24 / 12 / 3 %, hence operands up to 50. */
+ * up to 99 left a 0.85M-parameter Qwen2 (8M tokens of SFT) at 24 / 12 / 3 %, hence operands up to 50. */
 static const ilr_world_level_knobs KNOBS[ILR_WORLD_LEVELS] = {
     /* ops  operand  factor  mul%  paren%  depth */
     {1, 20, 0, 0, 0, 0},

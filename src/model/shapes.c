@@ -21,9 +21,9 @@ static const shape_def shapes[] = {
     /* name           arch            vocab   hidden inter  L   H   KV  hd   maxpos  theta  eps  tied factor orig  bos     eos */
     {"tiny",          0,              4096,   128,   352,   4,  4,  2,  32,  2048,   1e4,   0,    1,  0,    0,    -1,     -1},
     {"small",         0,              32000,  512,   1408,  8,  8,  2,  64,  2048,   1e4,   0,    0,  0,    0,    -1,     -1},
-    /* the two base agents of the synthetic world (make agents): a Qwen2 and a Llama about 3x its size */
-    {"world-a",       ILR_ARCH_QWEN2, 512,    128,   384,   4,  4,  2,  32,  1024,   1e4,   1e-6, 1,  0,    0,    -1,     -1},
-    {"world-b",       ILR_ARCH_LLAMA, 512,    192,   512,   6,  6,  2,  32,  1024,   1e4,   1e-5, 0,  0,    0,    -1,     -1},
+    /* the two base agents of the synthetic world (make agents): a Qwen2 and a Llama 2.7x its size */
+    {"world-a",       ILR_ARCH_QWEN2, 512,    96,    256,   3,  3,  1,  32,  1024,   1e4,   1e-6, 1,  0,    0,    -1,     -1},
+    {"world-b",       ILR_ARCH_LLAMA, 512,    128,   384,   4,  4,  2,  32,  1024,   1e4,   1e-5, 0,  0,    0,    -1,     -1},
     {"qwen2.5-0.5b",  ILR_ARCH_QWEN2, 151936, 896,   4864,  24, 14, 2,  64,  32768,  1e6,   1e-6, 1,  0,    0,    151643, 151643},
     {"qwen2.5-1.5b",  ILR_ARCH_QWEN2, 151936, 1536,  8960,  28, 12, 2,  128, 131072, 1e6,   1e-6, 1,  0,    0,    151643, 151643},
     {"qwen2.5-7b",    ILR_ARCH_QWEN2, 152064, 3584,  18944, 28, 28, 4,  128, 131072, 1e6,   1e-6, 0,  0,    0,    151643, 151643},
