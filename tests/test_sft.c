@@ -247,6 +247,13 @@ static void test_checkpoint_round_trip(void **state) {
     assert_int_equal(ilr_model_create(&m2, &cfg2), 0);
     assert_int_equal(ilr_transformer_init(&tr3, &m2, 1, 8), 0);
     ILR_EXPECT_ERROR(ilr_checkpoint_load_state(ckpt, &tr3, NULL), ILR_EMISMATCH, "optimizer.safetensors", "adam_m");
+    /* a trainer state that is not an object with a non-negative optimizer_step is refused */
+    char state_path[500];
+    snprintf(state_path, sizeof state_path, "%s/trainer_state.json", ckpt);
+    assert_int_equal(ilr_file_write_atomic(state_path, "{\"optimizer_step\": -3}\n", 23), 0);
+    ILR_EXPECT_ERROR(ilr_checkpoint_load_state(ckpt, &tr2, NULL), ILR_EFORMAT, "trainer_state.json", "optimizer_step");
+    assert_int_equal(ilr_file_write_atomic(state_path, "[1, 2]\n", 7), 0);
+    ILR_EXPECT_ERROR(ilr_checkpoint_load_state(ckpt, &tr2, NULL), ILR_EFORMAT, "trainer_state.json");
     ilr_transformer_free(&tr3);
     ilr_model_free(&m2);
     ilr_transformer_free(&tr);

@@ -128,33 +128,38 @@ static void print_indented(const char *who, const char *what, const char *text) 
     }
 }
 
+/* The agent's greedy answer to a template rendered with vars; *answer malloc'ed. */
+static int ask(agent *a, const char *tmpl, const char *name, const ilr_template_var *vars, int n, char **answer) {
+    char *prompt = NULL;
+    int rc = ilr_template_render(tmpl, name, vars, n, &prompt);
+    if (!rc) rc = agent_answer(a, (const char *const *)&prompt, 1, answer);
+    free(prompt);
+    return rc;
+}
+
 /* One question discussed by both agents through Idea3 (cooperative prompts). */
 static int discussion(agent *ag, const ilr_world_prompts *pr) {
     ilr_rng rng;
     ilr_rng_init(&rng, 2026, 4);
     const ilr_world_split *split;
     ilr_world_problem p;
-    char q[ILR_WORLD_EXPR_CAP + 16], *solve[2] = {0}, *analyse[2] = {0}, *fuse[2] = {0}, *prompt[2] = {0};
+    char q[ILR_WORLD_EXPR_CAP + 16], *solve[2] = {0}, *analyse[2] = {0}, *fuse[2] = {0};
     int rc = ilr_world_split_find("test", &split);
     if (!rc) rc = ilr_world_generate_in_split(&rng, 3, split, &p);
     if (rc) return rc;
     ilr_world_question(&p, q, sizeof q);
     printf("\n  one test question through Idea3 (cooperative): %s  (answer %lld)\n", q, p.answer);
-    ilr_template_var v[4] = {{"question", q}};
-    for (int i = 0; i < 2 && !rc; i++)
-        if (!(rc = ilr_template_render(pr->solve, "prompts/world/solve.txt", v, 1, &prompt[0])))
-            rc = agent_answer(&ag[i], (const char *const *)prompt, 1, &solve[i]), free(prompt[0]), prompt[0] = NULL;
+    ilr_template_var v[1] = {{"question", q}};
+    for (int i = 0; i < 2 && !rc; i++) rc = ask(&ag[i], pr->solve, "prompts/world/solve.txt", v, 1, &solve[i]);
     for (int i = 0; i < 2 && !rc; i++) { /* i checks the other's solution */
         ilr_template_var va[2] = {{"question", q}, {"peer_solution", solve[1 - i] ? solve[1 - i] : ""}};
-        if (!(rc = ilr_template_render(pr->analyse[0], "prompts/world/coop_analyse.txt", va, 2, &prompt[0])))
-            rc = agent_answer(&ag[i], (const char *const *)prompt, 1, &analyse[i]), free(prompt[0]), prompt[0] = NULL;
+        rc = ask(&ag[i], pr->analyse[0], "prompts/world/coop_analyse.txt", va, 2, &analyse[i]);
     }
     for (int i = 0; i < 2 && !rc; i++) {
         ilr_template_var vf[4] = {{"question", q}, {"own_solution", solve[i] ? solve[i] : ""},
                                   {"peer_solutions", solve[1 - i] ? solve[1 - i] : ""},
                                   {"review", analyse[1 - i] ? analyse[1 - i] : ""}};
-        if (!(rc = ilr_template_render(pr->fuse[0], "prompts/world/coop_fuse.txt", vf, 4, &prompt[0])))
-            rc = agent_answer(&ag[i], (const char *const *)prompt, 1, &fuse[i]), free(prompt[0]), prompt[0] = NULL;
+        rc = ask(&ag[i], pr->fuse[0], "prompts/world/coop_fuse.txt", vf, 4, &fuse[i]);
     }
     for (int i = 0; i < 2 && !rc; i++) {
         ilr_world_verdict vs, vf2;

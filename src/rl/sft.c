@@ -262,6 +262,13 @@ static void sft_close(sft_run *r) {
 
 /* ---- the loop ---- */
 
+/* The learning rate of optimizer step `step`. */
+static float sft_lr(const sft_run *r, long step) {
+    const ilr_sft_options *o = r->o;
+    ilr_lr_schedule sched = {o->lr, o->warmup_steps, r->total_steps, o->min_lr_ratio, o->schedule};
+    return ilr_lr_at(&sched, step);
+}
+
 /* One optimizer step: grad_accum packed micro-batches; returns the mean loss per response token. */
 static double train_step(sft_run *r, long step, double *grad_norm, long *tokens) {
     const ilr_sft_options *o = r->o;
@@ -277,8 +284,7 @@ static double train_step(sft_run *r, long step, double *grad_norm, long *tokens)
         ilr_transformer_backward(&r->tr, r->batch.dlogprob);
         *tokens += r->batch.real_tokens;
     }
-    ilr_lr_schedule sched = {o->lr, o->warmup_steps, r->total_steps, o->min_lr_ratio, o->schedule};
-    ilr_adamw_params hp = {ilr_lr_at(&sched, step), o->beta1, o->beta2, 1e-8f, o->weight_decay};
+    ilr_adamw_params hp = {sft_lr(r, step), o->beta1, o->beta2, 1e-8f, o->weight_decay};
     ilr_transformer_adamw_step(&r->tr, &hp, o->clip, grad_norm);
     return loss;
 }
@@ -311,11 +317,10 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
         double secs = ilr_timer_elapsed(&timer);
         int last = step == r->total_steps || sft_stop_signal;
         if (step % o->log_every == 0 || step == start + 1 || last) {
-            ilr_lr_schedule sched = {o->lr, o->warmup_steps, r->total_steps, o->min_lr_ratio, o->schedule};
             json_t *line = json_object();
             json_object_set_new(line, "step", json_integer(step));
             json_object_set_new(line, "loss", json_real(loss));
-            json_object_set_new(line, "learning_rate", json_real(ilr_lr_at(&sched, step)));
+            json_object_set_new(line, "learning_rate", json_real(sft_lr(r, step)));
             json_object_set_new(line, "grad_norm", json_real(norm));
             json_object_set_new(line, "epoch", json_real(r->cursor.epoch + (double)r->cursor.index / r->train.n));
             json_object_set_new(line, "tokens_per_second", json_real(tokens / (secs > 0 ? secs : 1)));
@@ -326,7 +331,7 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
                 char eta[32];
                 ilr_format_duration(secs / (step - start) * (r->total_steps - step), eta, sizeof eta);
                 printf("  step %5ld/%ld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %s\n", step, r->total_steps, loss,
-                       ilr_lr_at(&sched, step), norm, tokens / (secs > 0 ? secs : 1), eta);
+                       sft_lr(r, step), norm, tokens / (secs > 0 ? secs : 1), eta);
                 fflush(stdout);
             }
         }
