@@ -13,15 +13,7 @@
 static char output[1 << 16];
 
 /* Runs `ilr args...` (NULL-terminated) in this process with its output captured into output. */
-static int run_cli(const char *first, ...) {
-    char *argv[32] = {"ilr"};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *)) argv[argc++] = (char *)a;
-    va_end(ap);
-    return ilr_test_run_cli(output, sizeof output, argc, argv);
-}
+#define run_cli(...) ilr_test_cli(output, sizeof output, __VA_ARGS__)
 
 static void expect_output(const char *phrase) {
     if (!strstr(output, phrase)) {

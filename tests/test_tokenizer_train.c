@@ -234,19 +234,8 @@ static char output[1 << 16];
 /* Runs `ilr argv...` in this process with stdout and stderr captured into output. */
 static int run_cli(int argc, char **argv) { return ilr_test_run_cli(output, sizeof output, argc, argv); }
 
-/* run("tokenizer", "train", ..., NULL) */
-static int run(const char *first, ...) {
-    char *argv[32] = {"ilr"};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *)) argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
-    return run_cli(argc, argv);
-}
-
-#define RUN(...) run(__VA_ARGS__, (const char *)NULL)
+/* RUN("tokenizer", "train", ...) */
+#define RUN(...) ilr_test_cli(output, sizeof output, __VA_ARGS__, (const char *)NULL)
 
 static void expect_output(const char *phrase) {
     if (!strstr(output, phrase)) print_error("output lacks \"%s\":\n%s\n", phrase, output);

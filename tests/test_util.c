@@ -85,6 +85,16 @@ int ilr_test_run_cli(char *out, size_t cap, int argc, char **argv) {
     return rc;
 }
 
+int ilr_test_cli(char *out, size_t cap, const char *first, ...) {
+    char *argv[32] = {"ilr"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *)) argv[argc++] = (char *)a;
+    va_end(ap);
+    return ilr_test_run_cli(out, cap, argc, argv);
+}
+
 char *ilr_test_humaneval_program(const char *prompt, const char *completion, const char *test, const char *entry,
                                  int want_source, size_t *len) {
     char *program;

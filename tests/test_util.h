@@ -28,6 +28,9 @@ const char *ilr_test_shared_data(void);
 /* Runs `ilr argv[1..]` in this process (argv[0] is "ilr") with stdout and stderr captured into out
  * (cap bytes, NUL-terminated) and progress lines off; returns the command's exit status. */
 int ilr_test_run_cli(char *out, size_t cap, int argc, char **argv);
+/* The same with the arguments after "ilr" as a NULL-terminated list (at most 30):
+ * ilr_test_cli(out, sizeof out, "plot", "--help", NULL). */
+int ilr_test_cli(char *out, size_t cap, const char *first, ...);
 
 /* The HumanEval program for completion (ilr_code_program_humaneval), asserting that it was built, that the
  * code came from want_source (an ilr_code_source) and that *len is its length; malloc'ed. */

@@ -30,6 +30,7 @@ static const command commands[] = {
     {"sandbox", ilr_cmd_sandbox, "run a Python file in the code-execution sandbox (bubblewrap, rlimits, timeout)"},
     {"sft", ilr_cmd_sft, "supervised fine-tuning on prompt/response JSONL (packed, loss on responses only)"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
+    {"plot", ilr_cmd_plot, "line charts of JSONL training logs (reward, loss, accuracy per step) as SVG"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},
     {"demo", ilr_cmd_demo, "the end-to-end demo (today: model directory round trips)"},
 };
@@ -112,6 +113,15 @@ int ilr_cli_parse_long(const char *cmd, const char *option, const char *text, lo
     long long v = strtoll(text, &end, 10);
     if (errno || end == text || *end || v < lo || v > hi)
         return ilr_cli_usage_error(cmd, "%s takes an integer in [%lld, %lld], not '%s'", option, lo, hi, text);
+    *out = v;
+    return 0;
+}
+
+int ilr_cli_parse_double(const char *cmd, const char *option, const char *text, double lo, double hi, double *out) {
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || *end || !(v >= lo && v <= hi))
+        return ilr_cli_usage_error(cmd, "%s takes a number in [%g, %g], not '%s'", option, lo, hi, text);
     *out = v;
     return 0;
 }

@@ -23,6 +23,7 @@ int ilr_cmd_generate(int argc, char **argv);
 int ilr_cmd_chat(int argc, char **argv);
 int ilr_cmd_tokenizer(int argc, char **argv);
 int ilr_cmd_world(int argc, char **argv);
+int ilr_cmd_plot(int argc, char **argv);
 
 /* Prints "ilr CMD: <last error>" (and the source location at debug level); returns 1. */
 int ilr_cli_fail(const char *cmd);
@@ -31,6 +32,8 @@ int ilr_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((fo
 /* Parses an integer option value in [lo, hi]; prints a usage error naming option when it is not one. */
 int ilr_cli_parse_long(const char *cmd, const char *option, const char *text, long long lo, long long hi,
                        long long *out);
+/* Parses a finite number in [lo, hi]; prints a usage error naming option when it is not one. */
+int ilr_cli_parse_double(const char *cmd, const char *option, const char *text, double lo, double hi, double *out);
 /* Parses a size with an optional K/M/G suffix (powers of 1024): "500M", "2G", "4096". */
 int ilr_cli_parse_size(const char *cmd, const char *option, const char *text, long long *out);
 
