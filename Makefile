@@ -37,7 +37,7 @@ ifeq ($(shell command -v pkg-config),)
 $(error pkg-config is missing: apt-get install pkg-config (or run scripts/deps.sh))
 endif
 DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-openmp-dev \
-             libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev
+             libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev yaml-0.1:libyaml-dev
 MISSING := $(strip $(foreach d,$(DEP_PAIRS),$(if $(shell $(PKG_CONFIG) --exists $(word 1,$(subst :, ,$(d))) && echo ok),,$(d))))
 ifneq ($(MISSING),)
 $(error missing dependencies: $(foreach d,$(MISSING),$(word 1,$(subst :, ,$(d))) (apt-get install $(word 2,$(subst :, ,$(d))))) — or run scripts/deps.sh)
@@ -53,7 +53,7 @@ BUILD := build/release
 OPT := -O3 $(MARCH) -g
 endif
 
-PKGS := jansson openblas libpcre2-8 libutf8proc
+PKGS := jansson openblas libpcre2-8 libutf8proc yaml-0.1
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
               -fopenmp $(OPT) -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)

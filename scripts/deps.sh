@@ -11,6 +11,7 @@ packages=(
   libcmocka-dev     # tests
   libpcre2-dev      # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
   libutf8proc-dev   # tokenizer NFC normalisation
+  libyaml-dev       # experiment configs (YAML)
   clang             # make fuzz (libFuzzer)
   libclang-rt-14-dev
   python3           # regenerating test corpora; the code-execution sandbox runs /usr/bin/python3
