@@ -62,4 +62,26 @@ int ilr_plot_ticks(double lo, double hi, double *step, double *first);
  * copies.  out must not overlap y. */
 void ilr_plot_smooth(const double *y, int n, int window, double *out);
 
+/* ---- charts of JSON-lines logs (train_log.jsonl, sft_log.jsonl) ---- */
+
+typedef struct {
+    double *x, *y;
+    int n, cap;
+} ilr_plot_curve;
+
+void ilr_plot_curve_free(ilr_plot_curve *c);
+
+/* Reads, for each key, the points (line[x_key], line[keys[k]]) of the lines of a JSONL log where both are
+ * numbers (other lines are skipped) into curves[k] (zeroed by the caller; free each with ilr_plot_curve_free).
+ * *numeric_keys (may be NULL) receives the keys that are numbers on some line, ", "-separated, in order of
+ * first appearance (malloc'ed), for messages about a key that is not there.  A line that is not JSON is
+ * ILR_EFORMAT naming file:line. */
+int ilr_plot_read_log(const char *path, const char *x_key, const char *const *keys, int num_keys,
+                      ilr_plot_curve *curves, char **numeric_keys);
+
+/* A chart of keys from a log written atomically to svg_path, series named names[k] (NULL: the key).  A key
+ * with no points is listed in the legend and drawn as nothing. */
+int ilr_plot_log_svg(const char *log_path, const char *x_key, const char *const *keys, const char *const *names,
+                     int num_keys, const ilr_plot_options *opt, const char *svg_path);
+
 #endif

@@ -51,18 +51,9 @@ typedef struct {
 } plot_args;
 
 typedef struct {
-    double *x, *y;
-    int n, cap;
+    ilr_plot_curve points;
     char *name;
 } curve;
-
-/* What one file gave: a curve per key, which keys were numbers on some line. */
-typedef struct {
-    const plot_args *args;
-    curve *curves; /* args->num_keys */
-    int *key_seen, x_seen;
-    json_t *numeric; /* the keys with a number on some line, in order of first appearance */
-} log_reader;
 
 static void free_args(plot_args *a) {
     for (int k = 0; k < a->num_keys; k++) free(a->keys[k]);
@@ -142,85 +133,46 @@ static int parse_args(int argc, char **argv, plot_args *a) {
     return 0;
 }
 
-static int push_point(curve *c, double x, double y, const char *where) {
-    if (c->n == c->cap) {
-        if (c->cap >= (1 << 28)) return ILR_FAIL(ILR_EINVAL, "%s: more than %d points in one series", where, 1 << 28);
-        int cap = c->cap ? 2 * c->cap : 256;
-        double *nx = realloc(c->x, sizeof *nx * cap);
-        if (nx) c->x = nx;
-        double *ny = nx ? realloc(c->y, sizeof *ny * cap) : NULL;
-        if (!ny) return ILR_FAIL(ILR_ENOMEM, "%s: out of memory", where);
-        c->y = ny;
-        c->cap = cap;
-    }
-    c->x[c->n] = x;
-    c->y[c->n] = y;
-    c->n++;
-    return 0;
-}
-
-static int read_line(json_t *line, int line_number, const char *name, void *user) {
-    log_reader *r = user;
-    const char *key;
-    json_t *value;
-    json_object_foreach(line, key, value)
-        if (json_is_number(value) && !json_object_get(r->numeric, key)) json_object_set_new(r->numeric, key, json_true());
-    const json_t *x = json_object_get(line, r->args->x_key);
-    r->x_seen |= json_is_number(x);
-    for (int k = 0; k < r->args->num_keys; k++) {
-        const json_t *y = json_object_get(line, r->args->keys[k]);
-        if (!json_is_number(y)) continue;
-        r->key_seen[k] = 1;
-        int rc = json_is_number(x) ? push_point(&r->curves[k], json_number_value(x), json_number_value(y), name) : 0;
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-/* ILR_ENOTFOUND naming key, the file and the keys that are numbers in it. */
-static int missing_key(const log_reader *r, const char *path, const char *what, const char *key) {
-    char list[600] = "";
-    size_t used = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(r->numeric, k, v) {
-        int n = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", k);
-        if (n < 0 || (size_t)n >= sizeof list - used) {
-            snprintf(list + (used < sizeof list - 6 ? used : sizeof list - 6), 6, ", ...");
-            break;
-        }
-        used += (size_t)n;
-    }
-    return ILR_FAIL(ILR_ENOTFOUND, "%s: no line has a number at %s '%s' (the numeric keys are: %s)", path, what,
-                    key, used ? list : "none");
-}
-
-/* Reads one log into curves[0 .. num_keys), naming each. */
+/* Reads one log into curves[0 .. num_keys), naming each; a key (or the x key) with no point is an error
+ * that lists the keys the log has. */
 static int read_log(const plot_args *a, int file, curve *curves) {
     const char *path = a->files[file];
-    log_reader r = {a, curves, calloc((size_t)a->num_keys, sizeof(int)), 0, json_object()};
-    int rc = r.key_seen && r.numeric ? ilr_jsonl_read(path, read_line, &r) : ILR_FAIL(ILR_ENOMEM, "out of memory");
-    if (!rc && !r.x_seen) rc = missing_key(&r, path, "the x key", a->x_key);
-    for (int k = 0; !rc && k < a->num_keys; k++)
-        if (!r.key_seen[k]) rc = missing_key(&r, path, "key", a->keys[k]);
+    ilr_plot_curve *points = calloc((size_t)a->num_keys + 1, sizeof *points);
+    const char **keys = calloc((size_t)a->num_keys + 1, sizeof *keys);
+    char *numeric = NULL;
+    int rc = points && keys ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory");
+    for (int k = 0; !rc && k < a->num_keys; k++) keys[k] = a->keys[k];
+    if (!rc) keys[a->num_keys] = a->x_key; /* its own curve: whether any line has an x */
+    if (!rc) rc = ilr_plot_read_log(path, a->x_key, keys, a->num_keys + 1, points, &numeric);
+    for (int i = 0; !rc && i <= a->num_keys; i++) {
+        int k = (i + a->num_keys) % (a->num_keys + 1); /* the x key first */
+        if (points[k].n == 0)
+            rc = ILR_FAIL(ILR_ENOTFOUND, "%s: no line has a number at %s '%s' (the numeric keys are: %s)", path,
+                          k == a->num_keys ? "the x key" : "key", keys[k], numeric && *numeric ? numeric : "none");
+    }
     const char *prefix = file < a->num_labels ? a->labels[file] : a->num_files > 1 ? path : NULL;
     for (int k = 0; !rc && k < a->num_keys; k++) {
+        curves[k].points = points[k];
+        memset(&points[k], 0, sizeof points[k]);
         size_t len = (prefix ? strlen(prefix) + 2 : 0) + strlen(a->keys[k]) + 1;
         if (!(curves[k].name = malloc(len))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
         else snprintf(curves[k].name, len, "%s%s%s", prefix ? prefix : "", prefix ? ": " : "", a->keys[k]);
     }
-    free(r.key_seen);
-    json_decref(r.numeric);
+    for (int k = 0; points && k <= a->num_keys; k++) ilr_plot_curve_free(&points[k]);
+    free(points);
+    free(keys);
+    free(numeric);
     return rc;
 }
 
 static int smooth_curve(curve *c, int window) {
-    if (window <= 1 || c->n == 0) return 0;
-    double *out = malloc(sizeof *out * c->n);
+    ilr_plot_curve *p = &c->points;
+    if (window <= 1 || p->n == 0) return 0;
+    double *out = malloc(sizeof *out * p->n);
     if (!out) return ILR_FAIL(ILR_ENOMEM, "out of memory smoothing '%s'", c->name);
-    ilr_plot_smooth(c->y, c->n, window, out);
-    free(c->y);
-    c->y = out;
+    ilr_plot_smooth(p->y, p->n, window, out);
+    free(p->y);
+    p->y = out;
     return 0;
 }
 
@@ -229,7 +181,7 @@ static int write_chart(const plot_args *a, const curve *curves, int num_curves) 
     ilr_plot_series *series = calloc((size_t)num_curves, sizeof *series);
     if (!series) return ILR_FAIL(ILR_ENOMEM, "out of memory");
     for (int i = 0; i < num_curves; i++)
-        series[i] = (ilr_plot_series){curves[i].name, curves[i].x, curves[i].y, curves[i].n};
+        series[i] = (ilr_plot_series){curves[i].name, curves[i].points.x, curves[i].points.y, curves[i].points.n};
     char *svg = NULL;
     int rc = ilr_plot_svg(series, num_curves, &a->opt, &svg);
     free(series);
@@ -245,7 +197,7 @@ static int write_chart(const plot_args *a, const curve *curves, int num_curves) 
 static void print_summary(const plot_args *a, const curve *curves, int num_curves) {
     fprintf(stderr, "wrote %s:", a->out && strcmp(a->out, "-") != 0 ? a->out : "the SVG to standard output");
     for (int i = 0; i < num_curves; i++)
-        fprintf(stderr, "%s %s %d point%s", i ? "," : "", curves[i].name, curves[i].n, curves[i].n == 1 ? "" : "s");
+        fprintf(stderr, "%s %s %d point%s", i ? "," : "", curves[i].name, curves[i].points.n, curves[i].points.n == 1 ? "" : "s");
     if (a->smooth > 1) fprintf(stderr, " (drawn as moving averages over %d points)", a->smooth);
     fprintf(stderr, "\n");
 }
@@ -264,7 +216,7 @@ int ilr_cmd_plot(int argc, char **argv) {
     for (int i = 0; !rc && i < num_curves; i++) rc = smooth_curve(&curves[i], a.smooth);
     if (!rc) rc = write_chart(&a, curves, num_curves);
     if (!rc) print_summary(&a, curves, num_curves);
-    for (int i = 0; curves && i < num_curves; i++) free(curves[i].x), free(curves[i].y), free(curves[i].name);
+    for (int i = 0; curves && i < num_curves; i++) ilr_plot_curve_free(&curves[i].points), free(curves[i].name);
     free(curves);
     free_args(&a);
     return rc ? ilr_cli_fail("plot") : 0;
