@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the two base agents of the synthetic world into build/agents/ (make agents; make demo uses it):
-#   data      SFT data (Idea3 records of every stage, split "sft") and a held-out split ("val", solve only)
+#   data      SFT data (Idea3 records of every stage, split "sft") and a held-out split ("val", solve only);
+#             problems for RL (rl-train.jsonl: split "train", rl-val.jsonl: split "val"), test.jsonl ("test")
 #   tokenizer a byte-level BPE learned from the SFT text
 #   agent A   Qwen2 architecture, shape world-a (0.35 M parameters), trained from scratch by ilr sft
 #   agent B   Llama architecture, shape world-b (0.92 M parameters, 2.7x A), trained from scratch by ilr sft
@@ -24,6 +25,12 @@ if [ ! -f "$OUT/tokenizer/tokenizer.json" ]; then
     $ILR world gen --task arith --kind problems --split test --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/test.jsonl"
     $ILR tokenizer train --vocab-size 512 --special '<|endoftext|>' --jsonl prompt,response \
         --out "$OUT/tokenizer" "$OUT/data/sft.jsonl" | tail -1
+fi
+
+# problems for reinforcement learning (ilr train configs/world-grpo-*.yaml): the "train" and "val" splits
+if [ ! -f "$OUT/data/rl-train.jsonl" ]; then
+    $ILR world gen --task arith --kind problems --split train --n 20000 --levels 1-5 --seed "$SEED" -o "$OUT/data/rl-train.jsonl"
+    $ILR world gen --task arith --kind problems --split val --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/rl-val.jsonl"
 fi
 
 train() { # name shape steps lr

@@ -122,15 +122,6 @@ static void test_sft_learns_sums(void **state) {
     ilr_test_rmtree(fx.dir);
 }
 
-static void read_params(const char *dir, float **params, size_t *n) {
-    ilr_model m;
-    assert_int_equal(ilr_model_load(&m, dir), 0);
-    *n = m.table.total;
-    *params = malloc(sizeof(float) * *n);
-    memcpy(*params, m.params, sizeof(float) * *n);
-    ilr_model_free(&m);
-}
-
 /* 20 steps straight, and 10 steps (checkpoint) + resume for 10 more: the same weights, bit for bit. */
 static void test_sft_resume_is_exact(void **state) {
     (void)state;
@@ -144,7 +135,7 @@ static void test_sft_resume_is_exact(void **state) {
     assert_int_equal(ilr_sft_run(&o, &r), 0);
     float *straight, *resumed;
     size_t n, n2;
-    read_params(fx.out, &straight, &n);
+    ilr_test_read_params(fx.out, &straight, &n);
 
     char out2[600], ckpt[700];
     snprintf(out2, sizeof out2, "%s/out2", fx.dir);
@@ -164,7 +155,7 @@ static void test_sft_resume_is_exact(void **state) {
     o.model_dir = NULL;
     assert_int_equal(ilr_sft_run(&o, &r), 0);
     assert_int_equal(r.steps, 20);
-    read_params(out3, &resumed, &n2);
+    ilr_test_read_params(out3, &resumed, &n2);
     assert_int_equal(n, n2);
     size_t differ = 0;
     for (size_t i = 0; i < n; i++) differ += memcmp(&straight[i], &resumed[i], sizeof(float)) != 0;

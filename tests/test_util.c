@@ -11,6 +11,7 @@
 #include "../src/cli/cli.h"
 #include "ilr/code_program.h"
 #include "ilr/error.h"
+#include "ilr/model.h"
 
 void ilr_test_tmpdir(char *out, const char *tag) {
     const char *base = getenv("TMPDIR");
@@ -105,4 +106,14 @@ char *ilr_test_humaneval_program(const char *prompt, const char *completion, con
     assert_int_equal(source, want_source);
     assert_int_equal(strlen(program), *len);
     return program;
+}
+
+void ilr_test_read_params(const char *dir, float **params, size_t *n) {
+    ilr_model m;
+    assert_int_equal(ilr_model_load(&m, dir), 0);
+    *n = m.table.total;
+    *params = malloc(sizeof(float) * *n);
+    assert_non_null(*params);
+    memcpy(*params, m.params, sizeof(float) * *n);
+    ilr_model_free(&m);
 }

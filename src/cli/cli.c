@@ -29,6 +29,7 @@ static const command commands[] = {
     {"grade", ilr_cmd_grade, "extract final answers and grade them against gold math answers (JSON lines)"},
     {"sandbox", ilr_cmd_sandbox, "run a Python file in the code-execution sandbox (bubblewrap, rlimits, timeout)"},
     {"sft", ilr_cmd_sft, "supervised fine-tuning on prompt/response JSONL (packed, loss on responses only)"},
+    {"train", ilr_cmd_train, "reinforcement learning (GRPO) from a YAML config: rollouts, rewards, resumable runs"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
     {"plot", ilr_cmd_plot, "line charts of JSONL training logs (reward, loss, accuracy per step) as SVG"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},

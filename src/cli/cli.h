@@ -15,6 +15,7 @@ int ilr_cmd_data(int argc, char **argv);
 int ilr_cmd_sandbox(int argc, char **argv);
 int ilr_cmd_bench(int argc, char **argv);
 int ilr_cmd_sft(int argc, char **argv);
+int ilr_cmd_train(int argc, char **argv);
 int ilr_cmd_bench_grade(int argc, char **argv);   /* ilr bench grade (src/cli/cmd_bench_reward.c) */
 int ilr_cmd_bench_sandbox(int argc, char **argv); /* ilr bench sandbox */
 int ilr_bench_help(void);                         /* prints every bench's help; returns 0 */

@@ -1,0 +1,244 @@
+/* GRPO's arithmetic (ilr/grpo_loss.h) against a float64 reference: advantages, aggregation weights, the
+ * clipped-ratio loss and its gradient on a toy policy, the k3 KL. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ilr/grpo_loss.h"
+#include "ilr/rng.h"
+#include "test_util.h"
+
+static void test_advantages_match_reference(void **state) {
+    (void)state;
+    const float r[8] = {1.1f, 0.1f, 0.0f, 1.0f, /* group 2 */ 0.1f, 0.1f, 1.1f, 0.0f};
+    float adv[8];
+    const char *names[] = {"group", "batch", "none"};
+    for (int scale = 0; scale < 3; scale++) {
+        ilr_grpo_advantages(adv, r, 2, 4, (ilr_grpo_scale)scale, NULL);
+        double all_mean = 0, all_var = 0;
+        for (int k = 0; k < 8; k++) all_mean += r[k];
+        all_mean /= 8;
+        for (int k = 0; k < 8; k++) all_var += (r[k] - all_mean) * (r[k] - all_mean);
+        double max_err = 0;
+        for (int g = 0; g < 2; g++) {
+            double m = 0, v = 0;
+            for (int k = 0; k < 4; k++) m += r[g * 4 + k];
+            m /= 4;
+            for (int k = 0; k < 4; k++) v += (r[g * 4 + k] - m) * (r[g * 4 + k] - m);
+            double denom = scale == 0 ? sqrt(v / 3) + 1e-4 : scale == 1 ? sqrt(all_var / 7) + 1e-4 : 1;
+            for (int k = 0; k < 4; k++) {
+                double want = (r[g * 4 + k] - m) / denom;
+                max_err = fmax(max_err, fabs(adv[g * 4 + k] - want));
+            }
+        }
+        printf("advantages (%s): max abs err %.2e over 8 values\n", names[scale], max_err);
+        assert_true(max_err < 1e-5);
+    }
+}
+
+static void test_advantages_of_equal_rewards_are_zero(void **state) {
+    (void)state;
+    /* 0.1 is not exact in binary: a mean that picked up rounding must still give exactly 0 */
+    const float r[12] = {0.1f, 0.1f, 0.1f, 0.1f, 0, 0, 0, 0, 1.1f, 1.1f, 1.1f, 1.1f};
+    float adv[12];
+    for (int scale = 0; scale < 3; scale++) {
+        int zero = -1;
+        ilr_grpo_advantages(adv, r, 3, 4, (ilr_grpo_scale)scale, &zero);
+        assert_int_equal(zero, 3);
+        for (int k = 0; k < 12; k++) {
+            assert_false(isnan(adv[k]));
+            assert_true(adv[k] == 0.0f);
+        }
+    }
+    /* a batch of equal rewards, batch scaling: std 0, still 0 */
+    printf("advantages: 3 groups of equal rewards give exactly 0 under every scaling\n");
+}
+
+static void test_sequence_weights(void **state) {
+    (void)state;
+    const int len[4] = {4, 10, 6, 3};
+    const unsigned char masked[4] = {0, 0, 1, 0};
+    float w[4];
+    ilr_grpo_sequence_weights(w, len, masked, 4, ILR_GRPO_LOSS_DAPO, 16);
+    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / 17, 1e-9);
+    ilr_grpo_sequence_weights(w, len, masked, 4, ILR_GRPO_LOSS_GRPO, 16);
+    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / (3.0 * len[s]), 1e-9);
+    ilr_grpo_sequence_weights(w, len, masked, 4, ILR_GRPO_LOSS_DR_GRPO, 16);
+    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / (3.0 * 16), 1e-9);
+    printf("sequence weights: dapo 1/17, grpo 1/(3 len), dr_grpo 1/48, the masked one 0\n");
+}
+
+/* ---- the loss on a toy policy ----
+ * S completions; token t of completion s has its own logits theta[s][t][0..V) and a fixed sampled token.
+ * The float path: log-softmax in float, ilr_grpo_token_loss, chain rule to theta.  The reference: the
+ * same loss written out in double, differentiated by central differences. */
+enum { S = 4, TMAX = 5, V = 6 };
+static const int seq_len[S] = {5, 3, 4, 2};
+
+typedef struct {
+    double theta[S][TMAX][V];
+    int token[S][TMAX];
+    double old_lp[S][TMAX], ref_lp[S][TMAX];
+    double adv[S], weight[S];
+} toy;
+
+static double log_softmax_at(const double *z, int id) {
+    double m = z[0], sum = 0;
+    for (int v = 1; v < V; v++) m = fmax(m, z[v]);
+    for (int v = 0; v < V; v++) sum += exp(z[v] - m);
+    return z[id] - m - log(sum);
+}
+
+static double reference_loss(const toy *p, const ilr_grpo_loss_params *hp) {
+    double total = 0;
+    for (int s = 0; s < S; s++)
+        for (int t = 0; t < seq_len[s]; t++) {
+            double l = log_softmax_at(p->theta[s][t], p->token[s][t]), rho = exp(l - p->old_lp[s][t]);
+            double c = fmin(fmax(rho, 1 - (double)hp->eps_low), 1 + (double)hp->eps_high);
+            double loss = -fmin(rho * p->adv[s], c * p->adv[s]);
+            double d = p->ref_lp[s][t] - l;
+            loss += hp->beta * (exp(d) - d - 1);
+            total += p->weight[s] * loss;
+        }
+    return total;
+}
+
+static void make_toy(toy *p, ilr_grpo_loss_type type) {
+    ilr_rng rng;
+    ilr_rng_init(&rng, 11, 3);
+    memset(p, 0, sizeof *p);
+    const double adv[S] = {1.3, -0.7, 0.9, -1.6};
+    for (int s = 0; s < S; s++) {
+        p->adv[s] = (float)adv[s];
+        for (int t = 0; t < seq_len[s]; t++) {
+            for (int v = 0; v < V; v++) p->theta[s][t][v] = ilr_rng_normal(&rng);
+            p->token[s][t] = (int)ilr_rng_below(&rng, V);
+            double l = log_softmax_at(p->theta[s][t], p->token[s][t]);
+            /* ratios spread over every region: well below 0.8, inside, well above 1.28 */
+            const double log_ratio[5] = {-0.5, -0.05, 0.0, 0.1, 0.6};
+            p->old_lp[s][t] = l - log_ratio[(s + t) % 5];
+            p->ref_lp[s][t] = l + 0.3 * ilr_rng_normal(&rng);
+        }
+    }
+    int len[S];
+    float w[S];
+    for (int s = 0; s < S; s++) len[s] = seq_len[s];
+    ilr_grpo_sequence_weights(w, len, NULL, S, type, TMAX);
+    for (int s = 0; s < S; s++) p->weight[s] = w[s];
+}
+
+static void check_loss_case(ilr_grpo_loss_type type, float eps_low, float eps_high, float beta) {
+    toy p;
+    make_toy(&p, type);
+    ilr_grpo_loss_params hp = {eps_low, eps_high, beta};
+    double loss = 0, max_rel = 0, max_grad = 0;
+    double grad[S][TMAX][V];
+    for (int s = 0; s < S; s++) {
+        float lp[TMAX], old[TMAX], ref[TMAX], dlp[TMAX];
+        for (int t = 0; t < seq_len[s]; t++) {
+            /* the float path: log-softmax in float as the model computes it */
+            float z[V], m = -INFINITY, sum = 0;
+            for (int v = 0; v < V; v++) z[v] = (float)p.theta[s][t][v], m = fmaxf(m, z[v]);
+            for (int v = 0; v < V; v++) sum += expf(z[v] - m);
+            lp[t] = z[p.token[s][t]] - m - logf(sum);
+            old[t] = (float)p.old_lp[s][t];
+            ref[t] = (float)p.ref_lp[s][t];
+        }
+        loss += ilr_grpo_token_loss(dlp, lp, old, beta > 0 ? ref : NULL, seq_len[s], (float)p.adv[s], (float)p.weight[s],
+                                    &hp, NULL);
+        for (int t = 0; t < seq_len[s]; t++) {
+            double pr[V], m = p.theta[s][t][0], sum = 0;
+            for (int v = 1; v < V; v++) m = fmax(m, p.theta[s][t][v]);
+            for (int v = 0; v < V; v++) sum += pr[v] = exp(p.theta[s][t][v] - m);
+            for (int v = 0; v < V; v++) grad[s][t][v] = dlp[t] * ((v == p.token[s][t]) - pr[v] / sum);
+        }
+    }
+    double want = reference_loss(&p, &hp);
+    for (int s = 0; s < S; s++)
+        for (int t = 0; t < seq_len[s]; t++)
+            for (int v = 0; v < V; v++) {
+                const double h = 1e-6, keep = p.theta[s][t][v];
+                p.theta[s][t][v] = keep + h;
+                double up = reference_loss(&p, &hp);
+                p.theta[s][t][v] = keep - h;
+                double down = reference_loss(&p, &hp);
+                p.theta[s][t][v] = keep;
+                double fd = (up - down) / (2 * h);
+                max_grad = fmax(max_grad, fabs(fd));
+                max_rel = fmax(max_rel, fabs(grad[s][t][v] - fd));
+            }
+    max_rel /= max_grad;
+    double loss_err = fabs(loss - want) / fmax(fabs(want), 1e-12);
+    const char *names[] = {"dapo", "grpo", "dr_grpo"};
+    printf("grpo loss %-7s clip [%.2f, %.2f] beta %.2f: loss %.6f vs float64 %.6f (rel err %.1e), gradient max err "
+           "%.1e of max |grad| %.3f over %d values\n",
+           names[type], 1 - eps_low, 1 + eps_high, beta, loss, want, loss_err, max_rel, max_grad, 14 * V);
+    assert_true(loss_err < 1e-5);
+    assert_true(max_rel < 1e-4);
+    assert_true(max_grad > 1e-3); /* the case moved something */
+}
+
+static void test_loss_and_gradient_every_case(void **state) {
+    (void)state;
+    for (int type = 0; type < 3; type++) {
+        check_loss_case((ilr_grpo_loss_type)type, 0.2f, 0.2f, 0.0f);  /* GRPO's symmetric clip */
+        check_loss_case((ilr_grpo_loss_type)type, 0.2f, 0.28f, 0.0f); /* DAPO's clip-higher */
+        check_loss_case((ilr_grpo_loss_type)type, 0.2f, 0.28f, 0.04f); /* with the KL term */
+    }
+}
+
+static void test_clip_counts_and_zero_gradient_where_clipped(void **state) {
+    (void)state;
+    /* rho = exp(l - old): 0.5 (below 0.8), 1.0, 1.5 (above 1.2) */
+    const float lp[3] = {-1.0f, -1.0f, -1.0f}, old[3] = {-1.0f + 0.6931472f, -1.0f, -1.0f - 0.4054651f};
+    ilr_grpo_loss_params hp = {0.2f, 0.2f, 0.0f};
+    float d[3];
+    ilr_grpo_token_stats st = {0};
+    ilr_grpo_token_loss(d, lp, old, NULL, 3, -1.0f, 1.0f, &hp, &st); /* A < 0: the low clip binds at rho 0.5 */
+    assert_float_equal(d[0], 0.0, 0);
+    assert_float_equal(d[1], 1.0, 1e-6);  /* -rho A = 1 */
+    assert_float_equal(d[2], 1.5, 1e-5);  /* rho above the range with A < 0: unclipped term is the min */
+    assert_float_equal(st.low_clip, 1, 0);
+    assert_float_equal(st.high_clip, 0, 0);
+    memset(&st, 0, sizeof st);
+    ilr_grpo_token_loss(d, lp, old, NULL, 3, 2.0f, 1.0f, &hp, &st); /* A > 0: the high clip binds at 1.5 */
+    assert_float_equal(d[0], -1.0, 1e-6);
+    assert_float_equal(d[1], -2.0, 1e-6);
+    assert_float_equal(d[2], 0.0, 0);
+    assert_float_equal(st.high_clip, 1, 0);
+    assert_float_equal(st.low_clip, 0, 0);
+    printf("clipping: gradient 0 exactly where the clipped term binds, counted once each side\n");
+}
+
+static void test_kl_k3_value_and_gradient(void **state) {
+    (void)state;
+    const double pairs[][2] = {{-1.0, -1.0}, {-2.0, -0.5}, {-0.3, -4.0}, {-7.0, -6.9}, {-0.01, -3.0}};
+    double max_err = 0, max_grad_err = 0;
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        double l = pairs[i][0], ref = pairs[i][1], g;
+        double kl = ilr_grpo_kl_k3(l, ref, &g);
+        double want = exp(ref - l) - (ref - l) - 1;
+        assert_true(kl >= 0);
+        max_err = fmax(max_err, fabs(kl - want));
+        const double h = 1e-6;
+        double fd = (ilr_grpo_kl_k3(l + h, ref, NULL) - ilr_grpo_kl_k3(l - h, ref, NULL)) / (2 * h);
+        max_grad_err = fmax(max_grad_err, fabs(g - fd));
+    }
+    double g0;
+    assert_true(ilr_grpo_kl_k3(-1.5, -1.5, &g0) == 0 && g0 == 0);
+    printf("kl k3: value max err %.1e, gradient max err %.1e (central differences) over 5 pairs; 0 at l = l_ref\n",
+           max_err, max_grad_err);
+    assert_true(max_err < 1e-12);
+    assert_true(max_grad_err < 1e-7);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_advantages_match_reference),
+    cmocka_unit_test(test_advantages_of_equal_rewards_are_zero),
+    cmocka_unit_test(test_sequence_weights),
+    cmocka_unit_test(test_loss_and_gradient_every_case),
+    cmocka_unit_test(test_clip_counts_and_zero_gradient_where_clipped),
+    cmocka_unit_test(test_kl_k3_value_and_gradient),
+};
+
+ILR_TEST_GROUP(grpo, tests)

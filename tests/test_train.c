@@ -1,0 +1,323 @@
+/* `ilr train` (GRPO): configs (defaults, overrides, errors that name the nearest key), a short smoke run that
+ * writes everything a run directory holds, and exact resume after kill -9 at a random moment (20 steps
+ * straight == 10 + kill + resume, bit for bit).
+ *
+ * The policy is a tiny Llama given a few dozen SFT steps on questions "a + b =" answered " \boxed{c}": enough
+ * that its samples are often well-formed and sometimes right, so rewards vary within groups and the
+ * weights move. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ilr/error.h"
+#include "ilr/io.h"
+#include "ilr/model.h"
+#include "ilr/train_config.h"
+#include "test_util.h"
+
+typedef struct {
+    char dir[256], model[512], train[512], eval[512], tmpl[512], sft[512];
+} fixture;
+
+static void setup(fixture *fx, const char *tag) {
+    ilr_test_tmpdir(fx->dir, tag);
+    char corpus[512], tok[512], init[512], out[4096];
+    snprintf(init, sizeof init, "%s/init", fx->dir);
+    snprintf(fx->train, sizeof fx->train, "%s/train.jsonl", fx->dir);
+    snprintf(fx->eval, sizeof fx->eval, "%s/eval.jsonl", fx->dir);
+    snprintf(fx->model, sizeof fx->model, "%s/model", fx->dir);
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", fx->dir);
+    snprintf(fx->sft, sizeof fx->sft, "%s/sft.jsonl", fx->dir);
+    snprintf(tok, sizeof tok, "%s/tok", fx->dir);
+    FILE *t = fopen(fx->train, "w"), *e = fopen(fx->eval, "w"), *c = fopen(corpus, "w"), *s = fopen(fx->sft, "w");
+    assert_true(t && e && c && s);
+    for (int i = 0; i < 400; i++) {
+        int a = (i * 7) % 10, b = (i * 3) % 10; /* small sums: single tokens often */
+        fprintf(i < 360 ? t : e, "{\"question\": \"%d + %d =\", \"answer\": \"%d\"}\n", a, b, a + b);
+        fprintf(c, "%d + %d = \\boxed{%d}\n", a, b, a + b);
+        fprintf(s, "{\"prompt\": \"%d + %d =\", \"response\": \" \\\\boxed{%d}\"}\n", a, b, a + b);
+    }
+    fclose(s);
+    fclose(t);
+    fclose(e);
+    fclose(c);
+    ilr_test_write_file(fx->tmpl, fx->dir, "prompt.txt", "{{question}}", strlen("{{question}}"));
+    char *train_argv[] = {"ilr", "tokenizer", "train", "--vocab-size", "300", "--special", "<|endoftext|>", "--out", tok, corpus};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 10, train_argv), 0);
+    char *init_argv[] = {"ilr", "init", "--arch", "llama", "--shape", "tiny", "--tokenizer", tok, "--vocab-size", "300",
+                         "--seed", "3", "-o", init};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 14, init_argv), 0);
+    char *sft_argv[] = {"ilr", "sft", "--model", init, "--data", fx->sft, "-o", fx->model, "--steps", "40", "--lr", "3e-3",
+                        "--batch", "16", "--seq", "64", "--seed", "1", "--quiet"};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 19, sft_argv), 0);
+}
+
+/* A config for the fixture; extra YAML lines appended. */
+static void write_config(char *path, const fixture *fx, const char *name, const char *out_dir, const char *extra) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "method: grpo\nmodel: %s\noutput_dir: %s\nseed: 5\n"
+             "data:\n  train: %s\n  template: %s\n  task: math\n"
+             "reward:\n  math_extract: last_number\n"
+             "rollout:\n  prompts_per_step: 6\n  num_generations: 4\n  max_new_tokens: 12\n  temperature: 1.0\n"
+             "optim:\n  lr: 1e-3\n  micro_batch: 10\n"
+             "train:\n  quiet: true\n%s",
+             fx->model, out_dir, fx->train, fx->tmpl, extra);
+    ilr_test_write_file(path, fx->dir, name, text, strlen(text));
+}
+
+/* ---- configs ---- */
+
+static void test_config_defaults_file_and_overrides(void **state) {
+    (void)state;
+    fixture fx;
+    ilr_test_tmpdir(fx.dir, "train-config");
+    char path[256];
+    const char *yaml = "model: m\noutput_dir: o\ndata:\n  train: t.jsonl\nrollout:\n  num_generations: 4\n";
+    ilr_test_write_file(path, fx.dir, "c.yaml", yaml, strlen(yaml));
+    ilr_train_config c;
+    char *over[] = {"grpo.loss_type=dr_grpo", "optim.lr=2e-5"};
+    assert_int_equal(ilr_train_config_load(&c, path, over, 2), 0);
+    assert_int_equal(c.num_generations, 4);         /* the file */
+    assert_int_equal(c.loss_type, 2);               /* an override */
+    assert_float_equal(c.lr, 2e-5, 1e-12);
+    assert_int_equal(c.prompts_per_step, 16);       /* defaults, as TRL's GRPOConfig where it has one */
+    assert_float_equal(c.epsilon, 0.2, 1e-12);
+    assert_float_equal(c.beta, 0.0, 0);
+    assert_int_equal(c.num_iterations, 1);
+    assert_int_equal(c.scale_rewards, 0);
+    ilr_train_config_free(&c);
+    print_message("train config: file, override and defaults resolve in that order\n");
+
+    char *typo[] = {"rollout.num_generation=8"};
+    ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, typo, 1), ILR_EINVAL, "rollout.num_generation",
+                     "did you mean 'rollout.num_generations'");
+    const char *bad = "model: m\noutput_dir: o\ndata:\n  train: t.jsonl\ngrpo:\n  loss_type: ppo\n";
+    ilr_test_write_file(path, fx.dir, "bad.yaml", bad, strlen(bad));
+    ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, NULL, 0), ILR_EINVAL, "bad.yaml:6", "grpo.loss_type", "dapo");
+    const char *no_model = "output_dir: o\ndata:\n  train: t.jsonl\n";
+    ilr_test_write_file(path, fx.dir, "nomodel.yaml", no_model, strlen(no_model));
+    ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, NULL, 0), ILR_EINVAL, "no model");
+    ilr_test_rmtree(fx.dir);
+}
+
+/* ---- a smoke run ---- */
+
+static json_t *read_log(const char *run, int *steps, int *evals) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/train_log.jsonl", run);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    json_t *last_step = NULL;
+    char line[8192];
+    *steps = *evals = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        if (json_object_get(j, "reward")) {
+            (*steps)++;
+            assert_int_equal(json_integer_value(json_object_get(j, "step")), *steps); /* each step once, in order */
+            json_decref(last_step);
+            last_step = j;
+        } else {
+            if (json_object_get(j, "eval_accuracy")) (*evals)++;
+            json_decref(j);
+        }
+    }
+    fclose(f);
+    return last_step;
+}
+
+static void test_grpo_smoke_run(void **state) {
+    (void)state;
+    fixture fx;
+    setup(&fx, "train-smoke");
+    char cfg[256], run[600], out[16384], path[700];
+    snprintf(run, sizeof run, "%s/run", fx.dir);
+    char extra[1024];
+    snprintf(extra, sizeof extra, "  steps: 6\n  save_every: 2\n  eval_every: 3\ndata.eval: %s\ndata.eval_max: 16\n", fx.eval);
+    write_config(cfg, &fx, "smoke.yaml", run, extra);
+    char *argv[] = {"ilr", "train", cfg, "grpo.epsilon_high=0.28"};
+    int status = ilr_test_run_cli(out, sizeof out, 4, argv);
+    if (status) printf("%s\n", out);
+    assert_int_equal(status, 0);
+    int steps, evals;
+    json_t *last = read_log(run, &steps, &evals);
+    assert_int_equal(steps, 6);
+    assert_int_equal(evals, 3); /* before, at step 3, after */
+    const char *metrics[] = {"loss", "grad_norm", "learning_rate", "reward", "reward_std", "rewards/math/mean",
+                             "accuracy", "frac_reward_zero_std", "completions/mean_length", "completions/clipped_ratio",
+                             "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean",
+                             "num_tokens", "tokens_per_second", "time/generation", "time/reward", "time/training"};
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+        if (!json_object_get(last, metrics[i])) printf("missing metric %s\n", metrics[i]);
+        assert_non_null(json_object_get(last, metrics[i]));
+    }
+    double len = json_number_value(json_object_get(last, "completions/mean_length"));
+    assert_true(len >= 1 && len <= 12);
+    assert_true(json_number_value(json_object_get(last, "entropy")) > 0);
+    json_decref(last);
+    /* the run directory: resolved config, checkpoints (newest 2 of 3), final model, summary, curve */
+    const char *files[] = {"config.yaml", "latest", "checkpoint-000004/model.safetensors",
+                           "checkpoint-000006/trainer_state.json", "checkpoint-000006/optimizer.safetensors",
+                           "model.safetensors", "tokenizer.json", "train_summary.json", "curve.svg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", run, files[i]);
+        if (!ilr_file_exists(path)) printf("missing %s\n", path);
+        assert_true(ilr_file_exists(path));
+    }
+    snprintf(path, sizeof path, "%s/checkpoint-000002", run);
+    assert_false(ilr_dir_exists(path));
+    /* the saved config reloads to the same run, the override included */
+    snprintf(path, sizeof path, "%s/config.yaml", run);
+    ilr_train_config c;
+    assert_int_equal(ilr_train_config_load(&c, path, NULL, 0), 0);
+    assert_float_equal(c.epsilon_high, 0.28, 1e-12);
+    assert_int_equal(c.steps, 6);
+    ilr_train_config_free(&c);
+    char *svg = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/curve.svg", run);
+    assert_int_equal(ilr_file_read_all(path, &svg, &n), 0);
+    assert_non_null(strstr(svg, "<svg"));
+    assert_non_null(strstr(svg, "polyline"));
+    free(svg);
+    print_message("grpo smoke: 6 steps, 3 evaluations, %zu metrics per step, checkpoints, model, curve\n",
+                  sizeof metrics / sizeof metrics[0]);
+    ilr_test_rmtree(fx.dir);
+}
+
+/* ---- exact resume after kill -9 ---- */
+
+static pid_t spawn(const char *bin, char *const argv[]) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *devnull = fopen("/dev/null", "w");
+        if (devnull) dup2(fileno(devnull), 1), dup2(fileno(devnull), 2);
+        execv(bin, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int run_to_end(const char *bin, char *const argv[]) {
+    int status = 0;
+    pid_t pid = spawn(bin, argv);
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static long latest_step(const char *run) {
+    char path[700], *text = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/latest", run);
+    if (!ilr_file_exists(path) || ilr_file_read_all(path, &text, &n)) return 0;
+    long step = strncmp(text, "checkpoint-", 11) == 0 ? atol(text + 11) : 0;
+    free(text);
+    return step;
+}
+
+/* Every checkpoint directory present is whole: its model and trainer state load. */
+static int check_checkpoints_whole(const char *run) {
+    DIR *d = opendir(run);
+    assert_non_null(d);
+    struct dirent *e;
+    int whole = 0;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "checkpoint-", 11) || strchr(e->d_name, '.')) continue; /* temporaries end .tmp.PID */
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", run, e->d_name);
+        ilr_model m;
+        assert_int_equal(ilr_model_load(&m, path), 0);
+        ilr_model_free(&m);
+        snprintf(path, sizeof path, "%s/%s/trainer_state.json", run, e->d_name);
+        json_t *j = json_load_file(path, 0, NULL);
+        assert_non_null(j);
+        json_decref(j);
+        whole++;
+    }
+    closedir(d);
+    return whole;
+}
+
+static void test_grpo_resume_after_kill_is_exact(void **state) {
+    (void)state;
+    const char *bin = getenv("ILR_BIN");
+    if (!bin || !ilr_file_exists(bin)) {
+        print_message("skipped: ILR_BIN (the ilr binary, set by make test) is not there to run and kill\n");
+        skip();
+    }
+    fixture fx;
+    setup(&fx, "train-resume");
+    char cfg_a[256], cfg_b[256], run_a[600], run_b[600];
+    snprintf(run_a, sizeof run_a, "%s/straight", fx.dir);
+    snprintf(run_b, sizeof run_b, "%s/killed", fx.dir);
+    write_config(cfg_a, &fx, "a.yaml", run_a, "  steps: 20\n");
+    write_config(cfg_b, &fx, "b.yaml", run_b, "  steps: 20\n  save_every: 1\n  keep_checkpoints: 3\n");
+    char *argv_a[] = {"ilr", "train", cfg_a, NULL};
+    assert_int_equal(run_to_end(bin, argv_a), 0);
+
+    /* the same run, killed -9 at a random moment after its step-10 checkpoint */
+    char *argv_b[] = {"ilr", "train", cfg_b, NULL};
+    pid_t pid = spawn(bin, argv_b);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    srand((unsigned)(ts.tv_nsec ^ getpid()));
+    long delay_us = rand() % 150000;
+    int exited = 0, status = 0;
+    while (latest_step(run_b) < 10 && !exited) {
+        usleep(1000);
+        exited = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!exited) {
+        usleep((useconds_t)delay_us);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    long at = latest_step(run_b);
+    int whole = check_checkpoints_whole(run_b);
+    char *argv_resume[] = {"ilr", "train", "--resume", run_b, NULL};
+    assert_int_equal(run_to_end(bin, argv_resume), 0);
+
+    float *straight, *resumed;
+    size_t n, n2;
+    ilr_test_read_params(run_a, &straight, &n);
+    ilr_test_read_params(run_b, &resumed, &n2);
+    float *init;
+    size_t n0;
+    ilr_test_read_params(fx.model, &init, &n0);
+    assert_int_equal(n, n2);
+    size_t differ = 0, moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        differ += memcmp(&straight[i], &resumed[i], sizeof(float)) != 0;
+        moved += straight[i] != init[i];
+    }
+    int steps, evals;
+    json_decref(read_log(run_b, &steps, &evals));
+    print_message("grpo resume: killed -9 %.1f ms after the step-10 checkpoint (newest whole checkpoint: step %ld, %d "
+                  "whole on disk), resumed to 20: %zu of %zu weights differ from 20 straight steps (%zu moved from the "
+                  "start); the log has each of the %d steps once\n",
+                  delay_us / 1000.0, at, whole, differ, n, moved, steps);
+    assert_true(moved > n / 2); /* the test is not vacuous: training changed the weights */
+    assert_int_equal(differ, 0);
+    assert_int_equal(steps, 20);
+    free(straight);
+    free(resumed);
+    free(init);
+    ilr_test_rmtree(fx.dir);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_config_defaults_file_and_overrides),
+    cmocka_unit_test(test_grpo_smoke_run),
+    cmocka_unit_test(test_grpo_resume_after_kill_is_exact),
+};
+
+ILR_TEST_GROUP(train, tests)
