@@ -117,6 +117,7 @@ static json_t *read_log(const char *run, int *steps, int *evals) {
     assert_non_null(f);
     json_t *last_step = NULL;
     char line[8192];
+    int sampled = 0;
     *steps = *evals = 0;
     while (fgets(line, sizeof line, f)) {
         json_t *j = json_loads(line, 0, NULL);
@@ -128,10 +129,16 @@ static json_t *read_log(const char *run, int *steps, int *evals) {
             last_step = j;
         } else {
             if (json_object_get(j, "eval_accuracy")) (*evals)++;
+            json_t *examples = json_object_get(j, "eval_sampled_examples");
+            if (examples) {
+                sampled++;
+                assert_int_equal(json_integer_value(examples), 16 * 3); /* avg@3 over the 16 questions */
+            }
             json_decref(j);
         }
     }
     fclose(f);
+    assert_true(sampled == 0 || sampled == *evals); /* with data.eval_samples, one sampled line per evaluation */
     return last_step;
 }
 
@@ -142,7 +149,8 @@ static void test_grpo_smoke_run(void **state) {
     char cfg[256], run[600], out[16384], path[700];
     snprintf(run, sizeof run, "%s/run", fx.dir);
     char extra[1024];
-    snprintf(extra, sizeof extra, "  steps: 6\n  save_every: 2\n  eval_every: 3\ndata.eval: %s\ndata.eval_max: 16\n", fx.eval);
+    snprintf(extra, sizeof extra,
+             "  steps: 6\n  save_every: 2\n  eval_every: 3\ndata.eval: %s\ndata.eval_max: 16\ndata.eval_samples: 3\n", fx.eval);
     write_config(cfg, &fx, "smoke.yaml", run, extra);
     char *argv[] = {"ilr", "train", cfg, "grpo.epsilon_high=0.28"};
     int status = ilr_test_run_cli(out, sizeof out, 4, argv);
@@ -189,8 +197,26 @@ static void test_grpo_smoke_run(void **state) {
     assert_non_null(strstr(svg, "<svg"));
     assert_non_null(strstr(svg, "polyline"));
     free(svg);
-    print_message("grpo smoke: 6 steps, 3 evaluations, %zu metrics per step, checkpoints, model, curve\n",
-                  sizeof metrics / sizeof metrics[0]);
+    /* the other branches: a reference model and its KL, mu = 2, per-sequence aggregation, mean-only
+     * advantages, truncated completions masked */
+    char run2[600];
+    snprintf(run2, sizeof run2, "output_dir=%s/run2", fx.dir);
+    char *argv2[] = {"ilr", "train", cfg, run2, "train.steps=3", "train.save_every=0", "data.eval=null", "grpo.beta=0.04",
+                     "grpo.num_iterations=2", "grpo.loss_type=grpo", "grpo.scale_rewards=none",
+                     "grpo.mask_truncated_completions=true"};
+    status = ilr_test_run_cli(out, sizeof out, 12, argv2);
+    if (status) printf("%s\n", out);
+    assert_int_equal(status, 0);
+    snprintf(run, sizeof run, "%s/run2", fx.dir);
+    last = read_log(run, &steps, &evals);
+    assert_int_equal(steps, 3);
+    double kl = json_number_value(json_object_get(last, "kl"));
+    assert_non_null(json_object_get(last, "kl"));
+    assert_true(kl >= 0 && kl < 1);
+    json_decref(last);
+    print_message("grpo smoke: 6 steps, 3 evaluations, %zu metrics per step, checkpoints, model, curve; with a "
+                  "reference model, mu 2, grpo aggregation: kl %.2e after 3 steps\n",
+                  sizeof metrics / sizeof metrics[0], kl);
     ilr_test_rmtree(fx.dir);
 }
 

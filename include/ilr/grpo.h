@@ -40,8 +40,9 @@ typedef struct {
     int timed_out;                 /* stopped by train.max_minutes */
     double seconds;                /* wall clock of the steps of this process */
     double first_reward, last_reward;
-    ilr_grpo_eval eval_before, eval_after; /* data.eval */
-    ilr_grpo_eval test_before, test_after; /* data.test */
+    ilr_grpo_eval eval_before, eval_after; /* data.eval, greedy */
+    ilr_grpo_eval test_before, test_after; /* data.test, greedy */
+    ilr_grpo_eval test_sampled_before, test_sampled_after; /* data.test, avg@data.eval_samples (when > 0) */
 } ilr_grpo_result;
 
 /* Runs (or, with resume != 0, continues) the run c describes.  0 when it finished or was interrupted

@@ -20,7 +20,7 @@ typedef struct {
     /* data */
     char *train_data, *eval_data, *test_data, *template_path;
     int task, chat, math_extract;
-    long eval_max, test_max;
+    long eval_max, test_max, eval_samples;
     /* rollout */
     long prompts_per_step, num_generations, max_new_tokens, max_prompt_tokens;
     double temperature, top_p, min_p;

@@ -101,6 +101,7 @@ static int grpo_open(grpo_run *r, const ilr_train_config *c, int resume, char *c
         (rc = ilr_template_load(c->template_path ? c->template_path : "prompts/world/solve.txt", &r->world_template)))
         return rc;
     rc = grpo_data_load(r, &r->train, c->train_data, 0);
+    if (!rc && !(r->order = malloc(sizeof(int) * (size_t)r->train.n))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     if (!rc && c->eval_data) rc = grpo_data_load(r, &r->eval, c->eval_data, c->eval_max);
     if (!rc && c->test_data) rc = grpo_data_load(r, &r->test, c->test_data, c->test_max);
     if (rc) return rc;
@@ -163,7 +164,6 @@ static int next_item(grpo_run *r) {
     int n = r->train.n;
     if (r->index >= n) r->epoch++, r->index = 0;
     if (r->order_epoch != r->epoch) {
-        if (!r->order) r->order = malloc(sizeof(int) * (size_t)n);
         ilr_rng rng;
         ilr_rng_init(&rng, (uint64_t)r->c->seed, 0x6772706fULL + (uint64_t)r->epoch);
         for (int i = 0; i < n; i++) r->order[i] = i;
@@ -383,12 +383,22 @@ static void print_eval(const grpo_run *r, const char *what, const char *when, co
     fflush(stdout);
 }
 
-static int run_eval(grpo_run *r, const grpo_data *d, const char *prefix, const char *when, long step, ilr_grpo_eval *ev) {
+/* Greedy accuracy on d, logged as PREFIX_*; with data.eval_samples > 0 also avg@k of sampled answers at the
+ * rollout temperature, logged as PREFIX_sampled_* (into *sampled when given). */
+static int run_eval(grpo_run *r, const grpo_data *d, const char *prefix, const char *when, long step, ilr_grpo_eval *ev,
+                    ilr_grpo_eval *sampled) {
     if (!d->n) return 0;
-    int rc = grpo_evaluate(r, d, ev);
+    int rc = grpo_evaluate(r, d, 0, 0, ev);
     if (rc) return rc;
     log_line(r, eval_json(prefix, ev, step));
     print_eval(r, prefix, when, ev);
+    if (r->c->eval_samples <= 0) return 0;
+    ilr_grpo_eval local, *s = sampled ? sampled : &local;
+    if ((rc = grpo_evaluate(r, d, (int)r->c->eval_samples, (float)r->c->temperature, s))) return rc;
+    char name[48];
+    snprintf(name, sizeof name, "%s_sampled", prefix);
+    log_line(r, eval_json(name, s, step));
+    print_eval(r, name, when, s);
     return 0;
 }
 
@@ -507,8 +517,8 @@ static int grpo_loop(grpo_run *r, ilr_grpo_result *res) {
     int rc = 0;
     print_header(r, start);
     if (start == 0) {
-        rc = run_eval(r, &r->eval, "eval", "before", 0, &res->eval_before);
-        if (!rc) rc = run_eval(r, &r->test, "test", "before", 0, &res->test_before);
+        rc = run_eval(r, &r->eval, "eval", "before", 0, &res->eval_before, NULL);
+        if (!rc) rc = run_eval(r, &r->test, "test", "before", 0, &res->test_before, &res->test_sampled_before);
     }
     struct sigaction sa = {.sa_handler = grpo_on_signal}, old_int, old_term;
     sigemptyset(&sa.sa_mask);
@@ -531,7 +541,8 @@ static int grpo_loop(grpo_run *r, ilr_grpo_result *res) {
         rc = rollout(r, step, &ro, &times[0], &times[1], &zero_std);
         if (!rc && r->has_ref) {
             ref_lp = calloc((size_t)ro.S, sizeof *ref_lp);
-            for (int k = 0; ref_lp && k < ro.S; k++) ref_lp[k] = malloc(sizeof(float) * (size_t)(ro.len[k] + 1));
+            for (int k = 0; ref_lp && k < ro.S && !rc; k++)
+                if (!(ref_lp[k] = malloc(sizeof(float) * (size_t)(ro.len[k] + 1)))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
             if (!ref_lp) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
         }
         ilr_timer tt;
@@ -564,7 +575,7 @@ static int grpo_loop(grpo_run *r, ilr_grpo_result *res) {
         if (rc) break;
         res->timed_out = c->max_minutes > 0 && ilr_timer_elapsed(&timer) > c->max_minutes * 60 && step < c->steps;
         int last = step == c->steps || grpo_stop_signal || res->timed_out;
-        if (!last && c->eval_every > 0 && step % c->eval_every == 0) rc = run_eval(r, &r->eval, "eval", "", step, &res->eval_after);
+        if (!last && c->eval_every > 0 && step % c->eval_every == 0) rc = run_eval(r, &r->eval, "eval", "", step, &res->eval_after, NULL);
         if (!rc && ((c->save_every > 0 && step % c->save_every == 0) || grpo_stop_signal || res->timed_out))
             rc = save_checkpoint(r, step);
         if (grpo_stop_signal) {
@@ -579,8 +590,8 @@ static int grpo_loop(grpo_run *r, ilr_grpo_result *res) {
     res->seconds = ilr_timer_elapsed(&timer);
     if (rc || res->interrupted) return rc;
     if (res->timed_out && !c->quiet) printf("  train.max_minutes reached after step %ld\n", res->steps);
-    rc = run_eval(r, &r->eval, "eval", "after", res->steps, &res->eval_after);
-    if (!rc) rc = run_eval(r, &r->test, "test", "after", res->steps, &res->test_after);
+    rc = run_eval(r, &r->eval, "eval", "after", res->steps, &res->eval_after, NULL);
+    if (!rc) rc = run_eval(r, &r->test, "test", "after", res->steps, &res->test_after, &res->test_sampled_after);
     return rc;
 }
 
@@ -620,6 +631,9 @@ static int finish(grpo_run *r, const ilr_grpo_result *res) {
     if (res->eval_after.evaluated) json_object_set_new(s, "eval_after", summary_eval(&res->eval_after));
     if (res->test_before.evaluated) json_object_set_new(s, "test_before", summary_eval(&res->test_before));
     if (res->test_after.evaluated) json_object_set_new(s, "test_after", summary_eval(&res->test_after));
+    if (res->test_sampled_before.evaluated)
+        json_object_set_new(s, "test_sampled_before", summary_eval(&res->test_sampled_before));
+    if (res->test_sampled_after.evaluated) json_object_set_new(s, "test_sampled_after", summary_eval(&res->test_sampled_after));
     char path[4096];
     snprintf(path, sizeof path, "%s/train_summary.json", c->output_dir);
     rc = ilr_json_save_file(path, s);

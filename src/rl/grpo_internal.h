@@ -62,7 +62,8 @@ void grpo_data_free(grpo_data *d);
 int grpo_rewards(grpo_run *r, const grpo_data *d, const int *item_of, const ilr_gen_output *out, int n, float *reward,
                  int *correct, int *formatted);
 
-/* Greedy answers to the data's items, graded. */
-int grpo_evaluate(grpo_run *r, const grpo_data *d, ilr_grpo_eval *ev);
+/* Answers to the data's items, graded: greedy (samples 0), or `samples` per question at temperature
+ * (counts are then over every sample: accuracy is avg@samples). */
+int grpo_evaluate(grpo_run *r, const grpo_data *d, int samples, float temperature, ilr_grpo_eval *ev);
 
 #endif

@@ -141,24 +141,27 @@ int grpo_rewards(grpo_run *r, const grpo_data *d, const int *item_of, const ilr_
 
 /* ---- evaluation ---- */
 
-int grpo_evaluate(grpo_run *r, const grpo_data *d, ilr_grpo_eval *ev) {
+int grpo_evaluate(grpo_run *r, const grpo_data *d, int samples, float temperature, ilr_grpo_eval *ev) {
     memset(ev, 0, sizeof *ev);
     if (!d->n) return 0;
-    int wave = r->gen.slots, rc = 0;
-    ilr_gen_output *out = calloc((size_t)wave, sizeof *out);
-    int *item = malloc(sizeof(int) * (size_t)wave), *correct = malloc(sizeof(int) * (size_t)wave),
-        *formatted = malloc(sizeof(int) * (size_t)wave);
-    float *reward = malloc(sizeof(float) * (size_t)wave);
+    int k = samples > 0 ? samples : 1, per_wave = r->gen.slots / k, rc = 0;
+    if (per_wave < 1) return ILR_FAIL(ILR_EINVAL, "evaluation: %d samples per question, but only %d generation slots", k, r->gen.slots);
+    size_t cap = (size_t)per_wave * k;
+    ilr_gen_output *out = calloc(cap, sizeof *out);
+    int *item = malloc(sizeof(int) * cap), *correct = malloc(sizeof(int) * cap), *formatted = malloc(sizeof(int) * cap);
+    float *reward = malloc(sizeof(float) * cap);
     if (!out || !item || !correct || !formatted || !reward) rc = ILR_FAIL(ILR_ENOMEM, "out of memory for evaluation");
-    ilr_gen_options opt = {.sampler = {0.0f, 0, 1.0f, 0.0f}, .max_new_tokens = (int)r->c->max_new_tokens, .seed = 1};
+    /* greedy, or k samples per question from a fixed seed (the same draws at every evaluation) */
+    ilr_gen_options opt = {.sampler = {samples > 0 ? temperature : 0.0f, 0, 1.0f, 0.0f},
+                           .max_new_tokens = (int)r->c->max_new_tokens, .seed = (uint64_t)r->c->seed + 7777};
     double reward_sum = 0;
-    for (int first = 0; !rc && first < d->n; first += wave) {
-        int m = d->n - first < wave ? d->n - first : wave;
-        for (int i = 0; i < m; i++) item[i] = first + i;
-        rc = ilr_generate(&r->gen, r->tok, (const int *const *)d->ids + first, d->lens + first, m, 1, &opt, out);
-        if (!rc) rc = grpo_rewards(r, d, item, out, m, reward, correct, formatted);
-        for (int i = 0; !rc && i < m; i++) {
-            int level = d->ds.items[first + i].level;
+    for (int first = 0; !rc && first < d->n; first += per_wave) {
+        int m = d->n - first < per_wave ? d->n - first : per_wave;
+        for (int i = 0; i < m * k; i++) item[i] = first + i / k;
+        rc = ilr_generate(&r->gen, r->tok, (const int *const *)d->ids + first, d->lens + first, m, k, &opt, out);
+        if (!rc) rc = grpo_rewards(r, d, item, out, m * k, reward, correct, formatted);
+        for (int i = 0; !rc && i < m * k; i++) {
+            int level = d->ds.items[item[i]].level;
             if (level < 0 || level > ILR_GRPO_MAX_LEVEL) level = 0;
             ev->correct += correct[i];
             ev->total++;
@@ -166,7 +169,7 @@ int grpo_evaluate(grpo_run *r, const grpo_data *d, ilr_grpo_eval *ev) {
             ev->level_total[level]++;
             reward_sum += reward[i];
         }
-        for (int i = 0; i < m; i++) ilr_gen_output_free(&out[i]);
+        for (int i = 0; i < m * k; i++) ilr_gen_output_free(&out[i]);
     }
     ev->reward = ev->total ? reward_sum / ev->total : 0;
     ev->evaluated = !rc;

@@ -29,6 +29,8 @@ static const ilr_cfg_key train_keys[] = {
          "how completions are rewarded: auto is code for code datasets, else math"),
     NUM("data.eval_max", ILR_CFG_INT, eval_max, "200", 0, 1e9, "questions of data.eval used (0: all)"),
     NUM("data.test_max", ILR_CFG_INT, test_max, "0", 0, 1e9, "questions of data.test used (0: all)"),
+    NUM("data.eval_samples", ILR_CFG_INT, eval_samples, "0", 0, 1024,
+        "besides greedy accuracy, avg@k of k answers per question sampled at rollout.temperature (0: greedy only)"),
     KEY("data.chat", ILR_CFG_BOOL, chat, "false", "render each prompt as a user turn with the model's chat template"),
 
     NUM("rollout.prompts_per_step", ILR_CFG_INT, prompts_per_step, "16", 1, 1e6,
