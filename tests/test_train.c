@@ -108,6 +108,25 @@ static void test_config_defaults_file_and_overrides(void **state) {
     ilr_test_rmtree(fx.dir);
 }
 
+/* --resume names the run's problem: no checkpoint yet, or a `latest` naming one that is gone. */
+static void test_resume_without_checkpoint(void **state) {
+    (void)state;
+    fixture fx;
+    ilr_test_tmpdir(fx.dir, "train-noresume");
+    char path[256], out[16384]; /* the resolved config is printed first */
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "model: m\noutput_dir: %s\ndata:\n  train: t.jsonl\n", fx.dir);
+    ilr_test_write_file(path, fx.dir, "config.yaml", yaml, strlen(yaml));
+    char *argv[] = {"ilr", "train", "--resume", fx.dir};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 4, argv), 1);
+    assert_non_null(strstr(out, "no checkpoint to resume from"));
+    ilr_test_write_file(path, fx.dir, "latest", "checkpoint-000007\n", strlen("checkpoint-000007\n"));
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 4, argv), 1);
+    assert_non_null(strstr(out, "checkpoint-000007, which does not exist"));
+    print_message("resume: a run without a checkpoint, and a `latest` naming a missing one, are refused by name\n");
+    ilr_test_rmtree(fx.dir);
+}
+
 /* ---- a smoke run ---- */
 
 static json_t *read_log(const char *run, int *steps, int *evals) {
@@ -146,7 +165,7 @@ static void test_grpo_smoke_run(void **state) {
     (void)state;
     fixture fx;
     setup(&fx, "train-smoke");
-    char cfg[256], run[600], out[16384], path[700];
+    char cfg[256], run[600], run2[600], out[16384], path[700];
     snprintf(run, sizeof run, "%s/run", fx.dir);
     char extra[1024];
     snprintf(extra, sizeof extra,
@@ -197,9 +216,14 @@ static void test_grpo_smoke_run(void **state) {
     assert_non_null(strstr(svg, "<svg"));
     assert_non_null(strstr(svg, "polyline"));
     free(svg);
+    /* questions that are not the task's kind are refused before anything runs */
+    snprintf(run2, sizeof run2, "output_dir=%s/run-code", fx.dir);
+    char *argv_code[] = {"ilr", "train", cfg, "data.task=code", run2};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, argv_code), 1);
+    assert_non_null(strstr(out, "data.task is code but the dataset holds math questions"));
+
     /* the other branches: a reference model and its KL, mu = 2, per-sequence aggregation, mean-only
      * advantages, truncated completions masked */
-    char run2[600];
     snprintf(run2, sizeof run2, "output_dir=%s/run2", fx.dir);
     char *argv2[] = {"ilr", "train", cfg, run2, "train.steps=3", "train.save_every=0", "data.eval=null", "grpo.beta=0.04",
                      "grpo.num_iterations=2", "grpo.loss_type=grpo", "grpo.scale_rewards=none",
@@ -342,6 +366,7 @@ static void test_grpo_resume_after_kill_is_exact(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_config_defaults_file_and_overrides),
+    cmocka_unit_test(test_resume_without_checkpoint),
     cmocka_unit_test(test_grpo_smoke_run),
     cmocka_unit_test(test_grpo_resume_after_kill_is_exact),
 };

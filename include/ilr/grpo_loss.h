@@ -53,7 +53,6 @@ typedef struct {
     double kl;          /* k3 values */
     double low_clip;    /* tokens with rho < 1 - eps_low and A < 0 (the clip binds from below) */
     double high_clip;   /* tokens with rho > 1 + eps_high and A > 0 */
-    double ratio;       /* rho */
 } ilr_grpo_token_stats;
 
 /* The loss of the n tokens of one completion, times weight: returns weight * sum_t loss_t and writes

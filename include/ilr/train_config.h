@@ -10,7 +10,6 @@
 
 #include "ilr/config_yaml.h"
 
-enum { ILR_METHOD_GRPO = 0 };
 enum { ILR_TRAIN_TASK_AUTO = 0, ILR_TRAIN_TASK_WORLD_ARITH = 1, ILR_TRAIN_TASK_MATH = 2, ILR_TRAIN_TASK_CODE = 3 };
 
 typedef struct {

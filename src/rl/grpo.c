@@ -1,4 +1,5 @@
 /* The GRPO trainer (see include/ilr/grpo.h): setup, the step loop, logs and checkpoints. */
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -192,10 +193,9 @@ static void rollout_free(grpo_rollout *ro) {
 
 /* A step's sampling seed: a mix of the run's seed and the step, so a resumed step samples what it would have. */
 static uint64_t step_seed(const ilr_train_config *c, long step) {
-    uint64_t z = (uint64_t)c->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)step;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    ilr_rng rng;
+    ilr_rng_init(&rng, (uint64_t)c->seed, 0x73616d70ULL + (uint64_t)step); /* a stream per step */
+    return ilr_rng_u64(&rng);
 }
 
 static int rollout(grpo_run *r, long step, grpo_rollout *ro, double *gen_s, double *reward_s, int *zero_std) {
@@ -251,6 +251,13 @@ static int rollout(grpo_run *r, long step, grpo_rollout *ro, double *gen_s, doub
 
 /* ---- the policy update ---- */
 
+/* The learning rate of optimizer step opt_step (a rollout step makes num_iterations of them). */
+static float grpo_lr(const ilr_train_config *c, long opt_step) {
+    ilr_lr_schedule sched = {(float)c->lr, (int)c->warmup_steps, c->steps * c->num_iterations, (float)c->min_lr_ratio,
+                             (ilr_lr_shape)c->lr_schedule};
+    return ilr_lr_at(&sched, opt_step);
+}
+
 typedef struct {
     double loss, grad_norm, entropy, entropy_tokens;
     ilr_grpo_token_stats tok;
@@ -283,12 +290,9 @@ static int update(grpo_run *r, long step, grpo_rollout *ro, float **ref_lp, upda
     int MB = (int)c->micro_batch, Tmax = r->tr.max_T;
     size_t cells = (size_t)MB * Tmax;
     int *tokens = malloc(sizeof(int) * cells), *targets = malloc(sizeof(int) * cells), *lengths = malloc(sizeof(int) * MB);
-    float *dlogp = malloc(sizeof(float) * cells), *seq_dlogp = malloc(sizeof(float) * (size_t)c->max_new_tokens),
-          *seq_lp = malloc(sizeof(float) * (size_t)c->max_new_tokens);
-    int rc = tokens && targets && lengths && dlogp && seq_dlogp && seq_lp ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory");
+    float *dlogp = malloc(sizeof(float) * cells);
+    int rc = tokens && targets && lengths && dlogp ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory");
     ilr_grpo_loss_params lp = {(float)c->epsilon, (float)c->epsilon_high, (float)c->beta};
-    ilr_lr_schedule sched = {(float)c->lr, (int)c->warmup_steps, c->steps * c->num_iterations, (float)c->min_lr_ratio,
-                             (ilr_lr_shape)c->lr_schedule};
     for (int it = 0; !rc && it < c->num_iterations; it++) {
         ilr_transformer_zero_grad(&r->tr);
         double loss = 0;
@@ -305,20 +309,19 @@ static int update(grpo_run *r, long step, grpo_rollout *ro, float **ref_lp, upda
             ilr_transformer_forward(&r->tr, tokens, lengths, targets, B, T);
             memset(dlogp, 0, sizeof(float) * (size_t)B * T);
             for (int b = 0; b < B; b++) {
-                int k = first + b, n = ro->out[k].count, pl = lengths[b] - n;
-                const float *row = r->tr.logprob + (long)b * T + pl - 1;
+                int k = first + b, n = ro->out[k].count;
+                long at = (long)b * T + lengths[b] - n - 1; /* the completion's first target position */
                 if (it == 0)
-                    for (int j = 0; j < n; j++) st->entropy += r->tr.entropy[(long)b * T + pl - 1 + j], st->entropy_tokens++;
+                    for (int j = 0; j < n; j++) st->entropy += r->tr.entropy[at + j], st->entropy_tokens++;
                 if (ro->weight[k] == 0) continue;
-                for (int j = 0; j < n; j++) seq_lp[j] = row[j];
-                loss += ilr_grpo_token_loss(seq_dlogp, seq_lp, ro->out[k].logprobs, r->has_ref ? ref_lp[k] : NULL, n,
-                                            ro->adv[k], ro->weight[k], &lp, it == 0 ? &st->tok : NULL);
-                memcpy(dlogp + (long)b * T + pl - 1, seq_dlogp, sizeof(float) * (size_t)n);
+                loss += ilr_grpo_token_loss(dlogp + at, r->tr.logprob + at, ro->out[k].logprobs,
+                                            r->has_ref ? ref_lp[k] : NULL, n, ro->adv[k], ro->weight[k], &lp,
+                                            it == 0 ? &st->tok : NULL);
             }
             ilr_transformer_backward(&r->tr, dlogp);
         }
         long opt_step = (step - 1) * c->num_iterations + it + 1;
-        ilr_adamw_params hp = {ilr_lr_at(&sched, opt_step), (float)c->adam_beta1, (float)c->adam_beta2,
+        ilr_adamw_params hp = {grpo_lr(c, opt_step), (float)c->adam_beta1, (float)c->adam_beta2,
                                (float)c->adam_eps, (float)c->weight_decay};
         rc = ilr_transformer_adamw_step(&r->tr, &hp, (float)c->max_grad_norm, &st->grad_norm);
         st->loss += loss / c->num_iterations;
@@ -327,8 +330,6 @@ static int update(grpo_run *r, long step, grpo_rollout *ro, float **ref_lp, upda
     free(targets);
     free(lengths);
     free(dlogp);
-    free(seq_dlogp);
-    free(seq_lp);
     return rc;
 }
 
@@ -426,13 +427,11 @@ static json_t *step_json(const grpo_run *r, long step, const grpo_rollout *ro, c
     }
     double S = ro->S, mean = sum / S, ntok = st->tok.tokens > 0 ? st->tok.tokens : 1;
     char key[64];
-    ilr_lr_schedule sched = {(float)c->lr, (int)c->warmup_steps, c->steps * c->num_iterations, (float)c->min_lr_ratio,
-                             (ilr_lr_shape)c->lr_schedule};
     json_object_set_new(j, "step", json_integer(step));
     set_real(j, "epoch", r->epoch + (double)r->index / r->train.n);
     set_real(j, "loss", st->loss);
     set_real(j, "grad_norm", st->grad_norm);
-    set_real(j, "learning_rate", ilr_lr_at(&sched, step * c->num_iterations));
+    set_real(j, "learning_rate", grpo_lr(c, step * c->num_iterations));
     set_real(j, "reward", mean);
     set_real(j, "reward_std", group_std / ro->prompts);
     snprintf(key, sizeof key, "rewards/%s/mean", task_name(r->task));
@@ -464,6 +463,43 @@ static json_t *step_json(const grpo_run *r, long step, const grpo_rollout *ro, c
 
 /* ---- checkpoints ---- */
 
+static int compare_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Keeps the newest `keep` complete checkpoint-STEP directories of run_dir (temporaries, named
+ * checkpoint-STEP.tmp.PID, are not checkpoints and are left alone). */
+static int prune_checkpoints(const char *run_dir, long keep) {
+    DIR *d = opendir(run_dir);
+    if (!d) return ILR_FAIL(ILR_EIO, "%s: cannot list the run directory", run_dir);
+    long *steps = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        char *end;
+        if (strncmp(e->d_name, "checkpoint-", 11) != 0) continue;
+        long step = strtol(e->d_name + 11, &end, 10);
+        if (end == e->d_name + 11 || *end) continue;
+        if (n == cap) {
+            long *grown = realloc(steps, sizeof *steps * (cap = cap ? 2 * cap : 16));
+            if (!grown) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
+            else steps = grown;
+        }
+        if (!rc) steps[n++] = step;
+    }
+    closedir(d);
+    if (!rc) qsort(steps, n, sizeof *steps, compare_long);
+    for (size_t i = 0; !rc && n > (size_t)keep && i < n - (size_t)keep; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/checkpoint-%06ld", run_dir, steps[i]);
+        rc = ilr_remove_tree(dir);
+    }
+    free(steps);
+    return rc;
+}
+
 static int save_checkpoint(grpo_run *r, long step) {
     const ilr_train_config *c = r->c;
     char dir[4096], latest[4096];
@@ -484,14 +520,7 @@ static int save_checkpoint(grpo_run *r, long step) {
     snprintf(latest, sizeof latest, "%s/latest", c->output_dir);
     snprintf(dir, sizeof dir, "checkpoint-%06ld\n", step);
     if ((rc = ilr_file_write_atomic(latest, dir, strlen(dir)))) return rc;
-    /* keep the newest keep_checkpoints: remove older ones, whatever step they were saved at */
-    int kept = 0;
-    for (long s = step; s > 0; s--) {
-        snprintf(dir, sizeof dir, "%s/checkpoint-%06ld", c->output_dir, s);
-        if (!ilr_dir_exists(dir)) continue;
-        if (++kept > c->keep_checkpoints && (rc = ilr_remove_tree(dir))) return rc;
-    }
-    return 0;
+    return prune_checkpoints(c->output_dir, c->keep_checkpoints);
 }
 
 /* ---- the loop ---- */

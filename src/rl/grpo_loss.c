@@ -82,7 +82,6 @@ double ilr_grpo_token_loss(float *dlogp, const float *logp, const float *old_log
             stats->kl += kl;
             stats->low_clip += rho < lo && A < 0;
             stats->high_clip += rho > hi && A > 0;
-            stats->ratio += rho;
         }
     }
     return weight * sum;
