@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the two base agents of the synthetic world into build/agents/ (make agents; make demo uses it):
-#   data      SFT data (Idea3 records of every stage, split "sft") and a held-out split ("val", solve only);
+#   data      SFT data (Idea3 records of every stage, split "sft"; FLAWED % of the solve answers carry a
+#             planted mistake) and a held-out split ("val", solve only);
 #             problems for RL (rl-train.jsonl: split "train", rl-val.jsonl: split "val"), test.jsonl ("test")
 #   tokenizer a byte-level BPE learned from the SFT text
 #   agent A   Qwen2 architecture, shape world-a (0.35 M parameters), trained from scratch by ilr sft
@@ -15,12 +16,15 @@ SEED=${SEED:-1}
 # training budgets, chosen so that each agent trains in at most 10 minutes on 2 cores (README, "Base agents")
 A_STEPS=${A_STEPS:-3500}
 B_STEPS=${B_STEPS:-3400}
+# the share of SFT solve answers with a planted mistake (a slip or a skip): the base agents imitate it, as a
+# pretrained model imitates the wrong solutions in its data, and reinforcement learning has to unlearn it
+FLAWED=${FLAWED:-30}
 [ "${FORCE:-0}" = 1 ] && rm -rf "$OUT"
 mkdir -p "$OUT/data"
 
 if [ ! -f "$OUT/tokenizer/tokenizer.json" ]; then
     echo "== data and tokenizer (seed $SEED)"
-    $ILR world gen --task arith --kind idea3 --split sft --n 80000 --levels 1-5 --seed "$SEED" -o "$OUT/data/sft.jsonl"
+    $ILR world gen --task arith --kind idea3 --split sft --n 80000 --levels 1-5 --flawed "$FLAWED" --seed "$SEED" -o "$OUT/data/sft.jsonl"
     $ILR world gen --task arith --kind sft --split val --n 500 --levels 1-5 --seed "$SEED" -o "$OUT/data/val.jsonl"
     $ILR world gen --task arith --kind problems --split test --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/test.jsonl"
     $ILR tokenizer train --vocab-size 512 --special '<|endoftext|>' --jsonl prompt,response \

@@ -492,6 +492,8 @@ static char *read_text(const char *path) {
 
 typedef struct {
     int stages[3], modes[2], fuse_cases[4], lines, max_chars[3];
+    int flawed_solves; /* solve answers with a planted mistake (only where --flawed allows them) */
+    int allow_flawed;
 } idea3_stats;
 
 /* The text of a prompt between the line `after` and the next line starting with `until` ("" for the end). */
@@ -507,6 +509,14 @@ static char *between(const char *prompt, const char *after, const char *until) {
     return s;
 }
 
+/* The prompt's first line, which is the question. */
+static void first_line(const char *prompt, char *out, size_t cap) {
+    size_t n = strcspn(prompt, "\n");
+    assert_true(n < cap);
+    memcpy(out, prompt, n);
+    out[n] = 0;
+}
+
 static int check_idea3_line(json_t *line, int line_number, const char *name, void *user) {
     idea3_stats *st = user;
     const char *prompt, *response, *stage, *mode;
@@ -517,10 +527,7 @@ static int check_idea3_line(json_t *line, int line_number, const char *name, voi
     int64_t level;
     assert_int_equal(ilr_json_get_int(line, "level", 1, name, 1, 5, &level), 0);
     char question[256];
-    size_t qlen = strcspn(prompt, "\n");
-    assert_true(qlen < sizeof question);
-    memcpy(question, prompt, qlen);
-    question[qlen] = 0;
+    first_line(prompt, question, sizeof question);
     ilr_world_problem p;
     assert_int_equal(ilr_world_parse_question(question, &p), 0);
     int s = strcmp(stage, "solve") == 0 ? 0 : strcmp(stage, "analyse") == 0 ? 1 : 2, m = strcmp(mode, "comp") == 0;
@@ -531,9 +538,17 @@ static int check_idea3_line(json_t *line, int line_number, const char *name, voi
     if (chars > st->max_chars[s]) st->max_chars[s] = chars;
     const char *peer_label = m ? "Your rival's solution:" : "Your partner's solution:";
     ilr_world_verdict v;
-    if (s != 1) { /* solve and fuse responses are the worked solution */
+    if (s != 1) { /* solve and fuse responses are the worked solution, or a flawed one where allowed */
         assert_int_equal(ilr_world_check(question, response, strlen(response), &v), 0);
-        assert_true(v.correct && v.well_formed);
+        assert_true(v.well_formed);
+        if (!v.correct) { /* a planted mistake: the analysis names a wrong step */
+            char *an;
+            assert_true(s == 0 && st->allow_flawed);
+            assert_int_equal(ilr_world_analyse(&p, response, strlen(response), &an), 0);
+            assert_non_null(strstr(an, " is wrong: "));
+            free(an);
+            st->flawed_solves++;
+        }
     }
     if (s == 1) { /* the response is the accurate analysis of the peer's solution */
         char *peer = between(prompt, peer_label, "Check each step"), *an;
@@ -553,6 +568,23 @@ static int check_idea3_line(json_t *line, int line_number, const char *name, voi
         assert_string_equal(an, review);
         free(an), free(own), free(peer), free(review);
     }
+    (void)line_number;
+    return 0;
+}
+
+/* An sft record: a solve answer to the question its prompt opens with, right or (where allowed) flawed. */
+static int check_sft_line(json_t *line, int line_number, const char *name, void *user) {
+    idea3_stats *st = user;
+    const char *prompt, *response;
+    assert_int_equal(ilr_json_get_string(line, "prompt", 1, name, &prompt), 0);
+    assert_int_equal(ilr_json_get_string(line, "response", 1, name, &response), 0);
+    char question[256];
+    first_line(prompt, question, sizeof question);
+    ilr_world_verdict v;
+    assert_int_equal(ilr_world_check(question, response, strlen(response), &v), 0);
+    assert_true(v.well_formed && (v.correct || st->allow_flawed));
+    st->flawed_solves += !v.correct;
+    st->lines++;
     (void)line_number;
     return 0;
 }
@@ -626,6 +658,18 @@ static void test_gen_cli(void **state) {
     memset(&st, 0, sizeof st);
     assert_int_equal(ilr_jsonl_read(c, check_idea3_line, &st), 0);
     assert_int_equal(st.stages[2], 200);
+    /* --flawed: that share of solve answers carry a planted mistake; fuse answers stay right */
+    assert_int_equal(run_world("gen", "--n", "2000", "--split", "train", "--kind", "idea3", "--flawed", "30", "-o", d, NULL), 0);
+    memset(&st, 0, sizeof st);
+    st.allow_flawed = 1;
+    assert_int_equal(ilr_jsonl_read(d, check_idea3_line, &st), 0);
+    printf("world idea3 --flawed 30: %d of %d solve answers flawed\n", st.flawed_solves, st.stages[0]);
+    assert_true(st.flawed_solves > st.stages[0] * 24 / 100 && st.flawed_solves < st.stages[0] * 36 / 100);
+    assert_int_equal(run_world("gen", "--n", "100", "--split", "val", "--kind", "sft", "--flawed", "100", "-o", d, NULL), 0);
+    memset(&st, 0, sizeof st);
+    st.allow_flawed = 1;
+    assert_int_equal(ilr_jsonl_read(d, check_sft_line, &st), 0);
+    assert_int_equal(st.flawed_solves, 100);
     assert_int_equal(run_world("gen", "--n", "2", "--split", "calib", "--levels", "3", "-o", "-", NULL), 0);
     assert_non_null(strstr(cli_out, "\"id\": \"arith-calib-1-1\""));
     assert_non_null(strstr(cli_out, "\"level\": 3"));
@@ -664,6 +708,7 @@ static void test_gen_cli_errors(void **state) {
     for (size_t i = 0; i < sizeof bad_mix / sizeof *bad_mix; i++)
         expect_usage("--mix takes three weights", 2, "gen", "--n", "5", "--split", "test", "--mix", bad_mix[i], "-o", "/tmp/x", NULL);
     expect_usage("--seed takes an integer", 2, "gen", "--n", "5", "--split", "test", "--seed", "-1", "-o", "/tmp/x", NULL);
+    expect_usage("--flawed takes an integer", 2, "gen", "--n", "5", "--split", "test", "--flawed", "101", "-o", "/tmp/x", NULL);
     expect_usage("unknown or incomplete option '--bogus'", 2, "gen", "--bogus", NULL);
     expect_usage("unexpected argument 'extra'", 2, "gen", "--n", "5", "--split", "test", "-o", "/tmp/x", "extra", NULL);
     expect_usage("/nonexistent-dir/x.jsonl", 1, "gen", "--n", "5", "--split", "test", "-o", "/nonexistent-dir/x.jsonl", NULL);
@@ -675,6 +720,8 @@ static void test_gen_cli_errors(void **state) {
     ilr_world_parse_levels("1", &opt);
     opt.kind = ILR_WORLD_IDEA3;
     ILR_EXPECT_ERROR(ilr_world_gen_file(&opt, "/tmp/x"), ILR_EINVAL, "all 0");
+    opt.mix[0] = 1, opt.flawed_percent = -1;
+    ILR_EXPECT_ERROR(ilr_world_gen_file(&opt, "/tmp/x"), ILR_EINVAL, "flawed percent -1");
 }
 
 static const struct CMUnitTest world_tests[] = {

@@ -137,6 +137,7 @@ typedef struct {
     int num_levels;
     ilr_world_kind kind;
     int mix[3];                     /* idea3: weights of solve, analyse, fuse records */
+    int flawed_percent;             /* sft, idea3: the share of solve answers with a planted mistake */
     int progress;                   /* a progress bar on stderr */
 } ilr_world_gen_options;
 

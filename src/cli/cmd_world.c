@@ -15,7 +15,8 @@ static const char world_help[] =
 
 static const char gen_help_head[] =
     "usage: ilr world gen --n N --split NAME -o FILE [--task arith] [--levels 1-5] [--seed S]\n"
-    "                     [--kind problems|sft|idea3] [--mix SOLVE:ANALYSE:FUSE]\n\n"
+    "                     [--kind problems|sft|idea3] [--mix SOLVE:ANALYSE:FUSE]\n"
+    "                     [--flawed P]\n\n"
     "Writes N records of the world \"arith\": multi-step integer arithmetic (\"Compute (12+7)*3-5.\") with\n"
     "worked solutions, one operation per line, ending in \\boxed{N}.  Every value is an integer in [0, 9999].\n\n"
     "  --task arith      the world (arith is the only one)\n"
@@ -28,7 +29,10 @@ static const char gen_help_head[] =
     "                    sft: {\"prompt\", \"response\", \"level\", \"stage\": \"solve\"}\n"
     "                    idea3: {\"prompt\", \"response\", \"level\", \"stage\", \"mode\"}, stage solve, analyse\n"
     "                    or fuse, mode coop or comp (half each); prompts from prompts/world/*.txt\n"
-    "  --mix A:B:C       idea3: relative weights of solve, analyse and fuse records (default 2:1:1)\n\n"
+    "  --mix A:B:C       idea3: relative weights of solve, analyse and fuse records (default 2:1:1)\n"
+    "  --flawed P        sft, idea3: P % of solve answers carry a planted mistake (a slip or a skip, half\n"
+    "                    each), as the noisy solutions a pretrained model imitates (default 0; fuse answers\n"
+    "                    are always right)\n\n"
     "Splits never share a problem, whatever the seeds: a problem belongs to the split that owns its bucket,\n"
     "a fixed hash of the expression's text modulo 100 (sft 0-39, train 40-69, calib 70-79, val 80-84,\n"
     "test 85-99), and each split draws until a problem is its own.  Record i of (seed, split) comes from\n"
@@ -66,7 +70,8 @@ static int world_gen(int argc, char **argv) {
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'}, {"n", required_argument, 0, 'n'},    {"split", required_argument, 0, 's'},
         {"levels", required_argument, 0, 'l'}, {"seed", required_argument, 0, 'S'}, {"kind", required_argument, 0, 'k'},
-        {"mix", required_argument, 0, 'm'},  {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"mix", required_argument, 0, 'm'},  {"flawed", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *cmd = "world gen", *out = NULL;
     ilr_world_gen_options opt = {.seed = 1, .n = -1, .kind = ILR_WORLD_PROBLEMS, .mix = {2, 1, 1}};
     ilr_world_parse_levels("1-5", &opt);
@@ -99,6 +104,9 @@ static int world_gen(int argc, char **argv) {
             else rc = ilr_cli_usage_error(cmd, "--kind takes problems, sft or idea3, not '%s'", optarg);
             break;
         case 'm': rc = parse_mix(cmd, optarg, opt.mix); break;
+        case 'f':
+            if (!(rc = ilr_cli_parse_long(cmd, "--flawed", optarg, 0, 100, &v))) opt.flawed_percent = (int)v;
+            break;
         case 'o': out = optarg; break;
         default: rc = ilr_cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

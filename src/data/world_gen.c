@@ -125,13 +125,19 @@ static int stage_pick(const ilr_world_gen_options *opt, ilr_rng *rng) {
     return r < opt->mix[0] ? ILR_WORLD_STAGE_SOLVE : r < opt->mix[0] + opt->mix[1] ? ILR_WORLD_STAGE_ANALYSE : ILR_WORLD_STAGE_FUSE;
 }
 
-/* The prompt and response of an Idea3 record of the given stage and mode. */
+/* The prompt and response of an Idea3 record of the given stage and mode.  A solve answer carries a
+ * planted mistake flawed_percent % of the time (no draw at 0, so such files are what they were before the
+ * option); a fuse answer is always the worked solution. */
 static int idea3_texts(owned *o, const ilr_world_prompts *pr, const ilr_world_problem *p, const char *question,
-                       const char *solution, int stage, int mode, ilr_rng *rng, char **prompt, const char **response) {
+                       const char *solution, int stage, int mode, int flawed_percent, ilr_rng *rng, char **prompt,
+                       const char **response) {
     int rc;
     if (stage == ILR_WORLD_STAGE_SOLVE) {
         ilr_template_var vars[] = {{"question", question}};
-        *response = solution;
+        char *answer = (char *)solution;
+        if (flawed_percent > 0 && (int)ilr_rng_below(rng, 100) < flawed_percent && (rc = flawed(o, p, rng, &answer)))
+            return rc;
+        *response = answer;
         return render(o, pr->solve, PROMPT_FILES[0], vars, 1, prompt);
     }
     if (stage == ILR_WORLD_STAGE_ANALYSE) {
@@ -167,6 +173,8 @@ static int check_options(const ilr_world_gen_options *opt) {
         if (total == 0) return ILR_FAIL(ILR_EINVAL, "world gen: the mix weights are all 0");
     }
     if (opt->n < 0) return ILR_FAIL(ILR_EINVAL, "world gen: %lld records", opt->n);
+    if (opt->flawed_percent < 0 || opt->flawed_percent > 100)
+        return ILR_FAIL(ILR_EINVAL, "world gen: flawed percent %d is not in [0, 100]", opt->flawed_percent);
     return 0;
 }
 
@@ -199,7 +207,7 @@ int ilr_world_gen_record(const ilr_world_gen_options *opt, const ilr_world_promp
     } else {
         int stage = opt->kind == ILR_WORLD_IDEA3 ? stage_pick(opt, &rng) : ILR_WORLD_STAGE_SOLVE;
         int mode = opt->kind == ILR_WORLD_IDEA3 ? (int)ilr_rng_below(&rng, 2) : 0;
-        rc = idea3_texts(&o, pr, problem, question, solution, stage, mode, &rng, &prompt, &response);
+        rc = idea3_texts(&o, pr, problem, question, solution, stage, mode, opt->flawed_percent, &rng, &prompt, &response);
         if (!rc) {
             json_object_set_new(r, "prompt", json_string(prompt));
             json_object_set_new(r, "response", json_string(response));
