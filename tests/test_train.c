@@ -215,6 +215,8 @@ static void test_grpo_smoke_run(void **state) {
     assert_int_equal(ilr_file_read_all(path, &svg, &n), 0);
     assert_non_null(strstr(svg, "<svg"));
     assert_non_null(strstr(svg, "polyline"));
+    assert_non_null(strstr(svg, "held-out accuracy (greedy)"));
+    assert_non_null(strstr(svg, "held-out accuracy (sampled, avg@3)"));
     free(svg);
     /* questions that are not the task's kind are refused before anything runs */
     snprintf(run2, sizeof run2, "output_dir=%s/run-code", fx.dir);

@@ -628,19 +628,23 @@ static int grpo_loop(grpo_run *r, ilr_grpo_result *res) {
 
 static json_t *summary_eval(const ilr_grpo_eval *ev) { return eval_json("", ev, -1); }
 
-/* curve.svg: held-out accuracy (at each evaluation) and mean reward (each step) from the run's log. */
+/* curve.svg: mean reward and accuracy of the training samples (each step) and held-out accuracy, greedy and
+ * sampled (at each evaluation), from the run's log. */
 static int write_curve(const ilr_train_config *c) {
     char log[4096], svg_path[4096];
     snprintf(log, sizeof log, "%s/train_log.jsonl", c->output_dir);
     snprintf(svg_path, sizeof svg_path, "%s/curve.svg", c->output_dir);
-    const char *keys[] = {"reward", "accuracy", "eval_accuracy"};
-    const char *names[] = {"mean reward (training samples)", "accuracy (training samples)", "held-out accuracy (greedy)"};
+    char sampled[64];
+    snprintf(sampled, sizeof sampled, "held-out accuracy (sampled, avg@%ld)", c->eval_samples);
+    const char *keys[] = {"reward", "accuracy", "eval_accuracy", "eval_sampled_accuracy"};
+    const char *names[] = {"mean reward (training samples)", "accuracy (training samples)", "held-out accuracy (greedy)", sampled};
     ilr_plot_options opt = ilr_plot_default_options();
     opt.title = "GRPO: reward and accuracy per step";
     opt.x_label = "step";
     opt.y_label = "reward / accuracy";
     opt.markers = 0;
-    return ilr_plot_log_svg(log, "step", keys, names, 3, &opt, svg_path);
+    int n = !c->eval_data || !c->eval_data[0] ? 2 : c->eval_samples > 0 ? 4 : 3; /* no empty legend entries */
+    return ilr_plot_log_svg(log, "step", keys, names, n, &opt, svg_path);
 }
 
 static int finish(grpo_run *r, const ilr_grpo_result *res) {

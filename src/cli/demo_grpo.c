@@ -1,0 +1,59 @@
+/* ilr demo, stage 4: GRPO from base agent A for a few minutes: configs/world-grpo-a.yaml, shortened to
+ * DEMO_GRPO_STEPS steps and evaluated on the 500 held-out test problems before and after, greedy and
+ * sampled (avg@4 at temperature 1, the policy's own accuracy, which is what GRPO raises).  A failure when
+ * the sampled accuracy does not rise.  bench/grpo_world.sh is the full 18-minute run for both agents. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "demo.h"
+#include "ilr/error.h"
+#include "ilr/grpo.h"
+#include "ilr/io.h" /* ilr_resource_path */
+#include "ilr/train_config.h"
+
+enum { DEMO_GRPO_STEPS = 150 };
+
+/* In percent, computed as the trainer prints it. */
+static double percent(const ilr_grpo_eval *ev) { return ev->total ? 100.0 * ev->correct / ev->total : 0; }
+
+int ilr_demo_grpo(const char *root, const char *out, int *failures) {
+    char config[1024], model[1100], train[1100], test[1100], run[1100];
+    printf("\nGRPO from base agent A, %d steps of 64 questions x 8 completions (configs/world-grpo-a.yaml)\n",
+           DEMO_GRPO_STEPS);
+    snprintf(model, sizeof model, "%s/agent-a", root);
+    snprintf(train, sizeof train, "%s/data/rl-train.jsonl", root);
+    if (access(train, R_OK) != 0) {
+        printf("  (no base agents with RL data in %s: run `make agents`, then `ilr demo` again)\n", root);
+        return 0;
+    }
+    if (ilr_resource_path(config, sizeof config, "configs/world-grpo-a.yaml")) return ilr_last_error_code();
+    char o_model[1200], o_train[1200], o_test[1200], o_out[1200], o_steps[64];
+    snprintf(test, sizeof test, "%s/data/test.jsonl", root);
+    snprintf(run, sizeof run, "%s/grpo-a", out);
+    snprintf(o_model, sizeof o_model, "model=%s", model);
+    snprintf(o_train, sizeof o_train, "data.train=%s", train);
+    snprintf(o_test, sizeof o_test, "data.test=%s", test);
+    snprintf(o_out, sizeof o_out, "output_dir=%s", run);
+    snprintf(o_steps, sizeof o_steps, "train.steps=%d", DEMO_GRPO_STEPS);
+    char *overrides[] = {o_model, o_train, o_test, o_out, o_steps, "data.eval=null", "train.max_minutes=0",
+                         "train.save_every=0", "train.log_every=20", "train.quiet=false"};
+    ilr_train_config c;
+    int rc = ilr_train_config_load(&c, config, overrides, (int)(sizeof overrides / sizeof *overrides));
+    if (rc) return rc;
+    ilr_grpo_result res;
+    rc = ilr_grpo_run(&c, 0, &res);
+    ilr_train_config_free(&c);
+    if (rc) return rc;
+    double greedy[2] = {percent(&res.test_before), percent(&res.test_after)};
+    double sampled[2] = {percent(&res.test_sampled_before), percent(&res.test_sampled_after)};
+    printf("  held-out test accuracy after %ld steps (%.0f s): sampled %.1f%% -> %.1f%% (%+.1f points), "
+           "greedy %.1f%% -> %.1f%% (%+.1f)\n", res.steps, res.seconds, sampled[0], sampled[1], sampled[1] - sampled[0],
+           greedy[0], greedy[1], greedy[1] - greedy[0]);
+    printf("  the run, its log and curve.svg: %s/\n", run);
+    if (sampled[1] <= sampled[0]) {
+        printf("  FAIL: GRPO did not raise the sampled accuracy\n");
+        ++*failures;
+    }
+    return 0;
+}
