@@ -18,24 +18,23 @@ enum { DEMO_GRPO_STEPS = 150 };
 static double percent(const ilr_grpo_eval *ev) { return ev->total ? 100.0 * ev->correct / ev->total : 0; }
 
 int ilr_demo_grpo(const char *root, const char *out, int *failures) {
-    char config[1024], model[1100], train[1100], test[1100], run[1100];
+    char config[1024], train[1100], run[1100];
     printf("\nGRPO from base agent A, %d steps of 64 questions x 8 completions (configs/world-grpo-a.yaml)\n",
            DEMO_GRPO_STEPS);
-    snprintf(model, sizeof model, "%s/agent-a", root);
     snprintf(train, sizeof train, "%s/data/rl-train.jsonl", root);
     if (access(train, R_OK) != 0) {
         printf("  (no base agents with RL data in %s: run `make agents`, then `ilr demo` again)\n", root);
         return 0;
     }
     if (ilr_resource_path(config, sizeof config, "configs/world-grpo-a.yaml")) return ilr_last_error_code();
-    char o_model[1200], o_train[1200], o_test[1200], o_out[1200], o_steps[64];
-    snprintf(test, sizeof test, "%s/data/test.jsonl", root);
     snprintf(run, sizeof run, "%s/grpo-a", out);
-    snprintf(o_model, sizeof o_model, "model=%s", model);
+    char o_model[1200], o_train[1200], o_test[1200], o_out[1200], o_steps[64];
+    snprintf(o_model, sizeof o_model, "model=%s/agent-a", root);
     snprintf(o_train, sizeof o_train, "data.train=%s", train);
-    snprintf(o_test, sizeof o_test, "data.test=%s", test);
+    snprintf(o_test, sizeof o_test, "data.test=%s/data/test.jsonl", root);
     snprintf(o_out, sizeof o_out, "output_dir=%s", run);
     snprintf(o_steps, sizeof o_steps, "train.steps=%d", DEMO_GRPO_STEPS);
+    /* the held-out test set before and after only (no periodic evaluation), no checkpoints */
     char *overrides[] = {o_model, o_train, o_test, o_out, o_steps, "data.eval=null", "train.max_minutes=0",
                          "train.save_every=0", "train.log_every=20", "train.quiet=false"};
     ilr_train_config c;
