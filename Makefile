@@ -6,7 +6,7 @@
 #   make bench        build and run the benchmarks in bench/
 #   make fuzz         build the libFuzzer targets in fuzz/ with clang and run each FUZZ_SECONDS (60)
 #   make demo         the most complete real thing ilr does today (README.md says what that is)
-#   make agents       train the synthetic world's two base agents into build/agents/ (about 15 min on 2 cores)
+#   make agents       train the synthetic world's two base agents into build/agents/ (15-18 min on 2 cores)
 #   CUDA=1, MPI=1     reserved for the GPU and multi-node backends (later issues)
 
 CC ?= gcc
