@@ -7,6 +7,7 @@
 
 #include "ilr/error.h"
 #include "ilr/io.h"
+#include "ilr/level_accuracy.h"
 #include "ilr/plot.h"
 #include "test_util.h"
 
@@ -361,11 +362,39 @@ static void test_cli_plot_errors(void **state) {
     ilr_test_rmtree(dir);
 }
 
+/* Accuracy by level, as the trainers print and log it: levels without questions are left out, level 0
+ * (no level given) is logged but not printed. */
+static void test_level_accuracy(void **state) {
+    (void)state;
+    int correct[ILR_MAX_LEVEL + 1] = {[0] = 1, [1] = 2, [3] = 1, [9] = 0};
+    int total[ILR_MAX_LEVEL + 1] = {[0] = 4, [1] = 3, [3] = 8, [9] = 5};
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    ilr_level_accuracy_print(f, correct, total);
+    fclose(f);
+    assert_string_equal(text, "  by level: L1 67%, L3 12%, L9 0%");
+    free(text);
+    json_t *j = ilr_level_accuracy_json(correct, total);
+    assert_int_equal(json_object_size(j), 4);
+    assert_float_equal(json_real_value(json_object_get(j, "0")), 0.25, 0);
+    assert_float_equal(json_real_value(json_object_get(j, "1")), 2.0 / 3.0, 0);
+    assert_float_equal(json_real_value(json_object_get(j, "3")), 0.125, 0);
+    assert_float_equal(json_real_value(json_object_get(j, "9")), 0, 0);
+    json_decref(j);
+    int none[ILR_MAX_LEVEL + 1] = {0};
+    f = open_memstream(&text, &n);
+    ilr_level_accuracy_print(f, none, none);
+    fclose(f);
+    assert_string_equal(text, "");
+    free(text);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mapping),     cmocka_unit_test(test_ticks),         cmocka_unit_test(test_breaks),
     cmocka_unit_test(test_escape),      cmocka_unit_test(test_degenerate),    cmocka_unit_test(test_bad_input),
     cmocka_unit_test(test_smooth),      cmocka_unit_test(test_deterministic), cmocka_unit_test(test_cli_plot),
-    cmocka_unit_test(test_cli_plot_errors),
+    cmocka_unit_test(test_cli_plot_errors), cmocka_unit_test(test_level_accuracy),
 };
 
 ILR_TEST_GROUP(plot, tests)

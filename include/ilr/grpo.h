@@ -23,15 +23,15 @@
 #ifndef ILR_GRPO_H
 #define ILR_GRPO_H
 
+#include "ilr/level_accuracy.h"
 #include "ilr/train_config.h"
 
-#define ILR_GRPO_MAX_LEVEL 9
 
 typedef struct {
     int evaluated;
     int correct, total;
     double reward;                 /* mean */
-    int level_correct[ILR_GRPO_MAX_LEVEL + 1], level_total[ILR_GRPO_MAX_LEVEL + 1];
+    int level_correct[ILR_MAX_LEVEL + 1], level_total[ILR_MAX_LEVEL + 1]; /* level 0: none given */
 } ilr_grpo_eval;
 
 typedef struct {

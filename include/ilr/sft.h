@@ -21,9 +21,8 @@
 
 #include <stdint.h>
 
+#include "ilr/level_accuracy.h"
 #include "ilr/schedule.h"
-
-#define ILR_SFT_MAX_LEVEL 9
 
 typedef struct {
     const char *model_dir;  /* the model to fine-tune (its tokenizer files must be there) */
@@ -53,7 +52,7 @@ typedef struct {
     int evaluated;
     double loss;                     /* mean per response token */
     int correct, total;              /* greedy answers */
-    int level_correct[ILR_SFT_MAX_LEVEL + 1], level_total[ILR_SFT_MAX_LEVEL + 1]; /* level 0: none given */
+    int level_correct[ILR_MAX_LEVEL + 1], level_total[ILR_MAX_LEVEL + 1]; /* level 0: none given */
 } ilr_sft_eval;
 
 typedef struct {

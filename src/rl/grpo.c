@@ -350,7 +350,7 @@ static void eval_key(char *key, size_t cap, const char *prefix, const char *name
 }
 
 static json_t *eval_json(const char *prefix, const ilr_grpo_eval *ev, long step) {
-    json_t *j = json_object(), *levels = json_object();
+    json_t *j = json_object();
     char key[64];
     if (step >= 0) json_object_set_new(j, "step", json_integer(step));
     eval_key(key, sizeof key, prefix, "accuracy");
@@ -359,14 +359,8 @@ static json_t *eval_json(const char *prefix, const ilr_grpo_eval *ev, long step)
     set_real(j, key, ev->reward);
     eval_key(key, sizeof key, prefix, "examples");
     json_object_set_new(j, key, json_integer(ev->total));
-    for (int l = 1; l <= ILR_GRPO_MAX_LEVEL; l++)
-        if (ev->level_total[l]) {
-            char lk[16];
-            snprintf(lk, sizeof lk, "%d", l);
-            set_real(levels, lk, (double)ev->level_correct[l] / ev->level_total[l]);
-        }
     eval_key(key, sizeof key, prefix, "accuracy_by_level");
-    json_object_set_new(j, key, levels);
+    json_object_set_new(j, key, ilr_level_accuracy_json(ev->level_correct, ev->level_total));
     return j;
 }
 
@@ -374,12 +368,7 @@ static void print_eval(const grpo_run *r, const char *what, const char *when, co
     if (r->c->quiet) return;
     printf("  %s %-6s accuracy %5.1f%% (%d/%d)  reward %.3f", what, when, ev->total ? 100.0 * ev->correct / ev->total : 0.0,
            ev->correct, ev->total, ev->reward);
-    int any = 0;
-    for (int l = 1; l <= ILR_GRPO_MAX_LEVEL; l++)
-        if (ev->level_total[l]) {
-            printf("%s L%d %.0f%%", any ? "," : "  by level:", l, 100.0 * ev->level_correct[l] / ev->level_total[l]);
-            any = 1;
-        }
+    ilr_level_accuracy_print(stdout, ev->level_correct, ev->level_total);
     printf("\n");
     fflush(stdout);
 }

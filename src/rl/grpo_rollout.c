@@ -162,7 +162,7 @@ int grpo_evaluate(grpo_run *r, const grpo_data *d, int samples, float temperatur
         if (!rc) rc = grpo_rewards(r, d, item, out, m * k, reward, correct, formatted);
         for (int i = 0; !rc && i < m * k; i++) {
             int level = d->ds.items[item[i]].level;
-            if (level < 0 || level > ILR_GRPO_MAX_LEVEL) level = 0;
+            if (level < 0 || level > ILR_MAX_LEVEL) level = 0;
             ev->correct += correct[i];
             ev->total++;
             ev->level_correct[level] += correct[i];

@@ -137,29 +137,18 @@ static int evaluate(sft_run *r, ilr_sft_eval *ev) {
 }
 
 static json_t *eval_json(const ilr_sft_eval *ev) {
-    json_t *j = json_object(), *levels = json_object();
+    json_t *j = json_object();
     json_object_set_new(j, "eval_loss", json_real(ev->loss));
     json_object_set_new(j, "eval_accuracy", json_real(ev->total ? (double)ev->correct / ev->total : 0));
     json_object_set_new(j, "eval_examples", json_integer(ev->total));
-    for (int l = 0; l <= ILR_SFT_MAX_LEVEL; l++)
-        if (ev->level_total[l]) {
-            char key[16];
-            snprintf(key, sizeof key, "%d", l);
-            json_object_set_new(levels, key, json_real((double)ev->level_correct[l] / ev->level_total[l]));
-        }
-    json_object_set_new(j, "eval_accuracy_by_level", levels);
+    json_object_set_new(j, "eval_accuracy_by_level", ilr_level_accuracy_json(ev->level_correct, ev->level_total));
     return j;
 }
 
 static void print_eval(const char *when, const ilr_sft_eval *ev) {
     printf("  eval %-6s loss %.4f  accuracy %.1f%% (%d/%d)", when, ev->loss,
            ev->total ? 100.0 * ev->correct / ev->total : 0.0, ev->correct, ev->total);
-    int any = 0;
-    for (int l = 1; l <= ILR_SFT_MAX_LEVEL; l++)
-        if (ev->level_total[l]) {
-            printf("%s L%d %.0f%%", any ? "," : "  by level:", l, 100.0 * ev->level_correct[l] / ev->level_total[l]);
-            any = 1;
-        }
+    ilr_level_accuracy_print(stdout, ev->level_correct, ev->level_total);
     printf("\n");
     fflush(stdout);
 }

@@ -49,7 +49,7 @@ static int add_example(json_t *line, int line_number, const char *name, void *us
     int64_t level = 0;
     char number[64];
     if (ilr_json_get_string(line, "prompt", 1, name, &prompt) || ilr_json_get_string(line, "response", 1, name, &response) ||
-        ilr_json_get_int(line, "level", 0, name, 0, ILR_SFT_MAX_LEVEL, &level) < 0)
+        ilr_json_get_int(line, "level", 0, name, 0, ILR_MAX_LEVEL, &level) < 0)
         return ilr_last_error_code(); /* name is "file:line" */
     json_t *a = json_object_get(line, "answer");
     if (json_is_string(a)) answer = json_string_value(a);
