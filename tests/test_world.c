@@ -708,6 +708,7 @@ static void test_gen_cli_errors(void **state) {
     for (size_t i = 0; i < sizeof bad_mix / sizeof *bad_mix; i++)
         expect_usage("--mix takes three weights", 2, "gen", "--n", "5", "--split", "test", "--mix", bad_mix[i], "-o", "/tmp/x", NULL);
     expect_usage("--seed takes an integer", 2, "gen", "--n", "5", "--split", "test", "--seed", "-1", "-o", "/tmp/x", NULL);
+    expect_usage("--flawed plants mistakes in solve answers", 2, "gen", "--n", "5", "--split", "test", "--flawed", "10", "-o", "/tmp/x", NULL);
     expect_usage("--flawed takes an integer", 2, "gen", "--n", "5", "--split", "test", "--flawed", "101", "-o", "/tmp/x", NULL);
     expect_usage("unknown or incomplete option '--bogus'", 2, "gen", "--bogus", NULL);
     expect_usage("unexpected argument 'extra'", 2, "gen", "--n", "5", "--split", "test", "-o", "/tmp/x", "extra", NULL);

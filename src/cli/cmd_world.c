@@ -116,6 +116,8 @@ static int world_gen(int argc, char **argv) {
     if (opt.n < 0) return ilr_cli_usage_error(cmd, "--n N is required");
     if (!opt.split) return ilr_cli_usage_error(cmd, "--split NAME is required (sft, train, calib, val or test)");
     if (!out) return ilr_cli_usage_error(cmd, "-o FILE is required");
+    if (opt.flawed_percent > 0 && opt.kind == ILR_WORLD_PROBLEMS)
+        return ilr_cli_usage_error(cmd, "--flawed plants mistakes in solve answers: it needs --kind sft or idea3");
     opt.progress = opt.n >= 10000;
     if (ilr_world_gen_file(&opt, out)) return ilr_cli_fail(cmd);
     if (strcmp(out, "-") != 0)
