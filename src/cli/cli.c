@@ -31,6 +31,7 @@ static const command commands[] = {
     {"sft", ilr_cmd_sft, "supervised fine-tuning on prompt/response JSONL (packed, loss on responses only)"},
     {"train", ilr_cmd_train, "reinforcement learning (GRPO) from a YAML config: rollouts, rewards, resumable runs"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
+    {"irt", ilr_cmd_irt, "item response theory: `irt fit` fits agents' abilities and questions' difficulties (1PL)"},
     {"plot", ilr_cmd_plot, "line charts of JSONL training logs (reward, loss, accuracy per step) as SVG"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},
     {"demo", ilr_cmd_demo, "the end-to-end demo (today: model directory round trips)"},

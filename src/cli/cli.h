@@ -25,6 +25,7 @@ int ilr_cmd_chat(int argc, char **argv);
 int ilr_cmd_tokenizer(int argc, char **argv);
 int ilr_cmd_world(int argc, char **argv);
 int ilr_cmd_plot(int argc, char **argv);
+int ilr_cmd_irt(int argc, char **argv);
 
 /* Prints "ilr CMD: <last error>" (and the source location at debug level); returns 1. */
 int ilr_cli_fail(const char *cmd);
