@@ -44,6 +44,13 @@ const char *ilr_test_shared_data(void) {
     return path;
 }
 
+void ilr_test_expect_contains(const char *text, const char *phrase) {
+    if (!strstr(text, phrase)) {
+        print_error("text lacks \"%s\":\n%s\n", phrase, text);
+        fail();
+    }
+}
+
 void ilr_test_expect_error(int rc, int want, ...) {
     const char *msg = ilr_last_error();
     if (rc != want) {

@@ -40,6 +40,9 @@ char *ilr_test_humaneval_program(const char *prompt, const char *completion, con
 /* A copy of a model directory's parameters (asserting that it loads): *params malloc'ed, *n floats. */
 void ilr_test_read_params(const char *dir, float **params, size_t *n);
 
+/* Asserts that text contains phrase, printing the text when it does not. */
+void ilr_test_expect_contains(const char *text, const char *phrase);
+
 /* Asserts that rc is the failure code want and that ilr_last_error() contains every needle given
  * (a NULL-terminated list), printing the message so a failure reads as a diagnosis. */
 void ilr_test_expect_error(int rc, int want, ...);
