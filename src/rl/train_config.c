@@ -6,10 +6,12 @@
 
 #include "ilr/error.h"
 
-#define KEY(name, type, field, def, doc) {name, type, offsetof(ilr_train_config, field), def, doc, NULL, 1, 0}
-#define NUM(name, type, field, def, lo, hi, doc) {name, type, offsetof(ilr_train_config, field), def, doc, NULL, lo, hi}
+/* (the trailing NULL, 0: no item schema, which only LIST keys have) */
+#define KEY(name, type, field, def, doc) {name, type, offsetof(ilr_train_config, field), def, doc, NULL, 1, 0, NULL, 0}
+#define NUM(name, type, field, def, lo, hi, doc) \
+    {name, type, offsetof(ilr_train_config, field), def, doc, NULL, lo, hi, NULL, 0}
 #define ENUM(name, field, def, choices, doc) \
-    {name, ILR_CFG_ENUM, offsetof(ilr_train_config, field), def, doc, choices, 1, 0}
+    {name, ILR_CFG_ENUM, offsetof(ilr_train_config, field), def, doc, choices, 1, 0, NULL, 0}
 
 static const ilr_cfg_key train_keys[] = {
     ENUM("method", method, "grpo", "grpo", "training method (grpo: single-agent GRPO; the ILR methods come later)"),
