@@ -62,7 +62,10 @@ const char *ilr_stop_reason_name(ilr_stop_reason reason); /* "eos", "stop_token"
 
 typedef struct {
     int *ids;          /* generated tokens, the stopping token included */
-    float *logprobs;   /* log p(token) under the model (temperature 1, unfiltered): what training computes */
+    float *logprobs;   /* log softmax(logits / T)[token] at the sampler's temperature T (T = 1 when greedy),
+                        * over the whole vocabulary, unfiltered by top-k / top-p / min-p (TRL's convention):
+                        * what the training forward computes with ilr_transformer's temperature set to
+                        * ilr_sampler_logprob_temperature(&options.sampler) */
     int count;
     char *text;        /* decoded text, cut before a stop string; NULL without a tokenizer */
     size_t text_len;

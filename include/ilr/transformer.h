@@ -5,7 +5,10 @@
  * live in one arena, gradients and AdamW moments in buffers laid out like the parameters.  Batches are
  * right-padded: sequence b holds lengths[b] real tokens at t < lengths[b].  The output of a forward pass
  * is, for each position with a target token, the log-probability of that target (and the entropy of the
- * position's distribution) from the fused, vocabulary-chunked LM head: B x T x V logits never exist. */
+ * position's distribution) from the fused, vocabulary-chunked LM head: B x T x V logits never exist.
+ * The distribution is softmax(logits / temperature), temperature 1 unless the caller sets tr->temperature:
+ * RL sets the rollout's sampling temperature, so that the log-probabilities (and the gradient) are those
+ * of the distribution the tokens were drawn from, as the generation engine records them (TRL does the same). */
 #ifndef ILR_TRANSFORMER_H
 #define ILR_TRANSFORMER_H
 
@@ -27,6 +30,8 @@ typedef struct {
 typedef struct {
     ilr_model *model;   /* weights, not owned */
     int max_B, max_T;   /* the sizes this state was made for */
+    float temperature;  /* > 0: forward computes log softmax(logits / temperature); init sets 1 */
+    float last_temperature; /* the last forward's, which backward differentiates */
     int B, T;           /* the last forward pass's */
     int packed;         /* the last forward pass had documents packed in its rows (positions given) */
     int vocab_chunk;
@@ -44,12 +49,13 @@ typedef struct {
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_gate, *d_up, *d_act, *d_lnf, *d_att_scratch;
 } ilr_transformer;
 
-/* Sizes activations for batches up to B x T and allocates gradients (zeroed). */
+/* Sizes activations for batches up to B x T and allocates gradients (zeroed).  Temperature 1. */
 int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T);
 void ilr_transformer_free(ilr_transformer *tr);
 
 /* tokens: (B, T) right-padded (padding ids are ignored), lengths: (B), targets: (B, T), -1 where no target.
- * Fills tr->logprob and tr->entropy (B*T, 0 where no target).  B <= max_B, T <= max_T. */
+ * Fills tr->logprob and tr->entropy (B*T, 0 where no target) under softmax(logits / tr->temperature).
+ * B <= max_B, T <= max_T. */
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
                              int B, int T);
 /* The same with several documents packed in a row ("sequence packing"): positions (B, T) restart at 0
@@ -57,10 +63,12 @@ void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *
  * rotary embeddings use them, and a token attends only to its own document.  NULL: one document per row. */
 void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, const int *lengths,
                                     const int *positions, const int *targets, int B, int T);
-/* Backward from d(loss)/d(logprob) (B*T) of the last forward: accumulates into tr->grads. */
+/* Backward from d(loss)/d(logprob) (B*T) of the last forward, at that forward's temperature: accumulates
+ * into tr->grads. */
 void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob);
 void ilr_transformer_zero_grad(ilr_transformer *tr);
-/* Full logits (B*T, V) of the last forward (tests and inspection; allocates nothing). */
+/* Full logits (B*T, V) of the last forward, not divided by the temperature (tests and inspection; allocates
+ * nothing). */
 void ilr_transformer_logits(const ilr_transformer *tr, float *out);
 
 /* Next-token targets for a right-padded batch: targets[b,t] = tokens[b,t+1] for t < lengths[b]-1, else -1. */

@@ -71,6 +71,7 @@ int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) {
     tr->model = model;
     tr->max_B = B;
     tr->max_T = T;
+    tr->temperature = tr->last_temperature = 1.0f;
     /* Logit chunks of at most 16M floats (64 MiB), at least 256 vocabulary rows. */
     size_t chunk = (16u << 20) / ((size_t)B * T);
     tr->vocab_chunk = (int)(chunk < 256 ? 256 : chunk > (size_t)c->vocab_size ? (size_t)c->vocab_size : chunk);
@@ -159,6 +160,7 @@ void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, cons
                                     const int *positions, const int *targets, int B, int T) {
     const ilr_model_config *c = &tr->model->config;
     assert(B <= tr->max_B && T <= tr->max_T);
+    assert(tr->temperature > 0.0f);
     tr->B = B;
     tr->T = T;
     tr->packed = positions != NULL;
@@ -178,8 +180,10 @@ void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, cons
     for (int l = 0; l < L; l++) layer_forward(tr, l, l + 1 < L ? tr->layers[l + 1].resid : tr->resid_out);
     ilr_rmsnorm_forward(tr->lnf, tr->lnf_rstd, tr->resid_out, param(tr, ILR_P_FINAL_NORM, -1), N, C,
                         (float)c->rms_norm_eps);
+    tr->last_temperature = tr->temperature;
     ilr_lm_head_logprob_forward(tr->logprob, tr->entropy, tr->lse, tr->lnf, param(tr, head_kind(tr), -1),
-                                tr->targets, N, C, c->vocab_size, tr->logits_scratch, tr->vocab_chunk);
+                                tr->targets, tr->temperature, N, C, c->vocab_size, tr->logits_scratch,
+                                tr->vocab_chunk);
 }
 
 void ilr_transformer_logits(const ilr_transformer *tr, float *out) {
@@ -239,8 +243,8 @@ void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob) {
     int N = tr->B * tr->T, C = c->hidden_size;
     zero(tr->d_lnf, (size_t)N * C);
     ilr_lm_head_logprob_backward(tr->d_lnf, grad(tr, head_kind(tr), -1), dlogprob, tr->lnf,
-                                 param(tr, head_kind(tr), -1), tr->targets, tr->lse, N, C, c->vocab_size,
-                                 tr->logits_scratch, tr->vocab_chunk);
+                                 param(tr, head_kind(tr), -1), tr->targets, tr->lse, tr->last_temperature, N, C,
+                                 c->vocab_size, tr->logits_scratch, tr->vocab_chunk);
     zero(tr->d_resid, (size_t)N * C);
     ilr_rmsnorm_backward(tr->d_resid, grad(tr, ILR_P_FINAL_NORM, -1), tr->d_lnf, tr->resid_out,
                          param(tr, ILR_P_FINAL_NORM, -1), tr->lnf_rstd, N, C);
