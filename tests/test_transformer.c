@@ -2,7 +2,7 @@
  * reimplementation of transformers' modeling_qwen2.py / modeling_llama.py) for a Qwen2 model (QKV bias,
  * tied embeddings) and a Llama model (llama3 rope scaling, GQA 4:1, untied) on a right-padded batch:
  * logits, loss, every parameter's gradient, and the losses of 10 AdamW steps with clipping.  Then the
- * temperature (log-probs, entropy and gradient of softmax(logits / T)). */
+ * temperature (log-probs, entropy and gradient of softmax(logits / T)) and the forward-only state. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +373,64 @@ static void test_temperature(void **state) {
     fixture_free(&fx);
 }
 
+/* A forward-only state gives the full state's log-probabilities and entropies bit for bit (padded and packed
+ * batches, at temperatures 1 and 0.7), holds no gradients, and is much smaller. */
+static void test_forward_only(void **state) {
+    (void)state;
+    const char *names[2] = {"qwen2", "llama"};
+    for (int f = 0; f < 2; f++) {
+        fixture fx;
+        fixture_load(&fx, names[f]);
+        int N = fx.B * fx.T;
+        ilr_transformer full, fwd;
+        assert_int_equal(ilr_transformer_init(&full, &fx.model, fx.B, fx.T), 0);
+        assert_int_equal(ilr_transformer_init_forward_only(&fwd, &fx.model, fx.B, fx.T), 0);
+        assert_null(fwd.grads);
+        const float temps[2] = {1.0f, 0.7f};
+        int *positions = malloc(sizeof(int) * (size_t)N);
+        for (int i = 0; i < N; i++) positions[i] = (i % fx.T) % 5; /* five-token documents */
+        for (int k = 0; k < 4; k++) {
+            full.temperature = fwd.temperature = temps[k % 2];
+            const int *pos = k < 2 ? NULL : positions;
+            ilr_transformer_forward_packed(&full, fx.tokens, fx.lengths, pos, fx.targets, fx.B, fx.T);
+            ilr_transformer_forward_packed(&fwd, fx.tokens, fx.lengths, pos, fx.targets, fx.B, fx.T);
+            assert_memory_equal(full.logprob, fwd.logprob, sizeof(float) * (size_t)N);
+            assert_memory_equal(full.entropy, fwd.entropy, sizeof(float) * (size_t)N);
+        }
+        print_message("%s forward-only: log-probs and entropies equal bit for bit to the full state's (padded and "
+                      "packed, T 1 and 0.7); %zu vs %zu bytes for %d x %d\n", names[f], ilr_transformer_bytes(&fwd),
+                      ilr_transformer_bytes(&full), fx.B, fx.T);
+        free(positions);
+        ilr_transformer_free(&full);
+        ilr_transformer_free(&fwd);
+        fixture_free(&fx);
+    }
+    /* sizes at the shapes the trainers use (nothing is run: the buffers are only reserved) */
+    const struct {
+        const char *shape;
+        ilr_arch arch;
+        int B, T;
+    } cases[2] = {{"world-a", ILR_ARCH_QWEN2, 64, 192}, {"tiny", ILR_ARCH_LLAMA, 4, 256}};
+    for (int i = 0; i < 2; i++) {
+        ilr_model_config cfg;
+        assert_int_equal(ilr_config_from_shape(cases[i].shape, cases[i].arch, &cfg), 0);
+        ilr_model m;
+        assert_int_equal(ilr_model_create(&m, &cfg), 0);
+        ilr_transformer full, fwd;
+        assert_int_equal(ilr_transformer_init(&full, &m, cases[i].B, cases[i].T), 0);
+        assert_int_equal(ilr_transformer_init_forward_only(&fwd, &m, cases[i].B, cases[i].T), 0);
+        double a = (double)ilr_transformer_bytes(&full), b = (double)ilr_transformer_bytes(&fwd);
+        print_message("%s, batch %d x %d: full state %.1f MiB (activations %.1f + gradients %.1f), forward-only "
+                      "%.1f MiB (%.0f%%)\n", cases[i].shape, cases[i].B, cases[i].T, a / 1048576,
+                      (double)full.arena.capacity / 1048576, (a - (double)full.arena.capacity) / 1048576,
+                      b / 1048576, 100 * b / a);
+        assert_true(b < 0.5 * a);
+        ilr_transformer_free(&full);
+        ilr_transformer_free(&fwd);
+        ilr_model_free(&m);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gradient_accumulation),
     cmocka_unit_test(test_qwen2_matches_pytorch),
@@ -380,6 +438,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_padding_does_not_leak),
     cmocka_unit_test(test_packed_rows_equal_separate_rows),
     cmocka_unit_test(test_temperature),
+    cmocka_unit_test(test_forward_only),
 };
 
 ILR_TEST_GROUP(transformer, tests)
