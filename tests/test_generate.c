@@ -274,9 +274,64 @@ static void test_stop_string_across_tokens(void **state) {
     ilr_tok_free(tok);
 }
 
+/* An instruct model's end-of-turn id named only by generation_config.json ends generation there, with reason
+ * eos, after a save and load of the model directory; config.json's eos (the one SFT appends) is unchanged. */
+static void test_generation_config_eos_stops(void **state) {
+    (void)state;
+    ilr_model_config cfg;
+    assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_QWEN2, &cfg), 0);
+    ilr_model m, loaded;
+    assert_int_equal(ilr_model_create(&m, &cfg), 0);
+    ilr_model_init_random(&m, 11);
+    ilr_generator g;
+    assert_int_equal(ilr_gen_init(&g, &m, 1, 64), 0);
+    const int prompt[3] = {300, 301, 302}, *prompts[1] = {prompt}, len = 3;
+    ilr_gen_options opt = {.sampler = {1.0f, 0, 1.0f, 0.0f}, .max_new_tokens = 24, .seed = 1}; /* sampled: varied */
+    ilr_gen_output free_run, stopped;
+    assert_int_equal(ilr_generate(&g, NULL, prompts, &len, 1, 1, &opt, &free_run), 0);
+    assert_int_equal(free_run.reason, ILR_STOP_LENGTH);
+    int first = 2, config_eos = 0; /* the end of turn: the first token at index >= 2 new there */
+    for (int fresh = 0; !fresh; first += !fresh) {
+        assert_true(first < free_run.count);
+        fresh = 1;
+        for (int i = 0; i < first; i++) fresh &= free_run.ids[i] != free_run.ids[first];
+    }
+    int turn_end = free_run.ids[first];
+    for (int used = 1; used;) { /* config.json's eos: an id the free run never produces */
+        used = 0;
+        config_eos++;
+        for (int i = 0; i < free_run.count; i++) used |= free_run.ids[i] == config_eos;
+    }
+    m.config.num_eos = 1;
+    m.config.eos_token_ids[0] = config_eos;
+    m.generation_config = json_pack("{s:[i, i]}", "eos_token_id", config_eos, turn_end);
+    char dir[256];
+    ilr_test_tmpdir(dir, "geneos");
+    assert_int_equal(ilr_model_save(&m, dir, NULL), 0);
+    assert_int_equal(ilr_model_load(&loaded, dir), 0);
+    assert_int_equal(loaded.config.num_eos, 1);
+    assert_int_equal(loaded.config.eos_token_ids[0], config_eos);
+    ilr_gen_free(&g);
+    assert_int_equal(ilr_gen_init(&g, &loaded, 1, 64), 0);
+    assert_int_equal(ilr_generate(&g, NULL, prompts, &len, 1, 1, &opt, &stopped), 0);
+    print_message("generation_config.json eos [%d, %d] (config.json: %d): stopped at token %d of %d with reason %s\n",
+                  config_eos, turn_end, loaded.config.eos_token_ids[0], stopped.count, free_run.count,
+                  ilr_stop_reason_name(stopped.reason));
+    assert_int_equal(stopped.reason, ILR_STOP_EOS);
+    assert_int_equal(stopped.count, first + 1);
+    assert_memory_equal(stopped.ids, free_run.ids, sizeof(int) * (size_t)stopped.count);
+    ilr_gen_output_free(&free_run);
+    ilr_gen_output_free(&stopped);
+    ilr_gen_free(&g);
+    ilr_model_free(&m);
+    ilr_model_free(&loaded);
+    ilr_test_rmtree(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_stop_string_across_tokens),
     cmocka_unit_test(test_generate_loop),
+    cmocka_unit_test(test_generation_config_eos_stops),
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),
     cmocka_unit_test(test_batched_and_shared_prefix),

@@ -49,7 +49,8 @@ typedef struct {
     ilr_sampler_params sampler;
     int max_new_tokens;
     int ignore_eos;                 /* eos ids do not stop (llama.cpp's --ignore-eos); stop ids still do */
-    const int *stop_ids;            /* stop tokens besides the model's eos ids */
+    const int *stop_ids;            /* stop tokens besides the model's eos ids (ilr_model_is_eos: config.json's
+                                     * and generation_config.json's) */
     int num_stop_ids;
     const char *const *stop_strings; /* stop when the generated text contains one (needs a tokenizer) */
     int num_stop_strings;
