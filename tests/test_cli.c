@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../src/cli/cli.h"
+#include "ilr/json.h"
 #include "ilr/model.h"
 #include "test_util.h"
 
@@ -117,6 +118,49 @@ static void test_score(void **state) {
     ilr_test_rmtree(dir);
 }
 
+/* The ids of `ilr generate`'s first JSON line in output; returns their count. */
+static int generated_ids(int *ids, int cap) {
+    json_t *line = NULL;
+    assert_int_equal(ilr_json_parse(output, strcspn(output, "\n"), "generate output", &line), 0);
+    const json_t *list = json_object_get(line, "ids");
+    int n = (int)json_array_size(list);
+    assert_true(n > 0 && n <= cap);
+    for (int i = 0; i < n; i++) ids[i] = (int)json_integer_value(json_array_get(list, (size_t)i));
+    json_decref(line);
+    return n;
+}
+
+/* `ilr generate` stops on an end-of-turn id that only generation_config.json names, with "stop": "eos". */
+static void test_generate_stops_on_generation_config_eos(void **state) {
+    (void)state;
+    char dir[256], model[300], input[300], path[256];
+    ilr_test_tmpdir(dir, "clieos");
+    snprintf(model, sizeof model, "%s/m", dir);
+    assert_int_equal(run_cli("init", "--arch", "qwen2", "--shape", "tiny", "-o", model, NULL), 0);
+    const char prompts[] = "{\"ids\": [5, 6, 7]}\n";
+    ilr_test_write_file(input, dir, "prompts.jsonl", prompts, sizeof prompts - 1);
+    char *args[] = {"ilr", "generate", "--model", model, "--prompts", input, "--temperature", "1", "--seed", "3",
+                    "--max-new-tokens", "16", NULL};
+    const int argc = (int)(sizeof args / sizeof args[0]) - 1;
+    assert_int_equal(ilr_test_run_cli(output, sizeof output, argc, args), 0);
+    expect_output("\"stop\":\"length\"");
+    int free_ids[16], stopped[16];
+    assert_int_equal(generated_ids(free_ids, 16), 16);
+    int turn_end = free_ids[5], first = 0;
+    while (free_ids[first] != turn_end) first++;
+    char gc[64];
+    int len = snprintf(gc, sizeof gc, "{\"eos_token_id\": [%d]}\n", turn_end);
+    ilr_test_write_file(path, model, "generation_config.json", gc, (size_t)len);
+    assert_int_equal(ilr_test_run_cli(output, sizeof output, argc, args), 0);
+    expect_output("\"stop\":\"eos\"");
+    int n = generated_ids(stopped, 16);
+    print_message("ilr generate with generation_config.json eos [%d]: %d tokens, \"stop\":\"eos\" (16 without)\n",
+                  turn_end, n);
+    assert_int_equal(n, first + 1);
+    assert_memory_equal(stopped, free_ids, sizeof(int) * (size_t)n);
+    ilr_test_rmtree(dir);
+}
+
 /* With a real tokenizer: its files are copied, bos/eos come from it, and a vocabulary too small for it is
  * refused with the size to use. */
 static void test_init_with_tokenizer(void **state) {
@@ -182,6 +226,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_usage_errors),
     cmocka_unit_test(test_init_inspect_convert),
     cmocka_unit_test(test_score),
+    cmocka_unit_test(test_generate_stops_on_generation_config_eos),
     cmocka_unit_test(test_init_with_tokenizer),
 };
 

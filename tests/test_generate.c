@@ -1,6 +1,8 @@
 /* The generation engine's KV-cache forward against the training forward (recomputed from scratch), batched
- * against one-by-one, and shared-prefix prefill against independent prefill.  Uses the PyTorch-checked
- * fixture models of tests/data/transformer (weights with std 0.1, so logits are peaked). */
+ * against one-by-one, and shared-prefix prefill against independent prefill; the sampling loop's
+ * log-probabilities against the training forward's at the sampling temperature, and its stop conditions.
+ * Uses the PyTorch-checked fixture models of tests/data/transformer (weights with std 0.1, so logits are
+ * peaked). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,45 +130,66 @@ static void test_batched_and_shared_prefix(void **state) {
     ilr_model_free(&m);
 }
 
+/* The worst |generated logprob - training forward's logprob| over completions out[0, n) of prompts (G per
+ * prompt), the forward at temperature T. */
+static double logprob_gap(ilr_transformer *tr, const int *const *prompts, const int *lens, const ilr_gen_output *out,
+                          int n, int G, float T) {
+    double worst = 0;
+    tr->temperature = T;
+    for (int k = 0; k < n; k++) {
+        int seq[32], targets[32], p = k / G, len = lens[p] + out[k].count;
+        memcpy(seq, prompts[p], sizeof(int) * (size_t)lens[p]);
+        memcpy(seq + lens[p], out[k].ids, sizeof(int) * (size_t)out[k].count);
+        ilr_next_token_targets(targets, seq, &len, 1, len);
+        ilr_transformer_forward(tr, seq, &len, targets, 1, len);
+        for (int i = 0; i < out[k].count; i++)
+            worst = fmax(worst, fabs(out[k].logprobs[i] - tr->logprob[lens[p] - 1 + i]));
+    }
+    return worst;
+}
+
 /* The sampling loop: the same seed gives the same completions whatever the number of slots (so whatever the
- * batching), each token's log-probability is what the training forward computes for it, and length limits
- * and stop tokens end sequences at the right token. */
+ * batching); each token's log-probability is what the training forward computes for it at the sampling
+ * temperature (1 for greedy), unfiltered by top-p, which is what GRPO's ratio needs; length limits and stop
+ * tokens end sequences at the right token. */
 static void test_generate_loop(void **state) {
     (void)state;
     ilr_model m;
     load(&m, "qwen2");
     const int p0[3] = {5, 6, 7}, p1[5] = {9, 8, 7, 6, 5}, p2[1] = {42};
     const int *prompts[3] = {p0, p1, p2}, lens[3] = {3, 5, 1};
-    ilr_gen_options opt = {.sampler = {0.9f, 0, 0.95f, 0.0f}, .max_new_tokens = 12, .ignore_eos = 1, .seed = 77};
+    ilr_gen_options opt = {.sampler = {1.0f, 0, 0.95f, 0.0f}, .max_new_tokens = 12, .ignore_eos = 1, .seed = 77};
     ilr_gen_output a[6], b[6];
     ilr_generator small, big;
     assert_int_equal(ilr_gen_init(&small, &m, 2, 32), 0); /* one prompt (2 samples) per wave */
     assert_int_equal(ilr_gen_init(&big, &m, 8, 32), 0);  /* all three prompts at once */
-    assert_int_equal(ilr_generate(&small, NULL, prompts, lens, 3, 2, &opt, a), 0);
-    assert_int_equal(ilr_generate(&big, NULL, prompts, lens, 3, 2, &opt, b), 0);
     ilr_transformer tr;
     assert_int_equal(ilr_transformer_init(&tr, &m, 1, 32), 0);
-    double worst = 0;
-    int distinct = 0;
-    for (int k = 0; k < 6; k++) {
-        assert_int_equal(a[k].count, b[k].count);
-        assert_memory_equal(a[k].ids, b[k].ids, sizeof(int) * (size_t)a[k].count);
-        distinct += k % 2 == 1 && memcmp(a[k].ids, a[k - 1].ids, sizeof(int) * 3) != 0;
-        /* the training forward on prompt + completion */
-        int seq[32], targets[32], n = lens[k / 2] + a[k].count;
-        memcpy(seq, prompts[k / 2], sizeof(int) * (size_t)lens[k / 2]);
-        memcpy(seq + lens[k / 2], a[k].ids, sizeof(int) * (size_t)a[k].count);
-        ilr_next_token_targets(targets, seq, &n, 1, n);
-        ilr_transformer_forward(&tr, seq, &n, targets, 1, n);
-        for (int i = 0; i < a[k].count; i++)
-            worst = fmax(worst, fabs(a[k].logprobs[i] - tr.logprob[lens[k / 2] - 1 + i]));
-        assert_int_equal(a[k].reason, ILR_STOP_LENGTH);
-        assert_int_equal(a[k].count, 12);
+    const float temps[3] = {0.7f, 0.0f, 1.0f}; /* the last one's outputs stay for the stop-token check */
+    for (int t = 0; t < 3; t++) {
+        opt.sampler.temperature = temps[t];
+        assert_int_equal(ilr_generate(&small, NULL, prompts, lens, 3, 2, &opt, a), 0);
+        assert_int_equal(ilr_generate(&big, NULL, prompts, lens, 3, 2, &opt, b), 0);
+        int distinct = 0;
+        for (int k = 0; k < 6; k++) {
+            assert_int_equal(a[k].count, b[k].count);
+            assert_memory_equal(a[k].ids, b[k].ids, sizeof(int) * (size_t)a[k].count);
+            distinct += k % 2 == 1 && memcmp(a[k].ids, a[k - 1].ids, sizeof(int) * 3) != 0;
+            assert_int_equal(a[k].reason, ILR_STOP_LENGTH);
+            assert_int_equal(a[k].count, 12);
+        }
+        float lt = ilr_sampler_logprob_temperature(&opt.sampler);
+        double worst = logprob_gap(&tr, prompts, lens, a, 6, 2, lt);
+        double at_one = lt != 1.0f ? logprob_gap(&tr, prompts, lens, a, 6, 2, 1.0f) : worst;
+        print_message("generate at T %.1f, top_p 0.95: 3 prompts x 2 samples identical with 2 and 8 slots; %d of 3 "
+                      "sample pairs differ; logprobs vs training forward at T %.1f max abs err %.2e (at T 1: "
+                      "%.2e)\n", (double)temps[t], distinct, (double)lt, worst, at_one);
+        assert_true(worst < 1e-4);
+        if (lt != 1.0f) assert_true(at_one > 1e-2); /* the comparison tells the temperatures apart */
+        assert_true(temps[t] > 0 ? distinct >= 2 : distinct == 0);
+        if (t < 2)
+            for (int k = 0; k < 6; k++) ilr_gen_output_free(&a[k]), ilr_gen_output_free(&b[k]);
     }
-    print_message("generate: 3 prompts x 2 samples identical with 2 and 8 slots; %d of 3 sample pairs differ; "
-                  "logprobs vs training forward max abs err %.2e\n", distinct, worst);
-    assert_true(worst < 1e-4);
-    assert_true(distinct >= 2);
     /* a stop token ends the sequence at that token */
     int stop = a[0].ids[4];
     opt.stop_ids = &stop;
@@ -251,9 +274,64 @@ static void test_stop_string_across_tokens(void **state) {
     ilr_tok_free(tok);
 }
 
+/* An instruct model's end-of-turn id named only by generation_config.json ends generation there, with reason
+ * eos, after a save and load of the model directory; config.json's eos (the one SFT appends) is unchanged. */
+static void test_generation_config_eos_stops(void **state) {
+    (void)state;
+    ilr_model_config cfg;
+    assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_QWEN2, &cfg), 0);
+    ilr_model m, loaded;
+    assert_int_equal(ilr_model_create(&m, &cfg), 0);
+    ilr_model_init_random(&m, 11);
+    ilr_generator g;
+    assert_int_equal(ilr_gen_init(&g, &m, 1, 64), 0);
+    const int prompt[3] = {300, 301, 302}, *prompts[1] = {prompt}, len = 3;
+    ilr_gen_options opt = {.sampler = {1.0f, 0, 1.0f, 0.0f}, .max_new_tokens = 24, .seed = 1}; /* sampled: varied */
+    ilr_gen_output free_run, stopped;
+    assert_int_equal(ilr_generate(&g, NULL, prompts, &len, 1, 1, &opt, &free_run), 0);
+    assert_int_equal(free_run.reason, ILR_STOP_LENGTH);
+    int first = 2, config_eos = 0; /* the end of turn: the first token at index >= 2 new there */
+    for (int fresh = 0; !fresh; first += !fresh) {
+        assert_true(first < free_run.count);
+        fresh = 1;
+        for (int i = 0; i < first; i++) fresh &= free_run.ids[i] != free_run.ids[first];
+    }
+    int turn_end = free_run.ids[first];
+    for (int used = 1; used;) { /* config.json's eos: an id the free run never produces */
+        used = 0;
+        config_eos++;
+        for (int i = 0; i < free_run.count; i++) used |= free_run.ids[i] == config_eos;
+    }
+    m.config.num_eos = 1;
+    m.config.eos_token_ids[0] = config_eos;
+    m.generation_config = json_pack("{s:[i, i]}", "eos_token_id", config_eos, turn_end);
+    char dir[256];
+    ilr_test_tmpdir(dir, "geneos");
+    assert_int_equal(ilr_model_save(&m, dir, NULL), 0);
+    assert_int_equal(ilr_model_load(&loaded, dir), 0);
+    assert_int_equal(loaded.config.num_eos, 1);
+    assert_int_equal(loaded.config.eos_token_ids[0], config_eos);
+    ilr_gen_free(&g);
+    assert_int_equal(ilr_gen_init(&g, &loaded, 1, 64), 0);
+    assert_int_equal(ilr_generate(&g, NULL, prompts, &len, 1, 1, &opt, &stopped), 0);
+    print_message("generation_config.json eos [%d, %d] (config.json: %d): stopped at token %d of %d with reason %s\n",
+                  config_eos, turn_end, loaded.config.eos_token_ids[0], stopped.count, free_run.count,
+                  ilr_stop_reason_name(stopped.reason));
+    assert_int_equal(stopped.reason, ILR_STOP_EOS);
+    assert_int_equal(stopped.count, first + 1);
+    assert_memory_equal(stopped.ids, free_run.ids, sizeof(int) * (size_t)stopped.count);
+    ilr_gen_output_free(&free_run);
+    ilr_gen_output_free(&stopped);
+    ilr_gen_free(&g);
+    ilr_model_free(&m);
+    ilr_model_free(&loaded);
+    ilr_test_rmtree(dir);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_stop_string_across_tokens),
     cmocka_unit_test(test_generate_loop),
+    cmocka_unit_test(test_generation_config_eos_stops),
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),
     cmocka_unit_test(test_batched_and_shared_prefix),

@@ -626,19 +626,24 @@ static void test_elementwise(void **state) {
 
 /* ---- LM head ---- */
 
+/* The LM head's temperatures under test: the model's own distribution, a sharper and a flatter one. */
+static const float lm_head_temps[3] = {1.0f, 0.7f, 1.6f};
+
 typedef struct {
     double *x, *w, *R, *logits, *logprob, *entropy, *lse;
     const int *targets;
     int N, C, V;
+    double temperature;
 } lm_head_ctx;
 
+/* logprob, entropy and lse of softmax(x @ w^T / T) in float64. */
 static void lm_head_ref(lm_head_ctx *c) {
     for (int n = 0; n < c->N; n++) {
         c->logprob[n] = c->entropy[n] = c->lse[n] = 0.0;
         if (c->targets[n] < 0) continue;
         double mx = -INFINITY, s = 0.0, pl = 0.0;
         for (int j = 0; j < c->V; j++) {
-            c->logits[j] = dot64(c->x + n * c->C, c->w + (size_t)j * c->C, c->C);
+            c->logits[j] = dot64(c->x + n * c->C, c->w + (size_t)j * c->C, c->C) / c->temperature;
             mx = fmax(mx, c->logits[j]);
         }
         for (int j = 0; j < c->V; j++) s += exp(c->logits[j] - mx);
@@ -656,11 +661,12 @@ static double lm_head_loss(void *p) {
     return dot64(c->logprob, c->R, c->N);
 }
 
-static lm_head_ctx lm_head_setup(ilr_rng *rng, float **x, float **w, const int *targets, int N, int C, int V) {
+static lm_head_ctx lm_head_setup(ilr_rng *rng, float **x, float **w, const int *targets, int N, int C, int V,
+                                 float temperature) {
     *x = randn(rng, (size_t)N * C, 1);
     *w = randn(rng, (size_t)V * C, 2.0f / sqrtf((float)C)); /* logits of std ~2 */
     lm_head_ctx c = {to_f64(*x, (size_t)N * C), to_f64(*w, (size_t)V * C), NULL, talloc((size_t)V * 8),
-                     talloc(N * 8), talloc(N * 8), talloc(N * 8), targets, N, C, V};
+                     talloc(N * 8), talloc(N * 8), talloc(N * 8), targets, N, C, V, temperature};
     lm_head_ref(&c);
     return c;
 }
@@ -671,69 +677,82 @@ static double max_abs_diff(const float *a, const float *b, int n) {
     return d;
 }
 
-static void test_lm_head_forward(void **state) {
-    (void)state;
+static void lm_head_forward_at(float T) {
     enum { N = 6, C = 32, V = 1000 };
     const int targets[N] = {5, -1, 999, 0, 517, -1}, chunks[3] = {1000, 256, 7};
     ilr_rng rng;
     ilr_rng_init(&rng, 9, 1);
     float *x, *w;
-    lm_head_ctx c = lm_head_setup(&rng, &x, &w, targets, N, C, V);
+    lm_head_ctx c = lm_head_setup(&rng, &x, &w, targets, N, C, V, T);
     float *res[3], *scratch = talloc((size_t)N * V * 4), *logits = talloc((size_t)N * V * 4);
     double *logits64 = talloc((size_t)N * V * 8);
     for (int n = 0; n < N; n++)
         for (int j = 0; j < V; j++) logits64[n * V + j] = dot64(c.x + n * C, c.w + (size_t)j * C, C);
-    ilr_lm_head_logits(logits, x, w, N, C, V);
-    expect_close("lm_head logits", logits, logits64, N * V, FWD_TOL);
+    if (T == 1.0f) {
+        ilr_lm_head_logits(logits, x, w, N, C, V);
+        expect_close("lm_head logits", logits, logits64, N * V, FWD_TOL);
+    }
     char what[96];
     for (int i = 0; i < 3; i++) {
         float *r = res[i] = talloc(3 * N * 4), *lp = r, *ent = r + N, *lse = r + 2 * N;
         memset(scratch, 0xff, (size_t)N * V * 4); /* NaN: every value used must have been written */
-        ilr_lm_head_logprob_forward(lp, ent, lse, x, w, targets, N, C, V, scratch, chunks[i]);
-        snprintf(what, sizeof what, "lm_head forward chunk %d logprob", chunks[i]);
+        ilr_lm_head_logprob_forward(lp, ent, lse, x, w, targets, T, N, C, V, scratch, chunks[i]);
+        snprintf(what, sizeof what, "lm_head forward T %.1f chunk %d logprob", (double)T, chunks[i]);
         expect_close(what, lp, c.logprob, N, FWD_TOL);
-        snprintf(what, sizeof what, "lm_head forward chunk %d entropy", chunks[i]);
+        snprintf(what, sizeof what, "lm_head forward T %.1f chunk %d entropy", (double)T, chunks[i]);
         expect_close(what, ent, c.entropy, N, FWD_TOL);
-        snprintf(what, sizeof what, "lm_head forward chunk %d lse", chunks[i]);
+        snprintf(what, sizeof what, "lm_head forward T %.1f chunk %d lse", (double)T, chunks[i]);
         expect_close(what, lse, c.lse, N, FWD_TOL);
         for (int n = 0; n < N; n++)
             if (targets[n] < 0) assert_true(lp[n] == 0.0f && ent[n] == 0.0f && lse[n] == 0.0f);
         float lp2[N], lse2[N];
-        ilr_lm_head_logprob_forward(lp2, NULL, lse2, x, w, targets, N, C, V, scratch, chunks[i]);
+        ilr_lm_head_logprob_forward(lp2, NULL, lse2, x, w, targets, T, N, C, V, scratch, chunks[i]);
         assert_memory_equal(lp2, lp, sizeof lp2); /* entropy NULL: the same logprob and lse */
         assert_memory_equal(lse2, lse, sizeof lse2);
     }
     for (int i = 1; i < 3; i++) {
         double d = max_abs_diff(res[i], res[0], 3 * N);
-        print_message("lm_head chunk %d vs %d: max abs diff %.1e over logprob, entropy, lse\n", chunks[i],
-                      chunks[0], d);
+        print_message("lm_head T %.1f chunk %d vs %d: max abs diff %.1e over logprob, entropy, lse\n", (double)T,
+                      chunks[i], chunks[0], d);
         assert_true(d < 1e-6);
     }
     tfree_all();
 }
 
-static void test_lm_head_backward(void **state) {
+static void test_lm_head_forward(void **state) {
     (void)state;
+    for (int i = 0; i < 3; i++) lm_head_forward_at(lm_head_temps[i]);
+}
+
+static void lm_head_backward_at(float T) {
     enum { N = 5, C = 8, V = 37, CHUNK = 8 };
     const int targets[N] = {3, -1, 36, 0, 20};
     ilr_rng rng;
     ilr_rng_init(&rng, 10, 1);
     float *x, *w, lp[N], ent[N], lse[N], *scratch = talloc(N * CHUNK * 4);
-    lm_head_ctx c = lm_head_setup(&rng, &x, &w, targets, N, C, V);
+    lm_head_ctx c = lm_head_setup(&rng, &x, &w, targets, N, C, V, T);
     float *R = randn(&rng, N, 1); /* nonzero at the skipped row too: it must be ignored */
     c.R = to_f64(R, N);
-    ilr_lm_head_logprob_forward(lp, ent, lse, x, w, targets, N, C, V, scratch, CHUNK);
+    ilr_lm_head_logprob_forward(lp, ent, lse, x, w, targets, T, N, C, V, scratch, CHUNK);
     float *dx = talloc(N * C * 4), *dw = talloc(V * C * 4);
-    ilr_lm_head_logprob_backward(dx, dw, R, x, w, targets, lse, N, C, V, scratch, CHUNK);
+    ilr_lm_head_logprob_backward(dx, dw, R, x, w, targets, lse, T, N, C, V, scratch, CHUNK);
     for (int i = 0; i < C; i++) assert_true(dx[1 * C + i] == 0.0f); /* the skipped row */
-    expect_grad("lm_head backward dx", dx, c.x, N * C, lm_head_loss, &c);
-    expect_grad("lm_head backward dw", dw, c.w, V * C, lm_head_loss, &c);
+    char what[64];
+    snprintf(what, sizeof what, "lm_head backward T %.1f dx", (double)T);
+    expect_grad(what, dx, c.x, N * C, lm_head_loss, &c);
+    snprintf(what, sizeof what, "lm_head backward T %.1f dw", (double)T);
+    expect_grad(what, dw, c.w, V * C, lm_head_loss, &c);
     float *dx0 = copy_f32(dx, N * C), *dw0 = copy_f32(dw, V * C);
-    ilr_lm_head_logprob_backward(dx, NULL, R, x, w, targets, lse, N, C, V, scratch, CHUNK);
-    ilr_lm_head_logprob_backward(NULL, dw, R, x, w, targets, lse, N, C, V, scratch, CHUNK);
+    ilr_lm_head_logprob_backward(dx, NULL, R, x, w, targets, lse, T, N, C, V, scratch, CHUNK);
+    ilr_lm_head_logprob_backward(NULL, dw, R, x, w, targets, lse, T, N, C, V, scratch, CHUNK);
     expect_accumulated("lm_head dx", dx, dx0, N * C);
     expect_accumulated("lm_head dw", dw, dw0, V * C);
     tfree_all();
+}
+
+static void test_lm_head_backward(void **state) {
+    (void)state;
+    for (int i = 0; i < 3; i++) lm_head_backward_at(lm_head_temps[i]);
 }
 
 /* ---- optimizer ---- */

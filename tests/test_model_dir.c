@@ -301,6 +301,57 @@ static void test_memory_estimate(void **state) {
     assert_true(mem.training > mem.training_state && mem.training < 12LL << 30); /* issue #3: within 12 GiB */
 }
 
+/* generation_config.json's eos ids join config.json's as ids that end generation (Llama-3-Instruct adds
+ * <|eot_id|> there); config.json's own list, whose first id SFT appends, is kept as is.
+ * A malformed entry, or more than ILR_MAX_EOS ids in all, is refused naming the file and key. */
+static void test_generation_config_eos(void **state) {
+    (void)state;
+    dir_fixture f;
+    fixture_setup(&f);
+    f.model.config.num_eos = 1;
+    f.model.config.eos_token_ids[0] = 2;
+    struct {
+        const char *name, *eos; /* generation_config.json's eos_token_id, as JSON */
+        int code;
+        const char *phrase;
+    } cases[] = {
+        {"list", "[2, 7, 9, 7]", 0, NULL},
+        {"int", "7", 0, NULL},
+        {"null", "null", 0, NULL},
+        {"string", "\"</s>\"", ILR_EFORMAT, "expected an integer or a list of integers"},
+        {"negative", "[7, -3]", ILR_EFORMAT, "item 1 is not a token id"},
+        {"long_list", "[10, 11, 12, 13, 14, 15, 16, 17, 18]", ILR_EUNSUPPORTED, "more than 8 ids"},
+        {"union", "[10, 11, 12, 13, 14, 15, 16, 17]", ILR_EUNSUPPORTED, "with config.json's, more than 8 distinct"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[128], path[700];
+        snprintf(text, sizeof text, "{\"eos_token_id\": %s, \"temperature\": 0.7}", cases[i].eos);
+        json_decref(f.model.generation_config);
+        assert_int_equal(ilr_json_parse(text, strlen(text), "test", &f.model.generation_config), 0);
+        const char *dir = write_case(&f, cases[i].name, NULL, 0);
+        ilr_model m;
+        if (cases[i].code) {
+            snprintf(path, sizeof path, "%s/generation_config.json", dir);
+            ILR_EXPECT_ERROR(ilr_model_load(&m, dir), cases[i].code, path, "'eos_token_id'", cases[i].phrase);
+            continue;
+        }
+        assert_int_equal(ilr_model_load(&m, dir), 0);
+        assert_int_equal(m.config.num_eos, 1); /* config.json's, for SFT */
+        assert_int_equal(m.config.eos_token_ids[0], 2);
+        int extra = strcmp(cases[i].name, "list") == 0 ? 2 : strcmp(cases[i].name, "int") == 0 ? 1 : 0;
+        assert_int_equal(m.num_gen_eos, extra);
+        assert_true(ilr_model_is_eos(&m, 2));
+        assert_int_equal(ilr_model_is_eos(&m, 7), extra >= 1);
+        assert_int_equal(ilr_model_is_eos(&m, 9), extra == 2);
+        assert_false(ilr_model_is_eos(&m, 5));
+        ilr_model_free(&m);
+    }
+    print_message("generation_config.json eos_token_id: list, int and null join config.json's eos (which stays "
+                  "first); %zu cases, malformed and too many refused by file and key\n",
+                  sizeof cases / sizeof cases[0]);
+    fixture_teardown(&f);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_param_table_layout),
     cmocka_unit_test(test_init_random),
@@ -308,6 +359,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_directory_errors),
     cmocka_unit_test(test_sharded_directory_errors),
     cmocka_unit_test(test_vocab_disagrees_with_config),
+    cmocka_unit_test(test_generation_config_eos),
     cmocka_unit_test(test_memory_estimate),
 };
 

@@ -114,11 +114,12 @@ static int ref_kept(const float *x, int V, ilr_sampler_params p, int *keep) {
 }
 
 /* log softmax(x)[id] in double. */
-static double ref_logprob(const float *x, int V, int id) {
+/* log softmax(z)[id] in float64 over z = x / T, the fp32 division the temperature warper does. */
+static double ref_logprob(const float *x, int V, float T, int id) {
     double m = -INFINITY, s = 0.0;
-    for (int i = 0; i < V; i++) m = fmax(m, x[i]);
-    for (int i = 0; i < V; i++) s += exp((double)x[i] - m);
-    return (double)x[id] - m - log(s);
+    for (int i = 0; i < V; i++) m = fmax(m, (double)(x[i] / T));
+    for (int i = 0; i < V; i++) s += exp((double)(x[i] / T) - m);
+    return (double)(x[id] / T) - m - log(s);
 }
 
 static float *random_logits(uint64_t stream, int V, float std) {
@@ -164,7 +165,7 @@ static void test_greedy(void **state) {
     for (size_t i = 0; i < 3; i++) {
         float lp = 0;
         assert_int_equal(ilr_sample(x, V, &ps[i], &rng, &s, &lp), 1); /* ties go to the lowest id */
-        assert_true(fabs(lp - ref_logprob(x, V, 1)) < 1e-6);
+        assert_true(fabs(lp - ref_logprob(x, V, 1.0f, 1)) < 1e-6); /* greedy: at temperature 1 */
         KEPT("greedy", x, ps[i], 1);
     }
     assert_true(rng.state == before.state); /* greedy draws nothing */
@@ -176,10 +177,13 @@ static void test_greedy(void **state) {
     assert_int_equal(ilr_sample(y, 1000, &g, &rng, &s1000, NULL), 20);
     ilr_sampler_scratch_free(&s1000);
     free(y);
-    /* logits / T overflows to inf: degenerates to greedy rather than NaN */
+    /* logits / T overflows to inf: degenerates to greedy rather than NaN, and the log-probability at T is
+     * formed in double: two tied tokens share all the mass */
     const float big[] = {3e38f, 1.0f, 3e38f};
     ilr_sampler_params tiny = P(1e-3f, 0, 1, 0);
-    assert_int_equal(ilr_sample(big, 3, &tiny, &rng, &s, NULL), 0);
+    float lp = 0;
+    assert_int_equal(ilr_sample(big, 3, &tiny, &rng, &s, &lp), 0);
+    assert_true(fabs(lp - log(0.5)) < 1e-6);
     ilr_sampler_scratch_free(&s);
 }
 
@@ -349,7 +353,7 @@ static void test_logprob(void **state) {
                 float lp = 1.0f;
                 int id = ilr_sample(x, V, &ps[k], &rng, &s, &lp);
                 assert_true(id >= 0 && id < V);
-                double want = ref_logprob(x, V, id);
+                double want = ref_logprob(x, V, ilr_sampler_logprob_temperature(&ps[k]), id);
                 /* fp32 output: 1e-6 absolute, or relative where one float ulp exceeds that (|lp| > 8) */
                 double err = fabs(lp - want) / fmax(1.0, fabs(want));
                 worst = fmax(worst, err);
@@ -359,7 +363,8 @@ static void test_logprob(void **state) {
             }
         free(x);
     }
-    print_message("logprob vs float64 log-softmax: worst error %.2e over %d draws\n", worst, checks);
+    print_message("logprob vs float64 log softmax(x / T) (T of the draw, 1 when greedy; unfiltered): worst error "
+                  "%.2e over %d draws\n", worst, checks);
     ilr_sampler_scratch_free(&s);
 }
 

@@ -1,7 +1,8 @@
 /* The decoder against PyTorch: fixtures written by tests/fixtures/make_transformer_fixtures.py (a float64
  * reimplementation of transformers' modeling_qwen2.py / modeling_llama.py) for a Qwen2 model (QKV bias,
  * tied embeddings) and a Llama model (llama3 rope scaling, GQA 4:1, untied) on a right-padded batch:
- * logits, loss, every parameter's gradient, and the losses of 10 AdamW steps with clipping. */
+ * logits, loss, every parameter's gradient, and the losses of 10 AdamW steps with clipping.  Then the
+ * temperature (log-probs, entropy and gradient of softmax(logits / T)) and the forward-only state. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,12 +277,168 @@ static void test_gradient_accumulation(void **state) {
     fixture_free(&fx);
 }
 
+/* log softmax(logits / T)[target] and the entropy of softmax(logits / T) in float64 from the full logits of
+ * the last forward (ilr_transformer_logits, undivided), against the fused LM head's at tr->temperature:
+ * the worst absolute error over real positions with a target. */
+static void check_logprobs_at(ilr_transformer *tr, const fixture *fx, const float *logits, double *lp_err,
+                              double *ent_err) {
+    int V = fx->model.config.vocab_size;
+    double T = tr->temperature;
+    *lp_err = *ent_err = 0;
+    for (int i = 0; i < fx->B * fx->T; i++) {
+        if (fx->targets[i] < 0) continue;
+        const float *row = logits + (size_t)i * V;
+        double m = -INFINITY, s = 0, pl = 0;
+        for (int j = 0; j < V; j++) m = fmax(m, row[j] / T);
+        for (int j = 0; j < V; j++) s += exp(row[j] / T - m);
+        double lse = m + log(s);
+        for (int j = 0; j < V; j++) pl += exp(row[j] / T - lse) * (row[j] / T);
+        *lp_err = fmax(*lp_err, fabs(tr->logprob[i] - (row[fx->targets[i]] / T - lse)));
+        *ent_err = fmax(*ent_err, fabs(tr->entropy[i] - (lse - pl)));
+    }
+}
+
+/* At temperature T the forward gives log softmax(logits / T) and the entropy of that distribution (against a
+ * float64 reference from the full logits), and backward gives its exact gradient: dividing the logits by T is
+ * the same as dividing an untied LM head by T, so the state at T must equal the state at 1 with the head
+ * scaled by 1/T, every gradient but the head's equal and the head's scaled by 1/T (the chain rule through
+ * w / T). */
+static void test_temperature(void **state) {
+    (void)state;
+    const float temps[2] = {0.7f, 1.6f};
+    fixture fx;
+    fixture_load(&fx, "qwen2"); /* tied: the reference check only */
+    ilr_transformer tq;
+    assert_int_equal(ilr_transformer_init(&tq, &fx.model, fx.B, fx.T), 0);
+    float *lq = malloc(sizeof(float) * (size_t)fx.B * fx.T * fx.model.config.vocab_size);
+    for (int k = 0; k < 2; k++) {
+        double lp_err, ent_err;
+        tq.temperature = temps[k];
+        ilr_transformer_forward(&tq, fx.tokens, fx.lengths, fx.targets, fx.B, fx.T);
+        ilr_transformer_logits(&tq, lq);
+        check_logprobs_at(&tq, &fx, lq, &lp_err, &ent_err);
+        print_message("qwen2 at T %.1f: logprob vs float64 log softmax(logits / T) max abs err %.2e, entropy %.2e\n",
+                      (double)temps[k], lp_err, ent_err);
+        assert_true(lp_err < 1e-5 && ent_err < 1e-5);
+    }
+    free(lq);
+    ilr_transformer_free(&tq);
+    fixture_free(&fx);
+    fixture_load(&fx, "llama");
+    int N = fx.B * fx.T, V = fx.model.config.vocab_size;
+    size_t P = fx.model.table.total;
+    const ilr_param_view *head = ilr_param_get(&fx.model.table, ILR_P_LM_HEAD, -1);
+    assert_non_null(head); /* the llama fixture is untied */
+    assert_true(head->offset + head->numel == P); /* the head comes last: [0, offset) is the body */
+    ilr_transformer tr;
+    assert_int_equal(ilr_transformer_init(&tr, &fx.model, fx.B, fx.T), 0);
+    float *dlogprob = malloc(sizeof(float) * (size_t)N), *logits = malloc(sizeof(float) * (size_t)N * V);
+    float *want_lp = malloc(sizeof(float) * (size_t)N), *grads = malloc(sizeof(float) * P);
+    float *w = fx.model.params + head->offset, *w0 = malloc(sizeof(float) * head->numel);
+    memcpy(w0, w, sizeof(float) * head->numel);
+    for (int k = 0; k < 2; k++) {
+        float T = temps[k];
+        tr.temperature = T;
+        ilr_transformer_zero_grad(&tr);
+        forward_loss(&tr, &fx, dlogprob);
+        ilr_transformer_logits(&tr, logits);
+        double lp_err, ent_err;
+        check_logprobs_at(&tr, &fx, logits, &lp_err, &ent_err);
+        ilr_transformer_backward(&tr, dlogprob);
+        memcpy(want_lp, tr.logprob, sizeof(float) * (size_t)N);
+        memcpy(grads, tr.grads, sizeof(float) * P);
+        /* the same model with its head divided by T, at temperature 1 */
+        for (size_t i = 0; i < head->numel; i++) w[i] = (float)(w0[i] / (double)T);
+        tr.temperature = 1.0f;
+        ilr_transformer_zero_grad(&tr);
+        forward_loss(&tr, &fx, dlogprob);
+        ilr_transformer_backward(&tr, dlogprob);
+        memcpy(w, w0, sizeof(float) * head->numel);
+        float *dhead = tr.grads + head->offset;
+        for (size_t i = 0; i < head->numel; i++) dhead[i] /= T; /* d/dw L(w / T) = (1/T) L'(w / T) */
+        double e_lp = rel_err(tr.logprob, want_lp, (size_t)N), e_body = rel_err(tr.grads, grads, head->offset);
+        double e_head = rel_err(dhead, grads + head->offset, head->numel);
+        print_message("llama at T %.1f: logprob vs float64 log softmax(logits / T) max abs err %.2e, entropy %.2e; "
+                      "vs head / T at T 1: logprob max rel err %.2e, gradients %.2e (body), %.2e (head)\n",
+                      (double)T, lp_err, ent_err, e_lp, e_body, e_head);
+        assert_true(lp_err < 1e-5 && ent_err < 1e-5);
+        assert_true(e_lp < 1e-5 && e_body < 1e-4 && e_head < 1e-4);
+    }
+    free(dlogprob);
+    free(logits);
+    free(want_lp);
+    free(grads);
+    free(w0);
+    ilr_transformer_free(&tr);
+    fixture_free(&fx);
+}
+
+/* A forward-only state gives the full state's log-probabilities and entropies bit for bit (padded and packed
+ * batches, at temperatures 1 and 0.7), holds no gradients, and is much smaller. */
+static void test_forward_only(void **state) {
+    (void)state;
+    const char *names[2] = {"qwen2", "llama"};
+    for (int f = 0; f < 2; f++) {
+        fixture fx;
+        fixture_load(&fx, names[f]);
+        int N = fx.B * fx.T;
+        ilr_transformer full, fwd;
+        assert_int_equal(ilr_transformer_init(&full, &fx.model, fx.B, fx.T), 0);
+        assert_int_equal(ilr_transformer_init_forward_only(&fwd, &fx.model, fx.B, fx.T), 0);
+        assert_null(fwd.grads);
+        const float temps[2] = {1.0f, 0.7f};
+        int *positions = malloc(sizeof(int) * (size_t)N);
+        for (int i = 0; i < N; i++) positions[i] = (i % fx.T) % 5; /* five-token documents */
+        for (int k = 0; k < 4; k++) {
+            full.temperature = fwd.temperature = temps[k % 2];
+            const int *pos = k < 2 ? NULL : positions;
+            ilr_transformer_forward_packed(&full, fx.tokens, fx.lengths, pos, fx.targets, fx.B, fx.T);
+            ilr_transformer_forward_packed(&fwd, fx.tokens, fx.lengths, pos, fx.targets, fx.B, fx.T);
+            assert_memory_equal(full.logprob, fwd.logprob, sizeof(float) * (size_t)N);
+            assert_memory_equal(full.entropy, fwd.entropy, sizeof(float) * (size_t)N);
+        }
+        print_message("%s forward-only: log-probs and entropies equal bit for bit to the full state's (padded and "
+                      "packed, T 1 and 0.7); %zu vs %zu bytes for %d x %d\n", names[f], ilr_transformer_bytes(&fwd),
+                      ilr_transformer_bytes(&full), fx.B, fx.T);
+        free(positions);
+        ilr_transformer_free(&full);
+        ilr_transformer_free(&fwd);
+        fixture_free(&fx);
+    }
+    /* sizes at the shapes the trainers use (nothing is run: the buffers are only reserved) */
+    const struct {
+        const char *shape;
+        ilr_arch arch;
+        int B, T;
+    } cases[2] = {{"world-a", ILR_ARCH_QWEN2, 64, 192}, {"tiny", ILR_ARCH_LLAMA, 4, 256}};
+    for (int i = 0; i < 2; i++) {
+        ilr_model_config cfg;
+        assert_int_equal(ilr_config_from_shape(cases[i].shape, cases[i].arch, &cfg), 0);
+        ilr_model m;
+        assert_int_equal(ilr_model_create(&m, &cfg), 0);
+        ilr_transformer full, fwd;
+        assert_int_equal(ilr_transformer_init(&full, &m, cases[i].B, cases[i].T), 0);
+        assert_int_equal(ilr_transformer_init_forward_only(&fwd, &m, cases[i].B, cases[i].T), 0);
+        double a = (double)ilr_transformer_bytes(&full), b = (double)ilr_transformer_bytes(&fwd);
+        print_message("%s, batch %d x %d: full state %.1f MiB (activations %.1f + gradients %.1f), forward-only "
+                      "%.1f MiB (%.0f%%)\n", cases[i].shape, cases[i].B, cases[i].T, a / 1048576,
+                      (double)full.arena.capacity / 1048576, (a - (double)full.arena.capacity) / 1048576,
+                      b / 1048576, 100 * b / a);
+        assert_true(b < 0.5 * a);
+        ilr_transformer_free(&full);
+        ilr_transformer_free(&fwd);
+        ilr_model_free(&m);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gradient_accumulation),
     cmocka_unit_test(test_qwen2_matches_pytorch),
     cmocka_unit_test(test_llama_matches_pytorch),
     cmocka_unit_test(test_padding_does_not_leak),
     cmocka_unit_test(test_packed_rows_equal_separate_rows),
+    cmocka_unit_test(test_temperature),
+    cmocka_unit_test(test_forward_only),
 };
 
 ILR_TEST_GROUP(transformer, tests)

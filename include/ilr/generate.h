@@ -49,7 +49,8 @@ typedef struct {
     ilr_sampler_params sampler;
     int max_new_tokens;
     int ignore_eos;                 /* eos ids do not stop (llama.cpp's --ignore-eos); stop ids still do */
-    const int *stop_ids;            /* stop tokens besides the model's eos ids */
+    const int *stop_ids;            /* stop tokens besides the model's eos ids (ilr_model_is_eos: config.json's
+                                     * and generation_config.json's) */
     int num_stop_ids;
     const char *const *stop_strings; /* stop when the generated text contains one (needs a tokenizer) */
     int num_stop_strings;
@@ -62,7 +63,10 @@ const char *ilr_stop_reason_name(ilr_stop_reason reason); /* "eos", "stop_token"
 
 typedef struct {
     int *ids;          /* generated tokens, the stopping token included */
-    float *logprobs;   /* log p(token) under the model (temperature 1, unfiltered): what training computes */
+    float *logprobs;   /* log softmax(logits / T)[token] at the sampler's temperature T (T = 1 when greedy),
+                        * over the whole vocabulary, unfiltered by top-k / top-p / min-p (TRL's convention):
+                        * what the training forward computes with ilr_transformer's temperature set to
+                        * ilr_sampler_logprob_temperature(&options.sampler) */
     int count;
     char *text;        /* decoded text, cut before a stop string; NULL without a tokenizer */
     size_t text_len;

@@ -90,17 +90,20 @@ void ilr_accumulate(float *dst, const float *src, size_t n);
 /* ---- fused LM head + log-softmax, chunked over the vocabulary ---- */
 
 /* x: (N, C) final hidden states   w: (V, C) LM head   targets: (N), -1 for positions to skip.
- * For each n with targets[n] >= 0:  logprob[n] = log softmax(x[n] @ w^T)[targets[n]],
- * entropy[n] = -sum_j p_j log p_j (entropy may be NULL), lse[n] = logsumexp of the logits (kept for
- * backward).  Skipped positions get 0.  The logits are formed `chunk` vocabulary rows at a time in
- * scratch (N * chunk floats), never all N x V at once.  Overwrites logprob, entropy, lse. */
+ * temperature T > 0: the distribution is softmax(x[n] @ w^T / T) (T = 1: the model's own).
+ * For each n with targets[n] >= 0:  logprob[n] = log softmax(x[n] @ w^T / T)[targets[n]],
+ * entropy[n] = -sum_j p_j log p_j of that distribution (entropy may be NULL), lse[n] = logsumexp of the
+ * scaled logits (kept for backward).  Skipped positions get 0.  The logits are formed `chunk` vocabulary rows
+ * at a time in scratch (N * chunk floats), never all N x V at once.  Overwrites logprob, entropy, lse. */
 void ilr_lm_head_logprob_forward(float *logprob, float *entropy, float *lse, const float *x, const float *w,
-                                 const int *targets, int N, int C, int V, float *scratch, int chunk);
-/* From dlogprob (N) (0 where targets[n] < 0): d logit_j = dlogprob * (1[j == target] - p_j).
- * Accumulates dx (N, C) += dlogits @ w and dw (V, C) += dlogits^T @ x, chunk by chunk. */
+                                 const int *targets, float temperature, int N, int C, int V, float *scratch,
+                                 int chunk);
+/* From dlogprob (N) (0 where targets[n] < 0) and the forward's lse at the same temperature T:
+ * d logit_j = dlogprob * (1[j == target] - p_j) / T.  Accumulates dx (N, C) += dlogits @ w and
+ * dw (V, C) += dlogits^T @ x, chunk by chunk. */
 void ilr_lm_head_logprob_backward(float *dx, float *dw, const float *dlogprob, const float *x, const float *w,
-                                  const int *targets, const float *lse, int N, int C, int V, float *scratch,
-                                  int chunk);
+                                  const int *targets, const float *lse, float temperature, int N, int C, int V,
+                                  float *scratch, int chunk);
 /* Full logits for inspection and tests: out (N, V) = x @ w^T. */
 void ilr_lm_head_logits(float *out, const float *x, const float *w, int N, int C, int V);
 

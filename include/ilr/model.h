@@ -46,6 +46,10 @@ int ilr_arch_parse(const char *name, ilr_arch *out); /* "qwen2" (or "qwen2.5"), 
 int ilr_config_parse(const char *text, size_t len, const char *name, ilr_model_config *out);
 int ilr_config_from_json(const json_t *root, const char *name, ilr_model_config *out);
 int ilr_config_load(const char *path, ilr_model_config *out);
+/* The eos_token_id of a config object (config.json or generation_config.json; name is used in messages): an
+ * integer, a list of at most ILR_MAX_EOS integers, or null / absent (*count 0).  ILR_EFORMAT for another
+ * type or an item that is not a token id, ILR_EUNSUPPORTED for a longer list; both name the file and key. */
+int ilr_config_parse_eos(const json_t *root, const char *name, int *ids, int *count);
 /* A config.json object Hugging Face transformers loads unchanged. */
 json_t *ilr_config_to_json(const ilr_model_config *cfg);
 
@@ -98,8 +102,16 @@ typedef struct {
     float *params;                 /* table.total floats */
     json_t *config_json;           /* config.json as loaded (kept to save it back unchanged), or NULL */
     json_t *generation_config;     /* generation_config.json as loaded, or NULL */
+    /* generation_config.json's eos_token_id(s) that config.json's lack (an instruct model's end-of-turn ids,
+     * e.g. Llama-3-Instruct's <|eot_id|>), parsed at load; config.json's stay in config.eos_token_ids, whose
+     * first is the eos SFT appends.  Together at most ILR_MAX_EOS. */
+    int num_gen_eos;
+    int gen_eos_ids[ILR_MAX_EOS];
     char weights_dtype[16];        /* dtype of the loaded weights: "BF16", "F32", "mixed" */
 } ilr_model;
+
+/* Whether id ends generation: one of config.json's eos ids or generation_config.json's (their union). */
+int ilr_model_is_eos(const ilr_model *m, int id);
 
 /* Allocates the parameter buffer for cfg.  Its values are undefined until ilr_model_init_random or a load
  * fills it (not zeroing saves touching every page twice: ~1 s for the 0.5B shape). */
@@ -107,8 +119,9 @@ int ilr_model_create(ilr_model *m, const ilr_model_config *cfg);
 /* Hugging Face's init: linear and embedding weights normal(0, initializer_range), biases 0, norms 1.
  * Each tensor draws from its own RNG stream, so the result does not depend on threads. */
 void ilr_model_init_random(ilr_model *m, uint64_t seed);
-/* Loads a Hugging Face model directory: config.json, generation_config.json if present, and
- * model.safetensors or model.safetensors.index.json with its shards. */
+/* Loads a Hugging Face model directory: config.json, generation_config.json if present (its eos_token_id
+ * joins config.json's as ids that end generation), and model.safetensors or model.safetensors.index.json
+ * with its shards. */
 int ilr_model_load(ilr_model *m, const char *dir);
 void ilr_model_free(ilr_model *m);
 

@@ -48,12 +48,18 @@ void ilr_sampler_scratch_free(ilr_sampler_scratch *s);
 
 /* Draws a token id from logits (V, V <= s->V), using rng (each sequence has its own stream, so results do
  * not depend on batch composition).  Consumes exactly one ilr_rng_uniform_f64 draw when temperature > 0,
- * none when greedy.  *logprob (may be NULL) gets log softmax(logits)[id] of the UNMODIFIED logits
- * (temperature 1, no filtering) — the log-probability the training forward computes for that token.
+ * none when greedy.  *logprob (may be NULL) gets log softmax(logits / T)[id] at the sampling temperature T
+ * (T = 1 when greedy) over the whole vocabulary, NOT filtered by top-k / top-p / min-p (as TRL computes it):
+ * the log-probability the training forward computes for that token at the same temperature
+ * (ilr_sampler_logprob_temperature).  If logits / T overflows fp32 it is formed in double.
  * Parameters are expected to pass ilr_sampler_params_check; out-of-range values act as "off" (top_k <= 0,
  * top_p >= 1, min_p <= 0) or as greedy (temperature <= 0). */
 int ilr_sample(const float *logits, int V, const ilr_sampler_params *p, ilr_rng *rng, ilr_sampler_scratch *s,
                float *logprob);
+
+/* The temperature of the log-probabilities ilr_sample reports: p->temperature, or 1 when greedy (<= 0).  A
+ * trainer sets its forward's temperature (ilr_transformer's) to this to score tokens as they were drawn. */
+float ilr_sampler_logprob_temperature(const ilr_sampler_params *p);
 
 /* The ids the filters keep (for tests and inspection): writes them in increasing id order to keep (room for
  * V ints), returns the count (>= 1).  Greedy keeps only the argmax.  Tokens of probability 0 (logit -inf)

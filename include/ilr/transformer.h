@@ -5,7 +5,15 @@
  * live in one arena, gradients and AdamW moments in buffers laid out like the parameters.  Batches are
  * right-padded: sequence b holds lengths[b] real tokens at t < lengths[b].  The output of a forward pass
  * is, for each position with a target token, the log-probability of that target (and the entropy of the
- * position's distribution) from the fused, vocabulary-chunked LM head: B x T x V logits never exist. */
+ * position's distribution) from the fused, vocabulary-chunked LM head: B x T x V logits never exist.
+ * The distribution is softmax(logits / temperature), temperature 1 unless the caller sets tr->temperature:
+ * RL sets the rollout's sampling temperature, so that the log-probabilities (and the gradient) are those
+ * of the distribution the tokens were drawn from, as the generation engine records them (TRL does the same).
+ *
+ * A forward-only state (ilr_transformer_init_forward_only; a frozen reference model) allocates no gradients,
+ * no optimizer moments and no backward scratch, and keeps one layer's activations, reused by every layer:
+ * the same log-probabilities bit for bit in a fraction of the memory.  Backward, zero_grad and the optimizer
+ * on it are programmer errors, refused by an assert. */
 #ifndef ILR_TRANSFORMER_H
 #define ILR_TRANSFORMER_H
 
@@ -27,14 +35,17 @@ typedef struct {
 typedef struct {
     ilr_model *model;   /* weights, not owned */
     int max_B, max_T;   /* the sizes this state was made for */
+    int forward_only;   /* made by ilr_transformer_init_forward_only: no grads, no backward */
+    float temperature;  /* > 0: forward computes log softmax(logits / temperature); init sets 1 */
+    float last_temperature; /* the last forward's, which backward differentiates */
     int B, T;           /* the last forward pass's */
     int packed;         /* the last forward pass had documents packed in its rows (positions given) */
     int vocab_chunk;
-    float *grads;       /* like model->params; ilr_transformer_zero_grad clears it */
+    float *grads;       /* like model->params; ilr_transformer_zero_grad clears it; NULL when forward-only */
     float *adam_m, *adam_v;
     int adam_step;
     ilr_arena arena;
-    ilr_layer_acts *layers;
+    ilr_layer_acts *layers; /* per layer; forward-only: all layers point at the same buffers */
     float *resid_out;   /* (N, C) output of the last layer */
     float *lnf, *lnf_rstd;
     float *rope_cos, *rope_sin; /* (max_T, HD/2) */
@@ -44,12 +55,19 @@ typedef struct {
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_gate, *d_up, *d_act, *d_lnf, *d_att_scratch;
 } ilr_transformer;
 
-/* Sizes activations for batches up to B x T and allocates gradients (zeroed). */
+/* Sizes activations for batches up to B x T and allocates gradients (zeroed).  Temperature 1. */
 int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T);
+/* The same for forward passes only (a frozen reference model): no gradients, no backward scratch, one layer's
+ * activations shared by all layers.  ilr_transformer_backward, _zero_grad, _alloc_moments and _adamw_step
+ * must not be called on it (an assert refuses them). */
+int ilr_transformer_init_forward_only(ilr_transformer *tr, ilr_model *model, int B, int T);
 void ilr_transformer_free(ilr_transformer *tr);
+/* Bytes the state holds: activation arena, gradients and AdamW moments (not the model's parameters). */
+size_t ilr_transformer_bytes(const ilr_transformer *tr);
 
 /* tokens: (B, T) right-padded (padding ids are ignored), lengths: (B), targets: (B, T), -1 where no target.
- * Fills tr->logprob and tr->entropy (B*T, 0 where no target).  B <= max_B, T <= max_T. */
+ * Fills tr->logprob and tr->entropy (B*T, 0 where no target) under softmax(logits / tr->temperature).
+ * B <= max_B, T <= max_T. */
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
                              int B, int T);
 /* The same with several documents packed in a row ("sequence packing"): positions (B, T) restart at 0
@@ -57,10 +75,12 @@ void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *
  * rotary embeddings use them, and a token attends only to its own document.  NULL: one document per row. */
 void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, const int *lengths,
                                     const int *positions, const int *targets, int B, int T);
-/* Backward from d(loss)/d(logprob) (B*T) of the last forward: accumulates into tr->grads. */
+/* Backward from d(loss)/d(logprob) (B*T) of the last forward, at that forward's temperature: accumulates
+ * into tr->grads.  Not on a forward-only state. */
 void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob);
 void ilr_transformer_zero_grad(ilr_transformer *tr);
-/* Full logits (B*T, V) of the last forward (tests and inspection; allocates nothing). */
+/* Full logits (B*T, V) of the last forward, not divided by the temperature (tests and inspection; allocates
+ * nothing). */
 void ilr_transformer_logits(const ilr_transformer *tr, float *out);
 
 /* Next-token targets for a right-padded batch: targets[b,t] = tokens[b,t+1] for t < lengths[b]-1, else -1. */

@@ -43,12 +43,6 @@ static void clear_conversation(conversation *c, int keep) {
     c->count = keep;
 }
 
-static int is_stop(const ilr_model_config *cfg, int id) {
-    for (int i = 0; i < cfg->num_eos; i++)
-        if (cfg->eos_token_ids[i] == id) return 1;
-    return 0;
-}
-
 /* Renders and prefills the conversation, then samples and prints the reply; appends it to c. */
 static int reply(ilr_generator *g, const ilr_tokenizer *tok, const ilr_chat_template *tmpl, conversation *c,
                  const ilr_sampler_params *sp, int max_new, ilr_rng *rng, ilr_sampler_scratch *scratch, float *logits) {
@@ -69,7 +63,7 @@ static int reply(ilr_generator *g, const ilr_tokenizer *tok, const ilr_chat_temp
     ilr_tok_stream_init(&stream);
     for (int step = 0; !rc && step < max_new; step++) {
         int id = ilr_sample(logits, g->model->config.vocab_size, sp, rng, scratch, NULL), slot = 0;
-        if (is_stop(&g->model->config, id) || ilr_tok_is_special(tok, id)) break;
+        if (ilr_model_is_eos(g->model, id) || ilr_tok_is_special(tok, id)) break;
         int n = ilr_tok_stream_push(tok, &stream, id, piece, sizeof piece);
         if (n < 0) rc = n;
         char *grown = n > 0 ? realloc(text, text_len + (size_t)n + 1) : text;

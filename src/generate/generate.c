@@ -1,5 +1,6 @@
 /* The sampling loop: prefill each prompt once, copy it to its G slots, decode all live sequences together,
- * stop on eos / stop tokens / stop strings / length (see ilr/generate.h). */
+ * stop on eos (config.json's and generation_config.json's) / stop tokens / stop strings / length (see
+ * ilr/generate.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +27,6 @@ typedef struct {
     ilr_rng rng;
     ilr_tok_stream stream;
 } sequence;
-
-static int is_eos(const ilr_model_config *c, int id) {
-    for (int i = 0; i < c->num_eos; i++)
-        if (c->eos_token_ids[i] == id) return 1;
-    return 0;
-}
 
 /* Appends text of the new token and checks the stop strings; returns 1 when one now occurs. */
 static int append_text(const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o, int id, const ilr_gen_options *opt) {
@@ -69,7 +64,7 @@ static int take_token(ilr_generator *g, const ilr_tokenizer *tok, sequence *s, i
     o->logprobs[o->count++] = lp;
     int stop_id = 0;
     for (int k = 0; k < opt->num_stop_ids; k++) stop_id |= opt->stop_ids[k] == id;
-    if (!opt->ignore_eos && is_eos(&g->model->config, id)) return o->reason = ILR_STOP_EOS, 1;
+    if (!opt->ignore_eos && ilr_model_is_eos(g->model, id)) return o->reason = ILR_STOP_EOS, 1;
     if (stop_id) return o->reason = ILR_STOP_TOKEN, 1;
     if (tok) {
         int hit = append_text(tok, s, o, id, opt);

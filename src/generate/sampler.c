@@ -109,12 +109,35 @@ static inline float exp_neg(float x) {
     return q * scale * (x >= -87.0f ? 1.0f : 0.0f);
 }
 
-/* sum_i exp(x_i - max) in double: the normaliser of log softmax(x). */
-static double sum_exp(const float *x, int V, float max) {
+/* sum_i exp(x_i / T - zmax) in double (zmax = max x / T): the normaliser of log softmax(x / T).  x / T is the
+ * fp32 division the temperature warper does; T = 1 skips it (the same values, without a division a lane). */
+static double sum_exp(const float *x, int V, float T, float zmax) {
     double sum = 0.0;
+    if (T == 1.0f) {
 #pragma omp simd reduction(+ : sum)
-    for (int i = 0; i < V; i++) sum += exp_neg(x[i] - max);
+        for (int i = 0; i < V; i++) sum += exp_neg(x[i] - zmax);
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (int i = 0; i < V; i++) sum += exp_neg(x[i] / T - zmax);
+    }
     return sum;
+}
+
+/* log softmax(x / T)[id] in double, for a T so small that x / T overflows fp32. */
+static double logprob_f64(const float *x, int V, float T, int id) {
+    double m = -INFINITY, sum = 0.0;
+    for (int i = 0; i < V; i++) m = fmax(m, (double)x[i] / T);
+    for (int i = 0; i < V; i++) sum += exp((double)x[i] / T - m);
+    return (double)x[id] / T - m - log(sum);
+}
+
+/* log softmax(x / T)[id] (T > 0; xmax the largest x); sum: the normaliser sum_exp(x, V, T, xmax / T) when the
+ * filters already formed it, else < 0. */
+static float logprob_at(const float *x, int V, float T, float xmax, int id, double sum) {
+    float zmax = xmax / T;
+    if (!isfinite(zmax) && isfinite(xmax)) return (float)logprob_f64(x, V, T, id);
+    if (sum < 0.0) sum = sum_exp(x, V, T, zmax);
+    return (float)((double)(x[id] / T) - (double)zmax - log(sum));
 }
 
 /* Compacts into out (which may be idx itself) the ids of idx[n] whose weight is >= lo, keeping their order.
@@ -326,8 +349,8 @@ static int filter_min_p_only(const float *x, int V, float T, float zmax, float m
 
 /* Runs the filters for temperature > 0: s->index[0, n) gets the kept ids (increasing), s->probs[id] their
  * weights exp(z - max z); returns n >= 1.  n = V means nothing was filtered out, and then s->index is NOT
- * filled (it would be 0..V-1).  *full_sum gets sum_i exp(x_i - max) over the whole vocabulary when it came
- * for free (T = 1 and no top-k), else -1. */
+ * filled (it would be 0..V-1).  *full_sum gets sum_i exp(z_i - max z) over the whole vocabulary when it came
+ * for free (no top-k, and not min-p alone), else -1. */
 static int filter(const float *x, int V, const ilr_sampler_params *p, ilr_sampler_scratch *s, int am, float xmax,
                   double *full_sum) {
     float T = p->temperature, zmax = xmax / T, *w = s->probs;
@@ -350,7 +373,7 @@ static int filter(const float *x, int V, const ilr_sampler_params *p, ilr_sample
         total = weights_all(x, V, T, zmax, w, lm);
         n = V;
         identity = 1;
-        if (T == 1.0f) *full_sum = total;
+        *full_sum = total;
     }
     if (top_p && n > 1) {
         float tp = p->top_p > 0.0f ? p->top_p : 0.0f;
@@ -414,11 +437,12 @@ int ilr_sample(const float *logits, int V, const ilr_sampler_params *p, ilr_rng 
         int n = filter(logits, V, p, s, id, xmax, &full_sum);
         id = draw(n == V ? NULL : s->index, n, s->probs, ilr_rng_uniform_f64(rng)); /* n = V: ids 0..V-1 */
     }
-    if (logprob) {
-        double sum = full_sum >= 0.0 ? full_sum : sum_exp(logits, V, xmax);
-        *logprob = (float)((double)logits[id] - (double)xmax - log(sum));
-    }
+    if (logprob) *logprob = logprob_at(logits, V, ilr_sampler_logprob_temperature(p), xmax, id, full_sum);
     return id;
+}
+
+float ilr_sampler_logprob_temperature(const ilr_sampler_params *p) {
+    return p->temperature > 0.0f ? p->temperature : 1.0f;
 }
 
 int ilr_sampler_kept(const float *logits, int V, const ilr_sampler_params *p, ilr_sampler_scratch *s, int *keep) {

@@ -83,9 +83,10 @@ static int parse_rope_scaling(const json_t *root, const char *name, ilr_model_co
     return rc ? ilr_error_prefix("rope_scaling") : 0;
 }
 
-/* eos_token_id: an integer, a list of integers, or null. */
-static int parse_eos(const json_t *root, const char *key, const char *name, int *ids, int *count) {
+int ilr_config_parse_eos(const json_t *root, const char *name, int *ids, int *count) {
+    const char *key = "eos_token_id";
     const json_t *v = json_object_get(root, key);
+    *count = 0;
     if (!v || json_is_null(v)) return 0;
     if (json_is_integer(v)) v = json_pack("[O]", v);
     else if (json_is_array(v)) json_incref((json_t *)v);
@@ -179,7 +180,7 @@ int ilr_config_from_json(const json_t *root, const char *name, ilr_model_config 
         const json_t *bos = json_object_get(root, "bos_token_id");
         if (bos && !json_is_null(bos)) rc = get_int_field(root, "bos_token_id", 1, name, 0, huge, &c->bos_token_id);
     }
-    if (!rc) rc = parse_eos(root, "eos_token_id", name, c->eos_token_ids, &c->num_eos);
+    if (!rc) rc = ilr_config_parse_eos(root, name, c->eos_token_ids, &c->num_eos);
     if (!rc) rc = check_config(root, name, c);
     return rc;
 }

@@ -232,6 +232,32 @@ static int load_config(const char *dir, ilr_model_config *cfg, json_t **root) {
     return rc;
 }
 
+/* generation_config.json's eos ids that config.json lacks, into m->gen_eos_ids (the union at most
+ * ILR_MAX_EOS). */
+static int load_generation_eos(ilr_model *m, const char *path) {
+    int ids[ILR_MAX_EOS], n;
+    int rc = ilr_config_parse_eos(m->generation_config, path, ids, &n);
+    for (int i = 0; i < n && !rc; i++) {
+        int known = 0;
+        for (int j = 0; j < m->config.num_eos; j++) known |= m->config.eos_token_ids[j] == ids[i];
+        for (int j = 0; j < m->num_gen_eos; j++) known |= m->gen_eos_ids[j] == ids[i];
+        if (known) continue;
+        if (m->config.num_eos + m->num_gen_eos == ILR_MAX_EOS)
+            return ILR_FAIL(ILR_EUNSUPPORTED, "%s: key 'eos_token_id': with config.json's, more than %d distinct "
+                            "eos ids", path, ILR_MAX_EOS);
+        m->gen_eos_ids[m->num_gen_eos++] = ids[i];
+    }
+    return rc;
+}
+
+int ilr_model_is_eos(const ilr_model *m, int id) {
+    for (int i = 0; i < m->config.num_eos; i++)
+        if (m->config.eos_token_ids[i] == id) return 1;
+    for (int i = 0; i < m->num_gen_eos; i++)
+        if (m->gen_eos_ids[i] == id) return 1;
+    return 0;
+}
+
 static void weights_dtype_name(const ilr_model_dir_info *info, char *out, size_t cap) {
     int kinds = 0, last = 0;
     for (int d = 0; d < ILR_DTYPE_COUNT; d++)
@@ -257,6 +283,7 @@ int ilr_model_load(ilr_model *m, const char *dir) {
         rc = ilr_json_load_file(path, &m->generation_config);
         if (!rc && !json_is_object(m->generation_config))
             rc = ILR_FAIL(ILR_EFORMAT, "%s: expected a JSON object", path);
+        if (!rc) rc = load_generation_eos(m, path);
     }
     ilr_model_dir_info info;
     memset(&info, 0, sizeof info);

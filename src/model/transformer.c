@@ -15,30 +15,52 @@
 /* Takes n floats from the arena, or (arena NULL) only adds their size to *total. */
 static float *take(ilr_arena *arena, size_t *total, size_t n) { return ilr_arena_take(arena, total, n * sizeof(float)); }
 
-/* Lays out every activation; run once to size the arena and once to fill the pointers. */
+/* One layer's activations but its input (resid, laid out by the caller). */
+static void layout_layer(const ilr_transformer *tr, ilr_layer_acts *a, ilr_arena *arena, size_t *total) {
+    const ilr_model_config *c = &tr->model->config;
+    size_t B = (size_t)tr->max_B, T = (size_t)tr->max_T, N = B * T, C = (size_t)c->hidden_size;
+    size_t QD = (size_t)c->num_heads * c->head_dim, KD = (size_t)c->num_kv_heads * c->head_dim;
+    size_t I = (size_t)c->intermediate_size, NH = (size_t)c->num_heads;
+    a->ln1 = take(arena, total, N * C);
+    a->ln1_rstd = take(arena, total, N);
+    a->q = take(arena, total, N * QD);
+    a->k = take(arena, total, N * KD);
+    a->v = take(arena, total, N * KD);
+    a->att = take(arena, total, B * NH * T * T);
+    a->atty = take(arena, total, N * QD);
+    a->resid_mid = take(arena, total, N * C);
+    a->ln2 = take(arena, total, N * C);
+    a->ln2_rstd = take(arena, total, N);
+    a->gate = take(arena, total, N * I);
+    a->up = take(arena, total, N * I);
+    a->act = take(arena, total, N * I);
+}
+
+/* Lays out every activation; run once to size the arena and once to fill the pointers.  A training state
+ * keeps every layer's activations for backward.  A forward-only state keeps one layer's, which every layer
+ * reuses in turn, and a residual stream that alternates between two buffers (a layer reads one and writes
+ * the other); it has no backward scratch. */
 static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     const ilr_model_config *c = &tr->model->config;
     size_t B = (size_t)tr->max_B, T = (size_t)tr->max_T, N = B * T, C = (size_t)c->hidden_size;
     size_t QD = (size_t)c->num_heads * c->head_dim, KD = (size_t)c->num_kv_heads * c->head_dim;
     size_t I = (size_t)c->intermediate_size, NH = (size_t)c->num_heads;
-    for (int l = 0; l < c->num_layers; l++) {
-        ilr_layer_acts *a = &tr->layers[l];
-        a->resid = take(arena, total, N * C);
-        a->ln1 = take(arena, total, N * C);
-        a->ln1_rstd = take(arena, total, N);
-        a->q = take(arena, total, N * QD);
-        a->k = take(arena, total, N * KD);
-        a->v = take(arena, total, N * KD);
-        a->att = take(arena, total, B * NH * T * T);
-        a->atty = take(arena, total, N * QD);
-        a->resid_mid = take(arena, total, N * C);
-        a->ln2 = take(arena, total, N * C);
-        a->ln2_rstd = take(arena, total, N);
-        a->gate = take(arena, total, N * I);
-        a->up = take(arena, total, N * I);
-        a->act = take(arena, total, N * I);
+    int L = c->num_layers;
+    if (tr->forward_only) {
+        float *resid[2] = {take(arena, total, N * C), take(arena, total, N * C)};
+        layout_layer(tr, &tr->layers[0], arena, total);
+        for (int l = 0; l < L; l++) {
+            tr->layers[l] = tr->layers[0];
+            tr->layers[l].resid = resid[l % 2];
+        }
+        tr->resid_out = resid[L % 2];
+    } else {
+        for (int l = 0; l < L; l++) {
+            tr->layers[l].resid = take(arena, total, N * C);
+            layout_layer(tr, &tr->layers[l], arena, total);
+        }
+        tr->resid_out = take(arena, total, N * C);
     }
-    tr->resid_out = take(arena, total, N * C);
     tr->lnf = take(arena, total, N * C);
     tr->lnf_rstd = take(arena, total, N);
     tr->rope_cos = take(arena, total, T * (size_t)c->head_dim / 2);
@@ -51,6 +73,7 @@ static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     tr->entropy = take(arena, total, N);
     tr->lse = take(arena, total, N);
     tr->logits_scratch = take(arena, total, N * (size_t)tr->vocab_chunk);
+    if (tr->forward_only) return;
     tr->d_resid = take(arena, total, N * C);
     tr->d_ln = take(arena, total, N * C);
     tr->d_lnf = take(arena, total, N * C);
@@ -64,13 +87,15 @@ static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     tr->d_att_scratch = take(arena, total, B * NH * T);
 }
 
-int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) {
+static int init(ilr_transformer *tr, ilr_model *model, int B, int T, int forward_only) {
     memset(tr, 0, sizeof *tr);
     const ilr_model_config *c = &model->config;
     if (B < 1 || T < 1) return ILR_FAIL(ILR_EINVAL, "transformer: batch %d x %d tokens is empty", B, T);
     tr->model = model;
     tr->max_B = B;
     tr->max_T = T;
+    tr->forward_only = forward_only;
+    tr->temperature = tr->last_temperature = 1.0f;
     /* Logit chunks of at most 16M floats (64 MiB), at least 256 vocabulary rows. */
     size_t chunk = (16u << 20) / ((size_t)B * T);
     tr->vocab_chunk = (int)(chunk < 256 ? 256 : chunk > (size_t)c->vocab_size ? (size_t)c->vocab_size : chunk);
@@ -84,16 +109,29 @@ int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) {
         return ilr_error_prefix("activations for %d x %d tokens", B, T);
     }
     layout(tr, &tr->arena, &total);
-    tr->grads = ilr_aligned_alloc(model->table.total * sizeof(float), "gradients");
-    if (!tr->grads) {
-        ilr_transformer_free(tr);
-        return ILR_ENOMEM;
+    if (!forward_only) {
+        tr->grads = ilr_aligned_alloc(model->table.total * sizeof(float), "gradients");
+        if (!tr->grads) {
+            ilr_transformer_free(tr);
+            return ILR_ENOMEM;
+        }
+        ilr_transformer_zero_grad(tr);
     }
-    ilr_transformer_zero_grad(tr);
     ilr_rope_scaling scaling = {c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
                                 c->rope_original_max_position};
     ilr_rope_table(tr->rope_cos, tr->rope_sin, T, c->head_dim, c->rope_theta, c->has_rope_scaling ? &scaling : NULL);
     return 0;
+}
+
+int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) { return init(tr, model, B, T, 0); }
+
+int ilr_transformer_init_forward_only(ilr_transformer *tr, ilr_model *model, int B, int T) {
+    return init(tr, model, B, T, 1);
+}
+
+size_t ilr_transformer_bytes(const ilr_transformer *tr) {
+    size_t params = tr->model->table.total * sizeof(float);
+    return tr->arena.capacity + (tr->grads ? params : 0) + (tr->adam_m ? 2 * params : 0);
 }
 
 void ilr_transformer_free(ilr_transformer *tr) {
@@ -106,6 +144,7 @@ void ilr_transformer_free(ilr_transformer *tr) {
 }
 
 void ilr_transformer_zero_grad(ilr_transformer *tr) {
+    assert(!tr->forward_only && "zero_grad on a forward-only transformer");
     memset(tr->grads, 0, tr->model->table.total * sizeof(float));
 }
 
@@ -159,6 +198,7 @@ void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, cons
                                     const int *positions, const int *targets, int B, int T) {
     const ilr_model_config *c = &tr->model->config;
     assert(B <= tr->max_B && T <= tr->max_T);
+    assert(tr->temperature > 0.0f);
     tr->B = B;
     tr->T = T;
     tr->packed = positions != NULL;
@@ -178,8 +218,10 @@ void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, cons
     for (int l = 0; l < L; l++) layer_forward(tr, l, l + 1 < L ? tr->layers[l + 1].resid : tr->resid_out);
     ilr_rmsnorm_forward(tr->lnf, tr->lnf_rstd, tr->resid_out, param(tr, ILR_P_FINAL_NORM, -1), N, C,
                         (float)c->rms_norm_eps);
+    tr->last_temperature = tr->temperature;
     ilr_lm_head_logprob_forward(tr->logprob, tr->entropy, tr->lse, tr->lnf, param(tr, head_kind(tr), -1),
-                                tr->targets, N, C, c->vocab_size, tr->logits_scratch, tr->vocab_chunk);
+                                tr->targets, tr->temperature, N, C, c->vocab_size, tr->logits_scratch,
+                                tr->vocab_chunk);
 }
 
 void ilr_transformer_logits(const ilr_transformer *tr, float *out) {
@@ -235,12 +277,13 @@ static void layer_backward(ilr_transformer *tr, int l) {
 }
 
 void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob) {
+    assert(!tr->forward_only && "backward on a forward-only transformer");
     const ilr_model_config *c = &tr->model->config;
     int N = tr->B * tr->T, C = c->hidden_size;
     zero(tr->d_lnf, (size_t)N * C);
     ilr_lm_head_logprob_backward(tr->d_lnf, grad(tr, head_kind(tr), -1), dlogprob, tr->lnf,
-                                 param(tr, head_kind(tr), -1), tr->targets, tr->lse, N, C, c->vocab_size,
-                                 tr->logits_scratch, tr->vocab_chunk);
+                                 param(tr, head_kind(tr), -1), tr->targets, tr->lse, tr->last_temperature, N, C,
+                                 c->vocab_size, tr->logits_scratch, tr->vocab_chunk);
     zero(tr->d_resid, (size_t)N * C);
     ilr_rmsnorm_backward(tr->d_resid, grad(tr, ILR_P_FINAL_NORM, -1), tr->d_lnf, tr->resid_out,
                          param(tr, ILR_P_FINAL_NORM, -1), tr->lnf_rstd, N, C);
@@ -265,6 +308,7 @@ float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, in
 }
 
 int ilr_transformer_alloc_moments(ilr_transformer *tr) {
+    assert(!tr->forward_only && "optimizer state for a forward-only transformer");
     if (tr->adam_m) return 0;
     size_t n = tr->model->table.total;
     tr->adam_m = ilr_aligned_alloc(n * sizeof(float), "AdamW first moments");
