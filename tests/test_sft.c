@@ -14,18 +14,40 @@
 #include "ilr/sft.h"
 #include "test_util.h"
 
+/* Hugging Face's lr_lambda(current_step), written out from transformers' optimization.py, with the floor of
+ * get_cosine_with_min_lr_schedule_with_warmup. */
+static double hf_lambda(int shape, long current, long warmup, long total, double min_rate) {
+    if (current < warmup) return (double)current / (double)(warmup > 1 ? warmup : 1);
+    if (shape == ILR_LR_CONSTANT) return 1.0;
+    double progress = (double)(current - warmup) / (double)(total - warmup > 1 ? total - warmup : 1);
+    double f = shape == ILR_LR_COSINE ? 0.5 * (1.0 + cos(M_PI * 0.5 * 2.0 * progress)) : (double)(total - current) / (total - warmup);
+    return f * (1.0 - min_rate) + min_rate;
+}
+
 static void test_lr_schedule(void **state) {
     (void)state;
-    ilr_lr_schedule s = {1e-3f, 10, 110, 0.1f, ILR_LR_COSINE};
-    assert_float_equal(ilr_lr_at(&s, 1), 1e-4f, 1e-9f);
-    assert_float_equal(ilr_lr_at(&s, 10), 1e-3f, 1e-9f);
-    assert_float_equal(ilr_lr_at(&s, 60), 1e-3f * (0.1f + 0.9f * 0.5f), 1e-8f); /* half way: cos = 0 */
-    assert_float_equal(ilr_lr_at(&s, 110), 1e-4f, 1e-9f);
-    assert_float_equal(ilr_lr_at(&s, 500), 1e-4f, 1e-9f);
-    s.shape = ILR_LR_LINEAR;
-    assert_float_equal(ilr_lr_at(&s, 35), 1e-3f * (0.1f + 0.9f * 0.75f), 1e-8f);
-    s.shape = ILR_LR_CONSTANT;
-    assert_float_equal(ilr_lr_at(&s, 100), 1e-3f, 1e-9f);
+    /* every optimizer step k of three schedules: ilr's lr(k) == HF's lr * lambda(k - 1) (the Trainer steps
+     * its scheduler after the optimizer) */
+    const long warm[] = {0, 10, 1};
+    double worst = 0;
+    for (int shape = 0; shape < 3; shape++)
+        for (int w = 0; w < 3; w++)
+            for (int floor = 0; floor < 2; floor++) {
+                ilr_lr_schedule s = {1e-3f, (int)warm[w], 110, floor ? 0.1f : 0.0f, (ilr_lr_shape)shape};
+                for (long k = 1; k <= 110; k++) {
+                    double want = 1e-3 * hf_lambda(shape, k - 1, warm[w], 110, floor ? 0.1 : 0.0);
+                    double err = fabs(ilr_lr_at(&s, k) - want);
+                    if (err > worst) worst = err;
+                    assert_true(err <= 1e-9 + 1e-6 * want);
+                }
+            }
+    ilr_lr_schedule s = {1e-3f, 10, 110, 0.0f, ILR_LR_LINEAR};
+    assert_float_equal(ilr_lr_at(&s, 1), 0.0f, 0);          /* warmup: the first update has lr 0, as in HF */
+    assert_float_equal(ilr_lr_at(&s, 11), 1e-3f, 1e-9f);    /* the peak right after warmup */
+    assert_float_equal(ilr_lr_at(&s, 110), 1e-5f, 1e-10f);  /* the last update: lr / (total - warmup), not 0 */
+    assert_float_equal(ilr_lr_at(&s, 500), 0.0f, 0);        /* past the end the decay stays at its floor */
+    print_message("lr schedules: constant/linear/cosine x warmup 0/1/10 x floor 0/0.1 equal HF's lambda(k - 1) "
+                  "at all 110 steps (max abs err %.1e)\n", worst);
     ilr_lr_shape shape;
     assert_int_equal(ilr_lr_shape_parse("cosine", &shape), 0);
     assert_int_equal(shape, ILR_LR_COSINE);
@@ -76,7 +98,7 @@ static void sums_options(const sums_fixture *fx, ilr_sft_options *o) {
     o->out_dir = fx->out;
     o->batch = 16;
     o->seq = 64;
-    o->lr = 3e-3f;
+    o->lr = 2e-3f; /* 3e-3 sat on a knife edge: 13-72 % held-out accuracy as warmup went 19-21 steps; 2e-3 gave 74-95 % */
     o->warmup_steps = 20;
     o->quiet = 1;
 }

@@ -1,5 +1,8 @@
-/* Learning-rate schedules shared by SFT and GRPO: linear warmup from 0, then constant or cosine decay to
- * min_ratio * lr at total_steps (Hugging Face's get_cosine_schedule_with_warmup with a floor). */
+/* Learning-rate schedules shared by the trainers, step for step those of Hugging Face's Trainer
+ * (get_{constant,linear,cosine}_schedule_with_warmup; the floor as get_cosine_with_min_lr_schedule_with_warmup's
+ * min_lr_rate): optimizer step k (counted from 1) uses lr * lambda(k - 1), because the Trainer steps its
+ * scheduler after the optimizer.  So with warmup w the first update has lr 0 and step k <= w has
+ * lr * (k - 1) / w; a linear decay's last update (k = total) has lr / (total - w), never 0. */
 #ifndef ILR_SCHEDULE_H
 #define ILR_SCHEDULE_H
 
@@ -7,7 +10,7 @@ typedef enum { ILR_LR_CONSTANT = 0, ILR_LR_COSINE = 1, ILR_LR_LINEAR = 2 } ilr_l
 
 typedef struct {
     float lr;          /* peak */
-    int warmup_steps;  /* lr * step / warmup_steps for step <= warmup_steps */
+    int warmup_steps;  /* lr * (step - 1) / warmup_steps for step <= warmup_steps */
     long total_steps;  /* end of the decay (cosine, linear); ignored by constant */
     float min_ratio;   /* floor of the decay as a fraction of lr (default 0) */
     ilr_lr_shape shape;
