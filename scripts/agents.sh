@@ -2,7 +2,8 @@
 # Builds the two base agents of the synthetic world into build/agents/ (make agents; make demo uses it):
 #   data      SFT data (Idea3 records of every stage, split "sft"; FLAWED % of the solve answers carry a
 #             planted mistake) and a held-out split ("val", solve only);
-#             problems for RL (rl-train.jsonl: split "train", rl-val.jsonl: split "val"), test.jsonl ("test")
+#             problems for RL (rl-train.jsonl: split "train", rl-val.jsonl: split "val"), test.jsonl ("test"),
+#             calibration questions for ILR's IRT fit (calib.jsonl: split "calib")
 #   tokenizer a byte-level BPE learned from the SFT text
 #   agent A   Qwen2 architecture, shape world-a (0.35 M parameters), trained from scratch by ilr sft
 #   agent B   Llama architecture, shape world-b (0.92 M parameters, 2.7x A), trained from scratch by ilr sft
@@ -29,6 +30,11 @@ if [ ! -f "$OUT/tokenizer/tokenizer.json" ]; then
     $ILR world gen --task arith --kind problems --split test --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/test.jsonl"
     $ILR tokenizer train --vocab-size 512 --special '<|endoftext|>' --jsonl prompt,response \
         --out "$OUT/tokenizer" "$OUT/data/sft.jsonl" | tail -1
+fi
+
+# calibration questions for ILR's IRT fit (configs/world-ilr.yaml: irt.data), the "calib" split
+if [ ! -f "$OUT/data/calib.jsonl" ]; then
+    $ILR world gen --task arith --kind problems --split calib --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/calib.jsonl"
 fi
 
 # problems for reinforcement learning (ilr train configs/world-grpo-*.yaml): the "train" and "val" splits

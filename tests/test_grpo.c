@@ -62,10 +62,12 @@ static void test_sequence_weights(void **state) {
     ilr_grpo_sequence_weights(w, len, masked, 4, ILR_GRPO_LOSS_DAPO, 16);
     for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / 17, 1e-9);
     ilr_grpo_sequence_weights(w, len, masked, 4, ILR_GRPO_LOSS_GRPO, 16);
-    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / (3.0 * len[s]), 1e-9);
+    /* grpo and dr_grpo average over all 4 sequences, the masked one included (TRL) */
+    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / (4.0 * len[s]), 1e-9);
     ilr_grpo_sequence_weights(w, len, masked, 4, ILR_GRPO_LOSS_DR_GRPO, 16);
-    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / (3.0 * 16), 1e-9);
-    printf("sequence weights: dapo 1/17, grpo 1/(3 len), dr_grpo 1/48, the masked one 0\n");
+    for (int s = 0; s < 4; s++) assert_float_equal(w[s], s == 2 ? 0 : 1.0 / (4.0 * 16), 1e-9);
+    printf("sequence weights: dapo 1/17 (unmasked tokens), grpo 1/(4 len), dr_grpo 1/64 (all 4 sequences, as TRL), "
+           "the masked one 0\n");
 }
 
 /* ---- the loss on a toy policy ----

@@ -248,34 +248,6 @@ static void test_grpo_smoke_run(void **state) {
 
 /* ---- exact resume after kill -9 ---- */
 
-static pid_t spawn(const char *bin, char *const argv[]) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        FILE *devnull = fopen("/dev/null", "w");
-        if (devnull) dup2(fileno(devnull), 1), dup2(fileno(devnull), 2);
-        execv(bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int run_to_end(const char *bin, char *const argv[]) {
-    int status = 0;
-    pid_t pid = spawn(bin, argv);
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static long latest_step(const char *run) {
-    char path[700], *text = NULL;
-    size_t n = 0;
-    snprintf(path, sizeof path, "%s/latest", run);
-    if (!ilr_file_exists(path) || ilr_file_read_all(path, &text, &n)) return 0;
-    long step = strncmp(text, "checkpoint-", 11) == 0 ? atol(text + 11) : 0;
-    free(text);
-    return step;
-}
-
 /* Every checkpoint directory present is whole: its model and trainer state load. */
 static int check_checkpoints_whole(const char *run) {
     DIR *d = opendir(run);
@@ -314,29 +286,16 @@ static void test_grpo_resume_after_kill_is_exact(void **state) {
     write_config(cfg_a, &fx, "a.yaml", run_a, "  steps: 20\n");
     write_config(cfg_b, &fx, "b.yaml", run_b, "  steps: 20\n  save_every: 1\n  keep_checkpoints: 3\n");
     char *argv_a[] = {"ilr", "train", cfg_a, NULL};
-    assert_int_equal(run_to_end(bin, argv_a), 0);
+    assert_int_equal(ilr_test_run_to_end(bin, argv_a), 0);
 
     /* the same run, killed -9 at a random moment after its step-10 checkpoint */
     char *argv_b[] = {"ilr", "train", cfg_b, NULL};
-    pid_t pid = spawn(bin, argv_b);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    srand((unsigned)(ts.tv_nsec ^ getpid()));
-    long delay_us = rand() % 150000;
-    int exited = 0, status = 0;
-    while (latest_step(run_b) < 10 && !exited) {
-        usleep(1000);
-        exited = waitpid(pid, &status, WNOHANG) == pid;
-    }
-    if (!exited) {
-        usleep((useconds_t)delay_us);
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    long at = latest_step(run_b);
+    long delay_us;
+    ilr_test_kill_after_checkpoint(bin, argv_b, run_b, 10, 150000, &delay_us);
+    long at = ilr_test_latest_step(run_b);
     int whole = check_checkpoints_whole(run_b);
     char *argv_resume[] = {"ilr", "train", "--resume", run_b, NULL};
-    assert_int_equal(run_to_end(bin, argv_resume), 0);
+    assert_int_equal(ilr_test_run_to_end(bin, argv_resume), 0);
 
     float *straight, *resumed;
     size_t n, n2;

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 
 #include "../src/cli/cli.h"
 #include "ilr/code_program.h"
@@ -123,4 +126,51 @@ void ilr_test_read_params(const char *dir, float **params, size_t *n) {
     assert_non_null(*params);
     memcpy(*params, m.params, sizeof(float) * *n);
     ilr_model_free(&m);
+}
+
+pid_t ilr_test_spawn(const char *bin, char *const argv[]) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *devnull = fopen("/dev/null", "w");
+        if (devnull) dup2(fileno(devnull), 1), dup2(fileno(devnull), 2);
+        execv(bin, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int ilr_test_run_to_end(const char *bin, char *const argv[]) {
+    int status = 0;
+    pid_t pid = ilr_test_spawn(bin, argv);
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+long ilr_test_latest_step(const char *run) {
+    char path[700], *text = NULL;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/latest", run);
+    if (!ilr_file_exists(path) || ilr_file_read_all(path, &text, &n)) return 0;
+    long step = strncmp(text, "checkpoint-", 11) == 0 ? atol(text + 11) : 0;
+    free(text);
+    return step;
+}
+
+void ilr_test_kill_after_checkpoint(const char *bin, char *const argv[], const char *run, long step, long max_delay_us,
+                                    long *delay_us) {
+    pid_t pid = ilr_test_spawn(bin, argv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    srand((unsigned)(ts.tv_nsec ^ getpid()));
+    *delay_us = rand() % max_delay_us;
+    int exited = 0, status = 0;
+    while (ilr_test_latest_step(run) < step && !exited) {
+        usleep(1000);
+        exited = waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!exited) {
+        usleep((useconds_t)*delay_us);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
 }

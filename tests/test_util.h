@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 /* Defines int ilr_test_group_<name>(int *count): runs the tests, returns the number that failed. */
@@ -15,6 +16,24 @@
         *count = (int)(sizeof(tests) / sizeof((tests)[0]));                           \
         return cmocka_run_group_tests_name(#name, tests, NULL, NULL);                 \
     }
+
+/* The same with a group setup and teardown (cmocka's group state: a fixture built once for the group). */
+#define ILR_TEST_GROUP_SETUP(name, tests, setup, teardown)                            \
+    int ilr_test_group_##name(int *count) {                                           \
+        *count = (int)(sizeof(tests) / sizeof((tests)[0]));                           \
+        return cmocka_run_group_tests_name(#name, tests, setup, teardown);            \
+    }
+
+/* Runs the ilr binary bin with argv in a child process whose output goes to /dev/null; its pid. */
+pid_t ilr_test_spawn(const char *bin, char *const argv[]);
+/* The same, waited for: its exit status (-1 when it did not exit normally). */
+int ilr_test_run_to_end(const char *bin, char *const argv[]);
+/* The step of a run directory's newest checkpoint (its `latest`), 0 when none. */
+long ilr_test_latest_step(const char *run);
+/* Starts `bin argv` (a training run writing to run) and kill -9s it a random 0..max_delay_us after its
+ * checkpoint of `step` appears (unless it ended first); *delay_us gets the delay drawn. */
+void ilr_test_kill_after_checkpoint(const char *bin, char *const argv[], const char *run, long step, long max_delay_us,
+                                    long *delay_us);
 
 /* A fresh empty directory under $TMPDIR (or /tmp) for one test; out must hold 256 bytes. */
 void ilr_test_tmpdir(char *out, const char *tag);

@@ -18,6 +18,18 @@
 int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
                         const json_t *state);
 
+/* A checkpoint of several parts (ILR: one model directory per agent, and the run's state at the top) is
+ * written the same way in steps: ilr_checkpoint_begin makes an empty temporary directory beside dir (its
+ * path in tmp), the parts are written into it (ilr_checkpoint_write for each model, any other files), and
+ * ilr_checkpoint_commit renames it into place; on a failure ilr_checkpoint_abort removes it, keeping the
+ * error message. */
+int ilr_checkpoint_begin(const char *dir, char *tmp, size_t cap);
+/* Writes a model directory with its optimizer and trainer state into dir (created if needed), not atomically. */
+int ilr_checkpoint_write(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
+                         const json_t *state);
+int ilr_checkpoint_commit(const char *dir, const char *tmp);
+void ilr_checkpoint_abort(const char *tmp);
+
 /* Reads a checkpoint's trainer state into tr (the model itself loads with ilr_model_load): the AdamW
  * moments and step.  *state (may be NULL) receives trainer_state.json's object (caller decrefs).  A
  * checkpoint without optimizer.safetensors leaves tr's moments untouched. */

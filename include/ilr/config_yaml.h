@@ -52,7 +52,7 @@
  *
  * A schema must be sane (checked by assert in ilr_cfg_defaults): keys unique, made of [A-Za-z0-9_-]
  * components joined by dots, no key also a section of another ("a" and "a.b"), defaults that parse,
- * choices of [A-Za-z0-9_.-] names starting with a letter or digit, docs of one line; a LIST key has the
+ * choices of [A-Za-z0-9_.+-] names ("share+fuse") starting with a letter or digit, docs of one line; a LIST key has the
  * default "[]" or "null" and an item schema (of at least one key, no LIST keys, fields inside item_size) that
  * is sane by the same rules; other keys have no item schema. */
 #ifndef ILR_CONFIG_YAML_H

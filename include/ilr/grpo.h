@@ -1,52 +1,122 @@
-/* The GRPO trainer (`ilr train` with method grpo): one agent learns from the rewards of its own sampled
- * completions, on a real Hugging Face model as on the synthetic world's agents.
+/* GRPO, opened up into the pieces a trainer composes: a rollout batch (completions with rewards set by the
+ * caller, grouped for their baselines), advantages and loss weights over it, the policy update (mu optimizer
+ * steps of the clipped-ratio loss, include/ilr/grpo_loss.h), step metrics under TRL's names; and the
+ * single-agent trainer built from them (`ilr train` with method grpo).  ILR (include/ilr/colearn.h) builds
+ * its co-learning loop from the same pieces; GRPO knows nothing of ILR.
  *
- * A step: prompts_per_step questions in the data order (shuffled per epoch from the seed), num_generations
- * completions each from the generation engine (sampling streams from (seed, step), so a step's rollouts
- * depend only on the weights, the seed and the step), rewards from the task's grader (the world's checker,
- * the math grader or the code sandbox, plus format_weight for a well-formed answer), group advantages, then
- * num_iterations optimizer steps over the whole rollout batch in micro-batches of micro_batch sequences, each
- * with the clipped-ratio loss against the stored rollout log-probs (ilr/grpo_loss.h) and, when beta > 0, the
- * k3 KL to the frozen starting model.
+ * The single-agent trainer, a step: prompts_per_step questions in the data order (shuffled per epoch from
+ * the seed), num_generations completions each (sampling streams from (seed, step), so a step's rollouts
+ * depend only on the weights, the seed and the step), rewards from the task (include/ilr/task.h), group
+ * advantages, then num_iterations optimizer steps over the batch in micro-batches, each against the stored
+ * rollout log-probs and, when beta > 0, with the k3 KL to the frozen starting model.
  *
- * The run directory (output_dir) holds:
+ * Its run directory (output_dir; include/ilr/trainer.h):
  *   config.yaml          the resolved config (every key), written before the first step
- *   train_log.jsonl      one line per step, with TRL's metric names where one exists, and one per evaluation
+ *   train_log.jsonl      one line per step with TRL's metric names, and what the evaluation hook logs
  *   checkpoint-STEP/     every save_every steps and on SIGINT/SIGTERM: a model directory + trainer state
  *   latest               the name of the newest complete checkpoint
  *   the final model      config.json, model.safetensors and tokenizer files, after the last step
- *   train_summary.json   evaluations before and after, time, steps
- *   curve.svg            held-out accuracy and mean reward per step
- * Resuming (ilr_grpo_run with resume) continues from the newest checkpoint: the weights, AdamW moments and
- * step, the data cursor; the sampling streams follow from the step.  On the same build and thread count a
- * resumed run ends with the same weights, bit for bit, as one that never stopped. */
+ *   train_summary.json   steps, time, rewards, and what the evaluation hook adds
+ * Resuming continues from the newest checkpoint: weights, AdamW moments and step, the data cursor; the
+ * sampling streams follow from the step.  On the same build and thread count a resumed run ends with the
+ * same weights, bit for bit, as one that never stopped. */
 #ifndef ILR_GRPO_H
 #define ILR_GRPO_H
 
-#include "ilr/level_accuracy.h"
-#include "ilr/train_config.h"
+#include <stdint.h>
 
+#include <jansson.h>
+
+#include "ilr/generate.h"
+#include "ilr/grpo_loss.h"
+#include "ilr/policy.h"
+#include "ilr/schedule.h"
+#include "ilr/task.h"
+#include "ilr/train_config.h"
+#include "ilr/trainer.h"
+
+/* ---- a batch of completions to learn from ---- */
+typedef struct {
+    int S, cap;
+    int **prompt;              /* (S) the prompt's ids (owned copies) */
+    int *prompt_len;
+    ilr_gen_output *out;       /* (S) the completions (moved in) */
+    float *reward;             /* (S) the reward its advantage is computed from (ILR: calibrated) */
+    int *correct, *formatted;  /* (S) */
+    float *adv, *weight;       /* (S) set by ilr_rollout_batch_finish */
+    unsigned char *masked;     /* (S) no loss (truncated, with masking on) */
+    int *group_start;          /* (num_groups + 1): group g is [group_start[g], group_start[g + 1]) */
+    int num_groups, group_cap;
+} ilr_rollout_batch;
+
+void ilr_rollout_batch_init(ilr_rollout_batch *b);
+void ilr_rollout_batch_free(ilr_rollout_batch *b);
+/* Starts a group: the completions added next share one baseline (a question's G samples). */
+int ilr_rollout_batch_group(ilr_rollout_batch *b);
+/* Adds a completion: the prompt is copied, *out moved into the batch (and zeroed). */
+int ilr_rollout_batch_add(ilr_rollout_batch *b, const int *prompt, int prompt_len, ilr_gen_output *out,
+                          const ilr_task_score *score);
+/* Advantages per group (scale), masks (truncated completions when mask_truncated) and the aggregation
+ * weights (loss_type; max_new_tokens is dr_grpo's constant).  *zero_std: groups whose rewards are all equal. */
+void ilr_rollout_batch_finish(ilr_rollout_batch *b, ilr_grpo_scale scale, ilr_grpo_loss_type loss_type,
+                              int max_new_tokens, int mask_truncated, int *zero_std);
+
+/* ---- the policy update ---- */
+typedef struct {
+    ilr_grpo_loss_params loss;
+    int num_iterations;       /* mu */
+    int micro_batch;
+    float temperature;        /* the sampling temperature: the loss's log-probs are taken at it */
+    ilr_lr_schedule lr;       /* over optimizer steps */
+    float adam_beta1, adam_beta2, adam_eps, weight_decay, max_grad_norm;
+} ilr_grpo_update_params;
 
 typedef struct {
-    int evaluated;
-    int correct, total;
-    double reward;                 /* mean */
-    int level_correct[ILR_MAX_LEVEL + 1], level_total[ILR_MAX_LEVEL + 1]; /* level 0: none given */
-} ilr_grpo_eval;
+    double loss, grad_norm, learning_rate; /* loss: mean over the mu iterations; the rest of the last */
+    double entropy, entropy_tokens;        /* sum over the trained tokens of every iteration */
+    ilr_grpo_token_stats tok;              /* over every iteration */
+    long trained_tokens;                   /* completion tokens with a loss, once per batch */
+} ilr_grpo_update_stats;
 
+/* num_iterations optimizer steps of p over b (each the whole batch in micro-batches, gradients accumulated). */
+int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp,
+                    ilr_grpo_update_stats *st);
+/* The update parameters a train config gives. */
+void ilr_grpo_update_params_from_config(ilr_grpo_update_params *hp, const ilr_train_config *c);
+
+/* ---- step metrics ---- */
+/* The rollout side of a step (over the batch's completions). */
+typedef struct {
+    double reward, reward_std, reward_std_all;  /* reward_std: mean over groups of the group's std (TRL) */
+    double accuracy, format_rate, frac_reward_zero_std;
+    double mean_length, mean_terminated_length, clipped_ratio;
+    int min_length, max_length;
+} ilr_grpo_metrics;
+
+void ilr_grpo_metrics_compute(ilr_grpo_metrics *m, const ilr_rollout_batch *b, int zero_std);
+/* Adds the rollout metrics to j under TRL's names, each prefixed (prefix "" or "agent-a/"); task names the
+ * reward's key rewards/TASK/mean. */
+void ilr_grpo_metrics_json(json_t *j, const ilr_grpo_metrics *m, const char *prefix, const char *task);
+/* Adds the update's: loss, grad_norm, learning_rate, entropy, kl (when has_kl), clip_ratio/{low,high,region}_mean
+ * (per trained token) and trained_tokens. */
+void ilr_grpo_update_json(json_t *j, const ilr_grpo_update_stats *st, const char *prefix, int has_kl);
+
+/* ---- the single-agent trainer ---- */
 typedef struct {
     long steps;                    /* the last step done */
     int interrupted;               /* stopped by SIGINT/SIGTERM (a checkpoint was written) */
     int timed_out;                 /* stopped by train.max_minutes */
+    int budget_spent;              /* stopped by budget.generated_tokens / budget.match before train.steps */
     double seconds;                /* wall clock of the steps of this process */
     double first_reward, last_reward;
-    ilr_grpo_eval eval_before, eval_after; /* data.eval, greedy */
-    ilr_grpo_eval test_before, test_after; /* data.test, greedy */
-    ilr_grpo_eval test_sampled_before, test_sampled_after; /* data.test, avg@data.eval_samples (when > 0) */
+    long generated_tokens;         /* completion tokens sampled by this run's steps, resumed ones included */
 } ilr_grpo_result;
 
-/* Runs (or, with resume != 0, continues) the run c describes.  0 when it finished or was interrupted
- * cleanly; a negative ILR_E* with a message otherwise. */
-int ilr_grpo_run(const ilr_train_config *c, int resume, ilr_grpo_result *res);
+/* The sampling seed of rollout step `step` of a run seeded `seed` (a resumed step samples what it would have). */
+uint64_t ilr_grpo_step_seed(long seed, long step);
+
+/* Runs (or, with resume != 0, continues) the run c describes; hooks (may be NULL) evaluate.  0 when it
+ * finished or was interrupted cleanly; a negative ILR_E* with a message otherwise. */
+int ilr_grpo_run(const ilr_train_config *c, int resume, const ilr_train_hooks *hooks, ilr_grpo_result *res);
 
 #endif

@@ -23,8 +23,8 @@
  *     dapo     sum_s (1 / N) sum_t loss                 token mean, N = every trained token of the step
  *     dr_grpo  sum_s (1 / (S * L)) sum_t loss           token sum over a constant, L = max completion length
  * expressed as one weight per completion (ilr_grpo_sequence_weights), so that micro-batches of any size add
- * up to the same gradient.  A masked completion (truncated, with masking on) has weight 0 and does not
- * count in S or N. */
+ * up to the same gradient.  A masked completion (truncated, with masking on) has weight 0; it does not count
+ * in N, but it does in S, as in TRL (whose grpo and dr_grpo losses average over every sequence). */
 #ifndef ILR_GRPO_LOSS_H
 #define ILR_GRPO_LOSS_H
 
@@ -37,6 +37,11 @@ typedef enum { ILR_GRPO_LOSS_DAPO = 0, ILR_GRPO_LOSS_GRPO = 1, ILR_GRPO_LOSS_DR_
  * zero_std_groups (may be NULL) receives the number of groups whose rewards are all equal. */
 void ilr_grpo_advantages(float *adv, const float *rewards, int num_groups, int G, ilr_grpo_scale scale,
                          int *zero_std_groups);
+
+/* The same for groups of any size: group g is [group_start[g], group_start[g + 1]); "batch" scale takes the
+ * std of every reward in [group_start[0], group_start[num_groups]). */
+void ilr_grpo_group_advantages(float *adv, const float *rewards, const int *group_start, int num_groups,
+                               ilr_grpo_scale scale, int *zero_std_groups);
 
 /* One weight per completion (S of them, lengths len, masked[s] != 0 to leave one out; masked may be NULL). */
 void ilr_grpo_sequence_weights(float *weight, const int *len, const unsigned char *masked, int S,

@@ -28,6 +28,9 @@ int ilr_file_exists(const char *path);
 int ilr_dir_exists(const char *path);
 /* Creates path and any missing parents (like mkdir -p). */
 int ilr_mkdir_p(const char *path);
+/* Whether two paths name the same file or directory (both resolved when they exist; else compared as text
+ * without trailing slashes). */
+int ilr_same_path(const char *a, const char *b);
 /* Joins dir and name with one '/' into out (capacity cap); ILR_EINVAL if it does not fit. */
 int ilr_path_join(char *out, size_t cap, const char *dir, const char *name);
 

@@ -119,6 +119,8 @@ int ilr_irt_fit_save(const ilr_irt_fit *fit, const char *path);
  * gamma_se / difficulty_se, when present, must name the same agents / questions; keys it does not know are
  * ignored; a model other than 1PL or a scale other than 1.7 is ILR_EUNSUPPORTED. */
 int ilr_irt_fit_load(const char *path, ilr_irt_fit *out);
+/* The same over text in memory; name is what messages call it (fuzzing, tests). */
+int ilr_irt_fit_parse(const char *text, size_t len, const char *name, ilr_irt_fit *out);
 
 /* Mean difficulty per level over the questions ids[k] (at levels[k], in [0, num_levels)) that the fit
  * holds; ids it does not hold are skipped.  mean[l] is NaN and count[l] 0 for a level without any (count

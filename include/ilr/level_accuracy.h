@@ -1,4 +1,5 @@
-/* Accuracy by difficulty level, as the trainers print and log it: a dataset line's optional "level"
+/* Accuracy by difficulty level, as the trainers and the evaluation print and log it (a tally shared by rl/ and
+ * eval/, so it lives in base/): a dataset line's optional "level"
  * (0-ILR_MAX_LEVEL; 0 when none is given) tallied as correct / total per level. */
 #ifndef ILR_LEVEL_ACCURACY_H
 #define ILR_LEVEL_ACCURACY_H

@@ -10,15 +10,30 @@
 
 #include "ilr/config_yaml.h"
 
-enum { ILR_TRAIN_TASK_AUTO = 0, ILR_TRAIN_TASK_WORLD_ARITH = 1, ILR_TRAIN_TASK_MATH = 2, ILR_TRAIN_TASK_CODE = 3 };
+#define ILR_MAX_AGENTS 8
+
+enum { ILR_METHOD_GRPO = 0, ILR_METHOD_ILR = 1, ILR_METHOD_ILR_COOP = 2, ILR_METHOD_ILR_COMP = 3, ILR_METHOD_ILR_RANDOM = 4,
+       ILR_METHOD_ILR_NO_CALIBRATION = 5 };
+enum { ILR_TRAIN_FUSE = 0, ILR_TRAIN_SHARE_FUSE = 1, ILR_TRAIN_ALL = 2 };      /* ilr.train_stages */
+enum { ILR_DIFFICULTY_FIT = 0, ILR_DIFFICULTY_LEVEL = 1, ILR_DIFFICULTY_SELF_RATING = 2 }; /* irt.difficulty */
+
+/* One agent of an ILR run (the `agents:` list).  The optimizer keys it does not set take the top-level
+ * optim.* values (ilr_train_agent_resolve). */
+typedef struct {
+    char *name, *model;
+    double lr, weight_decay, max_grad_norm, min_lr_ratio;
+    long warmup_steps;
+} ilr_agent_config;
+
 
 typedef struct {
     int method;
     char *model, *output_dir;
+    ilr_cfg_list agents;           /* ILR: ilr_agent_config items */
     long seed;
     /* data */
     char *train_data, *eval_data, *test_data, *template_path;
-    int task, chat, math_extract;
+    int task, chat, math_extract; /* task: an ilr_task_type (include/ilr/task.h) */
     long eval_max, test_max, eval_samples;
     /* rollout */
     long prompts_per_step, num_generations, max_new_tokens, max_prompt_tokens;
@@ -34,13 +49,33 @@ typedef struct {
     double lr, weight_decay, adam_beta1, adam_beta2, adam_eps, max_grad_norm, min_lr_ratio;
     long warmup_steps, micro_batch;
     int lr_schedule;
+    /* ILR */
+    int interaction, rule, calibration, train_stages;
+    double coop_probability;
+    long analyse_max_new_tokens, fuse_max_new_tokens, max_peer_tokens, discussion_max_prompt_tokens;
+    char *idea3_prompts;
+    /* IRT */
+    char *irt_file, *irt_data;
+    int irt_difficulty;
+    long irt_samples, irt_data_max, irt_refit_every;
+    double irt_prior_sd;
+    /* the fair baseline: a GRPO run's generation budget */
+    long budget_generated_tokens;
+    char *budget_match;
     /* run */
     long steps, log_every, eval_every, save_every, keep_checkpoints;
     double max_minutes;
-    int quiet;
+    int quiet, save_rollouts;
 } ilr_train_config;
 
 const ilr_cfg_schema *ilr_train_config_schema(void);
+const ilr_cfg_schema *ilr_train_agent_schema(void);
+
+/* 1 for the ILR methods (interaction, calibration and Idea3 from the ilr.* keys, adjusted by the method). */
+int ilr_train_is_ilr(const ilr_train_config *c);
+/* Agent i of an ILR run with every key resolved: its name (the model directory's last component when it
+ * sets none), model, and the top-level optim.* value for each optimizer key it did not set. */
+void ilr_train_agent_resolve(const ilr_train_config *c, int i, ilr_agent_config *out);
 
 /* Defaults, then the YAML file (NULL: none), then each "key=value" override in order; then the cross-key
  * checks (a model and an output directory are given, the batch divides into micro-batches...).  On failure

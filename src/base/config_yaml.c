@@ -202,7 +202,7 @@ static void check_schema(const ilr_cfg_schema *s) {
         assert((k->type == ILR_CFG_ENUM) == (k->choices != NULL));
         size_t len;
         for (int c = 0; k->choices && cfg_choice(k, c, &len); c++)
-            assert(is_name(cfg_choice(k, c, &len), len, "_.-") && isalnum((unsigned char)*cfg_choice(k, c, &len)));
+            assert(is_name(cfg_choice(k, c, &len), len, "_.+-") && isalnum((unsigned char)*cfg_choice(k, c, &len)));
         cfg_value v;
         int rc = parse_value(k, k->key, k->def, strlen(k->def), 1, &v);
         assert((rc == 0 || rc == ILR_ENOMEM) && "a schema default does not parse");

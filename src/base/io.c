@@ -303,3 +303,18 @@ int ilr_file_write_atomic(const char *path, const void *data, size_t size) {
     }
     return ilr_atomic_commit(&f);
 }
+
+/* The text of a path without its trailing slashes (a root "/" stays). */
+static size_t trimmed_len(const char *p) {
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') n--;
+    return n;
+}
+
+int ilr_same_path(const char *a, const char *b) {
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    int same = ra && rb ? strcmp(ra, rb) == 0 : trimmed_len(a) == trimmed_len(b) && !strncmp(a, b, trimmed_len(a));
+    free(ra);
+    free(rb);
+    return same;
+}

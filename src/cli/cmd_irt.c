@@ -1,5 +1,5 @@
 /* ilr irt: item response theory for ILR's interaction choice (ilr/irt.h).  `irt fit` fits abilities and
- * difficulties to a response matrix; each subcommand is one row of the table at the bottom. */
+ * difficulties to a response matrix, `irt collect` makes one; each subcommand is one row of the table at the bottom. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,8 +16,9 @@ static const char irt_help[] =
     "Item response theory for ILR: each agent's ability gamma and each question's difficulty D under the 1PL\n"
     "model P(right) = 1 / (1 + exp(-1.7 (gamma - D))); ILR cooperates on a question when P < 0.5 and\n"
     "competes otherwise.  Subcommands:\n"
-    "  fit       fit gamma and D to a response file and write irt.json (`ilr irt fit --help`)\n"
-    "(`irt collect`, which answers a calibration set with each agent, comes with the co-learning loop.)\n";
+    "  collect   every agent answers every calibration question K times; the answers, graded, as a response\n"
+    "            file (`ilr irt collect --help`)\n"
+    "  fit       fit gamma and D to a response file and write irt.json (`ilr irt fit --help`)\n";
 
 static const char fit_help[] =
     "usage: ilr irt fit --responses FILE.jsonl -o irt.json [--prior-sd X]\n\n"
@@ -124,16 +125,16 @@ static int irt_fit(int argc, char **argv) {
     return 0;
 }
 
-/* The subcommands; `irt collect` joins this table with the co-learning loop. */
+/* The subcommands (collect: src/cli/cmd_irt_collect.c). */
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
-} irt_commands[] = {{"fit", irt_fit}};
+} irt_commands[] = {{"collect", ilr_cmd_irt_collect}, {"fit", irt_fit}};
 
 int ilr_cmd_irt(int argc, char **argv) {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) return printf("%s", irt_help), 0;
     for (size_t i = 0; argc >= 2 && i < sizeof irt_commands / sizeof irt_commands[0]; i++)
         if (strcmp(argv[1], irt_commands[i].name) == 0) return irt_commands[i].run(argc - 1, argv + 1);
     if (argc < 2) return fprintf(stderr, "%s", irt_help), 2;
-    return ilr_cli_usage_error("irt", "no subcommand '%s' (expected fit)", argv[1]);
+    return ilr_cli_usage_error("irt", "no subcommand '%s' (expected collect or fit)", argv[1]);
 }

@@ -41,13 +41,14 @@ static const char init_help[] =
     "  --seed N          random seed (default 1234)\n"
     "  --dtype D         f32 or bf16 weights on disk (default f32)\n"
     "  --vocab-size N    override the shape's vocabulary size\n"
+    "  --layers N        override the shape's number of layers (a real shape cut down to fit a machine's memory)\n"
     "  --tokenizer DIR   copy tokenizer.json and tokenizer_config.json from DIR and take bos/eos ids from\n"
     "                    them; the vocabulary must hold every token id of the tokenizer\n"
     "  --shard-size SZ   write shards of at most SZ bytes (e.g. 500M) with model.safetensors.index.json\n";
 
 typedef struct {
     const char *arch, *shape, *out, *tokenizer;
-    long long seed, vocab, shard;
+    long long seed, vocab, shard, layers;
     ilr_dtype dtype;
 } init_options;
 
@@ -57,6 +58,7 @@ static int parse_init(int argc, char **argv, init_options *o) {
         {"out", required_argument, 0, 'o'},   {"seed", required_argument, 0, 'S'},
         {"dtype", required_argument, 0, 'd'}, {"vocab-size", required_argument, 0, 'v'},
         {"tokenizer", required_argument, 0, 't'}, {"shard-size", required_argument, 0, 'z'},
+        {"layers", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     *o = (init_options){.seed = 1234, .dtype = ILR_DTYPE_F32};
     optind = 0;
@@ -70,6 +72,7 @@ static int parse_init(int argc, char **argv, init_options *o) {
         case 't': o->tokenizer = optarg; break;
         case 'S': rc = ilr_cli_parse_long("init", "--seed", optarg, 0, INT64_MAX, &o->seed); break;
         case 'v': rc = ilr_cli_parse_long("init", "--vocab-size", optarg, 1, INT32_MAX, &o->vocab); break;
+        case 'L': rc = ilr_cli_parse_long("init", "--layers", optarg, 1, 1024, &o->layers); break;
         case 'z': rc = ilr_cli_parse_size("init", "--shard-size", optarg, &o->shard); break;
         case 'd': rc = parse_dtype_option("init", optarg, &o->dtype); break;
         case 'h': printf(init_help, ilr_shape_list()); return -1;
@@ -92,6 +95,7 @@ int ilr_cmd_init(int argc, char **argv) {
     ilr_model_config cfg;
     if (ilr_config_from_shape(o.shape, arch, &cfg)) return ilr_cli_usage_error("init", "%s", ilr_last_error());
     if (o.vocab) cfg.vocab_size = (int)o.vocab;
+    if (o.layers) cfg.num_layers = (int)o.layers;
     if (o.tokenizer && ilr_tokenizer_files_apply(o.tokenizer, &cfg)) return ilr_cli_fail("init");
     snprintf(cfg.torch_dtype, sizeof cfg.torch_dtype, "%s", o.dtype == ILR_DTYPE_BF16 ? "bfloat16" : "float32");
     ilr_timer timer;

@@ -5,14 +5,16 @@
 
 #include "cli.h"
 #include "ilr/error.h"
-#include "ilr/grpo.h"
 #include "ilr/train_config.h"
+#include "train_eval.h"
 
 static const char train_help[] =
     "usage: ilr train CONFIG.yaml [KEY=VALUE ...]\n"
     "       ilr train --resume RUN_DIR [KEY=VALUE ...]\n"
     "       ilr train --help-config\n\n"
-    "Trains a model with reinforcement learning as the YAML config says (method: grpo — single-agent GRPO).\n"
+    "Trains with reinforcement learning as the YAML config says: method grpo (one model alone, GRPO) or ilr\n"
+    "(two or more agents co-learning: Dynamic Interaction, Idea3, Perception Calibration; and its ablations\n"
+    "ilr-coop, ilr-comp, ilr-random, ilr-no-calibration).\n"
     "Every key has a default (`ilr train --help-config` lists them, with their meaning); a KEY=VALUE after\n"
     "the config overrides one key, dotted as in the file: rollout.num_generations=4 optim.lr=1e-5.  An\n"
     "unknown key is an error that names the nearest valid one.  configs/ holds ready configs.\n\n"
@@ -91,16 +93,16 @@ int ilr_cmd_train(int argc, char **argv) {
         status = 0;
         goto done;
     }
-    ilr_grpo_result res;
-    int rc = ilr_grpo_run(&c, resume_dir != NULL, &res);
+    train_run_outcome out;
+    int rc = train_run(&c, resume_dir != NULL, &out);
     if (rc) status = ilr_cli_fail("train");
-    else if (res.interrupted) {
+    else if (out.interrupted) {
         printf("train: interrupted after step %ld; checkpoint written (continue with ilr train --resume %s)\n",
-               res.steps, c.output_dir);
+               out.steps, c.output_dir);
         status = 130;
     } else {
-        printf("train: %ld steps in %.0f s; the model is in %s (log: train_log.jsonl, curve: curve.svg)\n", res.steps,
-               res.seconds, c.output_dir);
+        printf("train: %ld steps in %.0f s; %s in %s (log: train_log.jsonl, curve: curve.svg)\n", out.steps, out.seconds,
+               ilr_train_is_ilr(&c) ? "the agents' models are" : "the model is", c.output_dir);
         status = 0;
     }
     ilr_train_config_free(&c);

@@ -8,14 +8,14 @@
 
 #include "demo.h"
 #include "ilr/error.h"
-#include "ilr/grpo.h"
 #include "ilr/io.h" /* ilr_resource_path */
 #include "ilr/train_config.h"
+#include "train_eval.h"
 
 enum { DEMO_GRPO_STEPS = 150 };
 
 /* In percent, computed as the trainer prints it. */
-static double percent(const ilr_grpo_eval *ev) { return ev->total ? 100.0 * ev->correct / ev->total : 0; }
+static double percent(const ilr_eval_result *ev) { return 100 * ilr_eval_accuracy(ev); }
 
 int ilr_demo_grpo(const char *root, const char *out, int *failures) {
     char config[1024], train[1100], run[1100];
@@ -40,12 +40,13 @@ int ilr_demo_grpo(const char *root, const char *out, int *failures) {
     ilr_train_config c;
     int rc = ilr_train_config_load(&c, config, overrides, (int)(sizeof overrides / sizeof *overrides));
     if (rc) return rc;
-    ilr_grpo_result res;
-    rc = ilr_grpo_run(&c, 0, &res);
+    train_run_outcome res;
+    rc = train_run(&c, 0, &res);
     ilr_train_config_free(&c);
     if (rc) return rc;
-    double greedy[2] = {percent(&res.test_before), percent(&res.test_after)};
-    double sampled[2] = {percent(&res.test_sampled_before), percent(&res.test_sampled_after)};
+    const train_eval_results *e = &res.results[0];
+    double greedy[2] = {percent(&e->test_before), percent(&e->test_after)};
+    double sampled[2] = {percent(&e->test_sampled_before), percent(&e->test_sampled_after)};
     printf("  held-out test accuracy after %ld steps (%.0f s): sampled %.1f%% -> %.1f%% (%+.1f points), "
            "greedy %.1f%% -> %.1f%% (%+.1f)\n", res.steps, res.seconds, sampled[0], sampled[1], sampled[1] - sampled[0],
            greedy[0], greedy[1], greedy[1] - greedy[0]);

@@ -206,3 +206,14 @@ int ilr_irt_fit_load(const char *path, ilr_irt_fit *out) {
     json_decref(root);
     return rc;
 }
+
+int ilr_irt_fit_parse(const char *text, size_t len, const char *name, ilr_irt_fit *out) {
+    memset(out, 0, sizeof *out);
+    json_error_t err;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root) return ILR_FAIL(ILR_EFORMAT, "%s:%d:%d: %s", name, err.line, err.column, err.text);
+    int rc = load_root(root, name, out);
+    if (rc) ilr_irt_fit_free(out);
+    json_decref(root);
+    return rc;
+}

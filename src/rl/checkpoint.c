@@ -46,27 +46,54 @@ static int write_state(const char *dir, const ilr_transformer *tr, const json_t 
     return rc;
 }
 
-int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
-                        const json_t *state) {
-    char tmp[4096], old[4096];
-    int n1 = snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid());
-    int n2 = snprintf(old, sizeof old, "%s.old.%d", dir, (int)getpid());
-    if (n1 >= (int)sizeof tmp || n2 >= (int)sizeof old) return ILR_FAIL(ILR_EINVAL, "%s: path too long", dir);
+int ilr_checkpoint_begin(const char *dir, char *tmp, size_t cap) {
+    if (snprintf(tmp, cap, "%s.tmp.%d", dir, (int)getpid()) >= (int)cap)
+        return ILR_FAIL(ILR_EINVAL, "%s: path too long", dir);
     int rc = ilr_remove_tree(tmp);
+    return rc ? rc : ilr_mkdir_p(tmp);
+}
+
+int ilr_checkpoint_write(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
+                         const json_t *state) {
     ilr_save_options opt = {.dtype = ILR_DTYPE_F32};
-    if (!rc) rc = ilr_model_save(m, tmp, &opt);
-    if (!rc && tokenizer_dir) rc = ilr_tokenizer_files_copy(tokenizer_dir, tmp);
-    if (!rc && tr && tr->adam_m && tr->adam_step > 0) rc = write_optimizer(tmp, tr);
-    if (!rc) rc = write_state(tmp, tr, state);
-    if (!rc && access(dir, F_OK) == 0 && rename(dir, old) != 0)
+    int rc = ilr_model_save(m, dir, &opt);
+    if (!rc && tokenizer_dir) rc = ilr_tokenizer_files_copy(tokenizer_dir, dir);
+    if (!rc && tr && tr->adam_m && tr->adam_step > 0) rc = write_optimizer(dir, tr);
+    if (!rc) rc = write_state(dir, tr, state);
+    return rc;
+}
+
+int ilr_checkpoint_commit(const char *dir, const char *tmp) {
+    char old[4096];
+    if (snprintf(old, sizeof old, "%s.old.%d", dir, (int)getpid()) >= (int)sizeof old)
+        return ILR_FAIL(ILR_EINVAL, "%s: path too long", dir);
+    int rc = 0;
+    if (access(dir, F_OK) == 0 && rename(dir, old) != 0)
         rc = ILR_FAIL(ILR_EIO, "%s: cannot move the previous checkpoint aside: %s", dir, strerror(errno));
     if (!rc && rename(tmp, dir) != 0) rc = ILR_FAIL(ILR_EIO, "%s: cannot rename %s into place: %s", dir, tmp, strerror(errno));
+    return rc ? rc : ilr_remove_tree(old);
+}
+
+void ilr_checkpoint_abort(const char *tmp) {
+    int code = ilr_last_error_code();
+    char message[1024];
+    snprintf(message, sizeof message, "%s", ilr_last_error());
+    ilr_remove_tree(tmp);
+    ILR_FAIL(code, "%s", message); /* the error that made us abort, not one of the cleanup */
+}
+
+int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
+                        const json_t *state) {
+    char tmp[4096];
+    int rc = ilr_checkpoint_begin(dir, tmp, sizeof tmp);
+    if (!rc) rc = ilr_checkpoint_write(tmp, m, tr, tokenizer_dir, state);
+    if (!rc) rc = ilr_checkpoint_commit(dir, tmp);
     if (rc) {
         int code = ilr_last_error_code();
-        ilr_remove_tree(tmp);
+        ilr_checkpoint_abort(tmp);
         return ilr_error_prefix("checkpoint %s", dir), code;
     }
-    return ilr_remove_tree(old);
+    return 0;
 }
 
 int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **state) {

@@ -14,37 +14,54 @@ static double std_dev(const float *x, int n, double *mean_out) {
     return n > 1 ? sqrt(var / (n - 1)) : 0;
 }
 
+/* One group's advantages; returns 1 when its rewards are all equal (then every advantage is exactly 0,
+ * whatever rounding the mean picked up). */
+static int group_advantages(float *adv, const float *r, int n, ilr_grpo_scale scale, double batch_std) {
+    double mean, sd = std_dev(r, n, &mean);
+    int all_equal = 1;
+    for (int k = 1; k < n; k++) all_equal &= r[k] == r[0];
+    double denom = scale == ILR_GRPO_SCALE_GROUP ? sd + ILR_GRPO_STD_EPS
+                 : scale == ILR_GRPO_SCALE_BATCH ? batch_std + ILR_GRPO_STD_EPS : 1.0;
+    for (int k = 0; k < n; k++) adv[k] = all_equal ? 0.0f : (float)((r[k] - mean) / denom);
+    return all_equal;
+}
+
 void ilr_grpo_advantages(float *adv, const float *rewards, int num_groups, int G, ilr_grpo_scale scale,
                          int *zero_std_groups) {
     double batch_std = scale == ILR_GRPO_SCALE_BATCH ? std_dev(rewards, num_groups * G, NULL) : 0;
     int zero = 0;
+    for (int g = 0; g < num_groups; g++)
+        zero += group_advantages(adv + (long)g * G, rewards + (long)g * G, G, scale, batch_std);
+    if (zero_std_groups) *zero_std_groups = zero;
+}
+
+void ilr_grpo_group_advantages(float *adv, const float *rewards, const int *group_start, int num_groups,
+                               ilr_grpo_scale scale, int *zero_std_groups) {
+    int S = num_groups ? group_start[num_groups] - group_start[0] : 0;
+    double batch_std = scale == ILR_GRPO_SCALE_BATCH ? std_dev(rewards + (num_groups ? group_start[0] : 0), S, NULL) : 0;
+    int zero = 0;
     for (int g = 0; g < num_groups; g++) {
-        const float *r = rewards + (long)g * G;
-        double mean, sd = std_dev(r, G, &mean);
-        int all_equal = 1;
-        for (int k = 1; k < G; k++) all_equal &= r[k] == r[0];
-        zero += all_equal;
-        double denom = scale == ILR_GRPO_SCALE_GROUP ? sd + ILR_GRPO_STD_EPS
-                     : scale == ILR_GRPO_SCALE_BATCH ? batch_std + ILR_GRPO_STD_EPS : 1.0;
-        /* all equal: exactly 0, whatever rounding the mean picked up */
-        for (int k = 0; k < G; k++) adv[(long)g * G + k] = all_equal ? 0.0f : (float)((r[k] - mean) / denom);
+        int at = group_start[g], n = group_start[g + 1] - at;
+        zero += group_advantages(adv + at, rewards + at, n, scale, batch_std);
     }
     if (zero_std_groups) *zero_std_groups = zero;
 }
 
 void ilr_grpo_sequence_weights(float *weight, const int *len, const unsigned char *masked, int S,
                                ilr_grpo_loss_type type, int max_completion_len) {
-    long kept = 0, tokens = 0;
+    long tokens = 0;
     for (int s = 0; s < S; s++)
-        if (!(masked && masked[s]) && len[s] > 0) kept++, tokens += len[s];
+        if (!(masked && masked[s]) && len[s] > 0) tokens += len[s];
     for (int s = 0; s < S; s++) {
         if ((masked && masked[s]) || len[s] <= 0) {
             weight[s] = 0;
             continue;
         }
+        /* grpo and dr_grpo divide by every sequence, masked ones included (TRL's mean over the batch);
+         * dapo by the tokens that have a loss */
         switch (type) {
-        case ILR_GRPO_LOSS_GRPO: weight[s] = (float)(1.0 / ((double)kept * len[s])); break;
-        case ILR_GRPO_LOSS_DR_GRPO: weight[s] = (float)(1.0 / ((double)kept * max_completion_len)); break;
+        case ILR_GRPO_LOSS_GRPO: weight[s] = (float)(1.0 / ((double)S * len[s])); break;
+        case ILR_GRPO_LOSS_DR_GRPO: weight[s] = (float)(1.0 / ((double)S * max_completion_len)); break;
         default: weight[s] = (float)(1.0 / (double)tokens); break;
         }
     }

@@ -2,7 +2,6 @@
 #include "ilr/sft.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "ilr/math_grader.h"
 #include "ilr/timer.h"
 #include "ilr/tokenizer_files.h"
+#include "ilr/trainer.h"
 #include "ilr/transformer.h"
 #include "sft_internal.h"
 
@@ -39,9 +39,6 @@ void ilr_sft_options_default(ilr_sft_options *o) {
     o->seed = 42;
 }
 
-static volatile sig_atomic_t sft_stop_signal;
-static void sft_on_signal(int sig) { sft_stop_signal = sig; }
-
 typedef struct {
     const ilr_sft_options *o;
     ilr_model model;
@@ -51,7 +48,7 @@ typedef struct {
     sft_data train, eval;
     sft_batch batch;
     sft_cursor cursor;
-    FILE *log;
+    ilr_trainer trainer;
     long total_steps;
 } sft_run;
 
@@ -155,16 +152,9 @@ static void print_eval(const char *when, const ilr_sft_eval *ev) {
 
 /* ---- logging and checkpoints ---- */
 
-static void log_line(sft_run *r, json_t *line) {
-    if (!r->log) return;
-    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    if (text) fprintf(r->log, "%s\n", text), fflush(r->log);
-    free(text);
-}
-
 static int save_checkpoint(sft_run *r, long step) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/checkpoint-%06ld", r->o->out_dir, step);
+    char dir[4200];
+    ilr_trainer_checkpoint_dir(&r->trainer, step, dir, sizeof dir);
     json_t *state = json_object();
     json_object_set_new(state, "step", json_integer(step));
     json_object_set_new(state, "epoch", json_integer(r->cursor.epoch));
@@ -173,20 +163,7 @@ static int save_checkpoint(sft_run *r, long step) {
     json_object_set_new(state, "trainer", json_string("sft"));
     int rc = ilr_checkpoint_save(dir, &r->model, &r->tr, r->o->resume_dir ? r->o->resume_dir : r->o->model_dir, state);
     json_decref(state);
-    if (rc) return rc;
-    char latest[4096];
-    snprintf(latest, sizeof latest, "%s/latest", r->o->out_dir);
-    snprintf(dir, sizeof dir, "checkpoint-%06ld\n", step);
-    rc = ilr_file_write_atomic(latest, dir, strlen(dir));
-    /* prune: keep the newest keep_checkpoints */
-    for (long s = step - 1; !rc && s > 0 && r->o->save_every > 0; s--) {
-        if (s % r->o->save_every) continue;
-        if (step - s < (long)r->o->keep_checkpoints * r->o->save_every) continue;
-        snprintf(dir, sizeof dir, "%s/checkpoint-%06ld", r->o->out_dir, s);
-        if (!ilr_dir_exists(dir)) break;
-        rc = ilr_remove_tree(dir);
-    }
-    return rc;
+    return rc ? rc : ilr_trainer_commit_checkpoint(&r->trainer, step);
 }
 
 /* ---- setup ---- */
@@ -230,16 +207,12 @@ static int sft_open(sft_run *r, const ilr_sft_options *o) {
                                  : (long)ceil(r->train.n * o->epochs / ((double)o->batch * o->grad_accum));
         if (r->total_steps < 1) r->total_steps = 1;
     }
-    if (ilr_mkdir_p(o->out_dir)) return ilr_last_error_code();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/sft_log.jsonl", o->out_dir);
-    r->log = fopen(path, o->resume_dir ? "a" : "w");
-    if (!r->log) return ILR_FAIL(ILR_EIO, "%s: cannot open for writing", path);
-    return 0;
+    return ilr_trainer_open(&r->trainer, o->out_dir, "sft_log.jsonl", o->resume_dir ? (long)r->tr.adam_step : -1,
+                            o->keep_checkpoints, 1 /* no progress bar: the step lines show progress */);
 }
 
 static void sft_close(sft_run *r) {
-    if (r->log) fclose(r->log);
+    ilr_trainer_close(&r->trainer);
     sft_batch_free(&r->batch);
     if (r->tr.model) ilr_transformer_free(&r->tr);
     sft_data_free(&r->train);
@@ -290,21 +263,15 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
         rc = evaluate(r, &res->before);
         if (!rc && !o->quiet) print_eval("before", &res->before);
     }
-    struct sigaction sa = {.sa_handler = sft_on_signal}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    sft_stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    ilr_timer timer;
-    ilr_timer_start(&timer);
+    ilr_trainer_begin(&r->trainer, "sft", start, r->total_steps);
     long tokens = 0;
     for (long step = start + 1; !rc && step <= r->total_steps; step++) {
         double norm = 0, loss = train_step(r, step, &norm, &tokens);
         if (step == start + 1) res->first_loss = loss;
         res->last_loss = loss;
         res->steps = step;
-        double secs = ilr_timer_elapsed(&timer);
-        int last = step == r->total_steps || sft_stop_signal;
+        double secs = ilr_trainer_seconds(&r->trainer);
+        int stop = ilr_trainer_stop_requested(), last = step == r->total_steps || stop;
         if (step % o->log_every == 0 || step == start + 1 || last) {
             json_t *line = json_object();
             json_object_set_new(line, "step", json_integer(step));
@@ -314,11 +281,10 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
             json_object_set_new(line, "epoch", json_real(r->cursor.epoch + (double)r->cursor.index / r->train.n));
             json_object_set_new(line, "tokens_per_second", json_real(tokens / (secs > 0 ? secs : 1)));
             json_object_set_new(line, "seconds", json_real(secs));
-            log_line(r, line);
-            json_decref(line);
+            ilr_trainer_log(&r->trainer, line);
             if (!o->quiet) {
                 char eta[32];
-                ilr_format_duration(secs / (step - start) * (r->total_steps - step), eta, sizeof eta);
+                ilr_trainer_eta(&r->trainer, step, eta, sizeof eta);
                 printf("  step %5ld/%ld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s  ETA %s\n", step, r->total_steps, loss,
                        sft_lr(r, step), norm, tokens / (secs > 0 ? secs : 1), eta);
                 fflush(stdout);
@@ -330,20 +296,18 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
             if (!rc) {
                 json_t *line = eval_json(&ev);
                 json_object_set_new(line, "step", json_integer(step));
-                log_line(r, line);
-                json_decref(line);
+                ilr_trainer_log(&r->trainer, line);
                 if (!o->quiet) print_eval("", &ev);
             }
         }
-        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || sft_stop_signal)) rc = save_checkpoint(r, step);
-        if (sft_stop_signal) {
+        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || stop)) rc = save_checkpoint(r, step);
+        if (stop) {
             res->interrupted = 1;
             break;
         }
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    res->seconds = ilr_timer_elapsed(&timer);
+    res->seconds = ilr_trainer_seconds(&r->trainer);
+    ilr_trainer_end(&r->trainer);
     res->tokens_per_s = tokens / (res->seconds > 0 ? res->seconds : 1);
     if (rc || res->interrupted) return rc;
     if (r->eval.n) {
@@ -351,8 +315,7 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
         if (!rc) {
             json_t *line = eval_json(&res->after);
             json_object_set_new(line, "step", json_integer(res->steps));
-            log_line(r, line);
-            json_decref(line);
+            ilr_trainer_log(&r->trainer, line);
             if (!o->quiet) print_eval("after", &res->after);
         }
     }

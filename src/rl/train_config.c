@@ -1,7 +1,10 @@
 /* The key table of `ilr train` configs (see include/ilr/train_config.h). */
 #include "ilr/train_config.h"
 
+#include <ctype.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ilr/error.h"
@@ -13,9 +16,29 @@
 #define ENUM(name, field, def, choices, doc) \
     {name, ILR_CFG_ENUM, offsetof(ilr_train_config, field), def, doc, choices, 1, 0, NULL, 0}
 
+#define AKEY(name, type, field, def, doc) {name, type, offsetof(ilr_agent_config, field), def, doc, NULL, 1, 0, NULL, 0}
+#define ANUM(name, type, field, def, lo, hi, doc) \
+    {name, type, offsetof(ilr_agent_config, field), def, doc, NULL, lo, hi, NULL, 0}
+
+static const ilr_cfg_key agent_keys[] = {
+    AKEY("name", ILR_CFG_STRING, name, "null", "the agent's name in logs, checkpoints and irt.json (default: the model directory's name)"),
+    AKEY("model", ILR_CFG_STRING, model, "null", "Hugging Face model directory to start from (its tokenizer files too)"),
+    ANUM("optim.lr", ILR_CFG_FLOAT, lr, "1e-6", 1e-12, 10, "this agent's peak learning rate (default: the top-level optim.lr)"),
+    ANUM("optim.weight_decay", ILR_CFG_FLOAT, weight_decay, "0.0", 0, 10, "this agent's weight decay (default: optim.weight_decay)"),
+    ANUM("optim.max_grad_norm", ILR_CFG_FLOAT, max_grad_norm, "1.0", 0, 1e9, "this agent's clipping norm (default: optim.max_grad_norm)"),
+    ANUM("optim.min_lr_ratio", ILR_CFG_FLOAT, min_lr_ratio, "0.0", 0, 1, "this agent's decay floor (default: optim.min_lr_ratio)"),
+    ANUM("optim.warmup_steps", ILR_CFG_INT, warmup_steps, "0", 0, 1e9, "this agent's warmup (default: optim.warmup_steps)"),
+};
+
+static const ilr_cfg_schema agent_schema = {agent_keys, (int)(sizeof agent_keys / sizeof agent_keys[0]), "train"};
+
 static const ilr_cfg_key train_keys[] = {
-    ENUM("method", method, "grpo", "grpo", "training method (grpo: single-agent GRPO; the ILR methods come later)"),
-    KEY("model", ILR_CFG_STRING, model, "null", "Hugging Face model directory to start from (its tokenizer files too)"),
+    ENUM("method", method, "grpo", "grpo|ilr|ilr-coop|ilr-comp|ilr-random|ilr-no-calibration",
+         "grpo: one agent alone; ilr: agents co-learning (the ilr.* keys); the others are ilr with one ablation"),
+    KEY("model", ILR_CFG_STRING, model, "null", "GRPO: the Hugging Face model directory to start from (its tokenizer files too)"),
+    {"agents", ILR_CFG_LIST, offsetof(ilr_train_config, agents), "[]",
+     "ILR: the agents, two or more, each {name, model, optim.*}; unset optim keys take the top-level ones", NULL, 1, 0,
+     &agent_schema, sizeof(ilr_agent_config)},
     KEY("output_dir", ILR_CFG_STRING, output_dir, "null",
         "run directory: config.yaml, train_log.jsonl, checkpoint-STEP/, the final model"),
     NUM("seed", ILR_CFG_INT, seed, "42", 0, 9.2e18, "fixes data order, sampling and everything random"),
@@ -42,7 +65,8 @@ static const ilr_cfg_key train_keys[] = {
         "completion length limit (TRL max_completion_length); also dr_grpo's constant"),
     NUM("rollout.max_prompt_tokens", ILR_CFG_INT, max_prompt_tokens, "512", 1, 1e6,
         "longer prompts are an error naming the question"),
-    NUM("rollout.temperature", ILR_CFG_FLOAT, temperature, "1.0", 0, 100, "sampling temperature (0: greedy)"),
+    NUM("rollout.temperature", ILR_CFG_FLOAT, temperature, "1.0", 0, 100,
+        "sampling temperature (> 0); the loss takes log-probs at it, as the sampler did"),
     NUM("rollout.top_p", ILR_CFG_FLOAT, top_p, "1.0", 1e-9, 1, "nucleus sampling mass (1: off)"),
     NUM("rollout.top_k", ILR_CFG_INT, top_k, "0", 0, 1e9, "top-k sampling (0: off)"),
     NUM("rollout.min_p", ILR_CFG_FLOAT, min_p, "0.0", 0, 0.999999, "min-p sampling (0: off)"),
@@ -76,6 +100,38 @@ static const ilr_cfg_key train_keys[] = {
     NUM("optim.micro_batch", ILR_CFG_INT, micro_batch, "16", 1, 1e6,
         "sequences per forward/backward pass; the step's gradient accumulates over all of them"),
 
+    ENUM("ilr.interaction", interaction, "dynamic", "dynamic|coop|comp|random",
+         "dynamic: cooperate or compete per question by the agents' IRT probabilities (ilr.rule); or always one, or at random"),
+    ENUM("ilr.rule", rule, "mean", "mean|any|all",
+         "dynamic: cooperate when the mean P < 0.5 (mean), when any agent's P < 0.5 (any), or when every P < 0.5 (all)"),
+    NUM("ilr.coop_probability", ILR_CFG_FLOAT, coop_probability, "0.5", 0, 1, "random: the chance to cooperate on a question"),
+    KEY("ilr.calibration", ILR_CFG_BOOL, calibration, "true", "Perception Calibration of the fused rewards by the peers' (paper Eq. 5)"),
+    ENUM("ilr.train_stages", train_stages, "share+fuse", "fuse|share+fuse|all",
+         "whose tokens each agent trains on: its final (fused) answers; also its solo (shared) answers; also its critiques"),
+    NUM("ilr.analyse_max_new_tokens", ILR_CFG_INT, analyse_max_new_tokens, "0", 0, 1e6,
+        "length limit of a critique (0: rollout.max_new_tokens)"),
+    NUM("ilr.fuse_max_new_tokens", ILR_CFG_INT, fuse_max_new_tokens, "0", 0, 1e6,
+        "length limit of a final solution (0: rollout.max_new_tokens)"),
+    NUM("ilr.max_peer_tokens", ILR_CFG_INT, max_peer_tokens, "512", 1, 1e6,
+        "a peer's text longer than this (in the reader's tokens) keeps its last tokens behind \"[...] \""),
+    NUM("ilr.max_prompt_tokens", ILR_CFG_INT, discussion_max_prompt_tokens, "2048", 1, 1e6,
+        "a critique or fusion prompt longer than this is an error naming the agent and question"),
+    KEY("ilr.prompts", ILR_CFG_STRING, idea3_prompts, "null",
+        "the Idea3 templates' folder (null: prompts/world for world-arith, prompts/idea3/math or prompts/idea3/code)"),
+    KEY("irt.file", ILR_CFG_STRING, irt_file, "null",
+        "an irt.json naming every agent (ilr irt fit); null: collect answers on irt.data and fit at the start"),
+    KEY("irt.data", ILR_CFG_STRING, irt_data, "null", "the calibration questions each agent answers irt.samples times"),
+    NUM("irt.data_max", ILR_CFG_INT, irt_data_max, "300", 0, 1e9, "calibration questions used (0: all)"),
+    NUM("irt.samples", ILR_CFG_INT, irt_samples, "4", 1, 1024, "answers per agent and question, sampled at rollout.temperature"),
+    ENUM("irt.difficulty", irt_difficulty, "level", "fit|level|self_rating",
+         "a training question's D: fitted from answers to it, the mean D of its level, or the agents' own rating"),
+    NUM("irt.refit_every", ILR_CFG_INT, irt_refit_every, "0", 0, 1e9,
+        "refit the abilities every N steps with the agents' solo answers so far (0: never)"),
+    NUM("irt.prior_sd", ILR_CFG_FLOAT, irt_prior_sd, "3.0", 1e-3, 1e3, "sd of the normal prior on abilities and difficulties"),
+    NUM("budget.generated_tokens", ILR_CFG_INT, budget_generated_tokens, "0", 0, 9e18,
+        "grpo: stop once this many completion tokens were sampled (0: no budget)"),
+    KEY("budget.match", ILR_CFG_STRING, budget_match, "null",
+        "grpo: an ILR run directory; the budget is its per-agent generated tokens (of the agent named by `model`)"),
     NUM("train.steps", ILR_CFG_INT, steps, "100", 1, 1e9, "rollout batches (each one num_iterations optimizer steps)"),
     NUM("train.max_minutes", ILR_CFG_FLOAT, max_minutes, "0", 0, 1e9,
         "stop (with a checkpoint and the final evaluation) after this many minutes of training (0: no limit)"),
@@ -84,19 +140,93 @@ static const ilr_cfg_key train_keys[] = {
     NUM("train.save_every", ILR_CFG_INT, save_every, "0", 0, 1e9, "steps between checkpoints (0: only on a signal)"),
     NUM("train.keep_checkpoints", ILR_CFG_INT, keep_checkpoints, "2", 1, 1e6, "newest checkpoints kept"),
     KEY("train.quiet", ILR_CFG_BOOL, quiet, "false", "no per-step lines or progress bar (the JSONL log is still written)"),
+    KEY("train.save_rollouts", ILR_CFG_BOOL, save_rollouts, "false",
+        "ILR: write every completion with its mode, P, rewards and advantage to rollouts.jsonl"),
 };
 
 static const ilr_cfg_schema train_schema = {train_keys, (int)(sizeof train_keys / sizeof train_keys[0]), "train"};
 
 const ilr_cfg_schema *ilr_train_config_schema(void) { return &train_schema; }
+const ilr_cfg_schema *ilr_train_agent_schema(void) { return &agent_schema; }
+
+int ilr_train_is_ilr(const ilr_train_config *c) { return c->method != ILR_METHOD_GRPO; }
+
+void ilr_train_agent_resolve(const ilr_train_config *c, int i, ilr_agent_config *out) {
+    *out = ((const ilr_agent_config *)c->agents.items)[i];
+    const ilr_cfg_list *l = &c->agents;
+    if (!ilr_cfg_item_is_set(&agent_schema, l, i, "optim.lr")) out->lr = c->lr;
+    if (!ilr_cfg_item_is_set(&agent_schema, l, i, "optim.weight_decay")) out->weight_decay = c->weight_decay;
+    if (!ilr_cfg_item_is_set(&agent_schema, l, i, "optim.max_grad_norm")) out->max_grad_norm = c->max_grad_norm;
+    if (!ilr_cfg_item_is_set(&agent_schema, l, i, "optim.min_lr_ratio")) out->min_lr_ratio = c->min_lr_ratio;
+    if (!ilr_cfg_item_is_set(&agent_schema, l, i, "optim.warmup_steps")) out->warmup_steps = c->warmup_steps;
+}
+
+/* The default name of an agent: its model directory's last component ("build/agents/agent-a/" -> "agent-a"). */
+static void default_name(const char *model, char *out, size_t cap) {
+    size_t len = strlen(model);
+    while (len > 1 && model[len - 1] == '/') len--;
+    size_t start = len;
+    while (start > 0 && model[start - 1] != '/') start--;
+    snprintf(out, cap, "%.*s", (int)(len - start), model + start);
+}
+
+static int valid_name(const char *s) {
+    if (!*s || strlen(s) > 48) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("_.-", *s)) return 0;
+    return 1;
+}
+
+/* The ILR methods' checks: two or more agents with models and distinct names; the method and ilr.* agree. */
+static int check_ilr(ilr_train_config *c) {
+    if (c->agents.count < 2 || c->agents.count > ILR_MAX_AGENTS)
+        return ILR_FAIL(ILR_EINVAL, "train: the ILR methods need 2 to %d agents (agents: a list of {model: DIR}), not %ld",
+                        ILR_MAX_AGENTS, c->agents.count);
+    if (c->model) return ILR_FAIL(ILR_EINVAL, "train: `model` is for method grpo; an ILR run names its models in agents:");
+    ilr_agent_config *a = c->agents.items;
+    for (long i = 0; i < c->agents.count; i++) {
+        if (!a[i].model) return ILR_FAIL(ILR_EINVAL, "train: agents[%ld] has no model", i);
+        if (!a[i].name) {
+            char name[64];
+            default_name(a[i].model, name, sizeof name);
+            if (!(a[i].name = strdup(name))) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+        }
+        if (!valid_name(a[i].name))
+            return ILR_FAIL(ILR_EINVAL, "train: agents[%ld].name '%s' must be 1-48 letters, digits, '_', '.' or '-' "
+                            "(it names files)", i, a[i].name);
+        for (long j = 0; j < i; j++)
+            if (!strcmp(a[i].name, a[j].name))
+                return ILR_FAIL(ILR_EINVAL, "train: agents[%ld] and agents[%ld] are both named '%s' (set name: for one)", j, i,
+                                a[i].name);
+    }
+    /* the ablation methods are ilr with one key fixed */
+    int mode = c->method == ILR_METHOD_ILR_COOP ? 1 : c->method == ILR_METHOD_ILR_COMP ? 2 : c->method == ILR_METHOD_ILR_RANDOM ? 3 : -1;
+    if (mode >= 0) {
+        if (c->interaction != 0 && c->interaction != mode)
+            return ILR_FAIL(ILR_EINVAL, "train: method %s contradicts ilr.interaction (leave it unset)",
+                            mode == 1 ? "ilr-coop" : mode == 2 ? "ilr-comp" : "ilr-random");
+        c->interaction = mode;
+    }
+    if (c->method == ILR_METHOD_ILR_NO_CALIBRATION) c->calibration = 0;
+    if (c->budget_generated_tokens || c->budget_match)
+        return ILR_FAIL(ILR_EINVAL, "train: budget.* matches a GRPO baseline to an ILR run; it is for method grpo");
+    return 0;
+}
 
 void ilr_train_config_free(ilr_train_config *c) { ilr_cfg_free(&train_schema, c); }
 
-static int check(const ilr_train_config *c) {
-    if (!c->model) return ILR_FAIL(ILR_EINVAL, "train: no model (set model: in the config or model=DIR)");
+static int check(ilr_train_config *c) {
+    int rc = ilr_train_is_ilr(c) ? check_ilr(c) : 0;
+    if (rc) return rc;
+    if (!ilr_train_is_ilr(c) && c->agents.count)
+        return ILR_FAIL(ILR_EINVAL, "train: agents: is for the ILR methods; method grpo trains `model`");
+    if (!ilr_train_is_ilr(c) && !c->model) return ILR_FAIL(ILR_EINVAL, "train: no model (set model: in the config or model=DIR)");
     if (!c->output_dir) return ILR_FAIL(ILR_EINVAL, "train: no output directory (set output_dir: or output_dir=DIR)");
     if (!c->train_data) return ILR_FAIL(ILR_EINVAL, "train: no training data (set data.train: or data.train=FILE)");
     if (c->epsilon_high < 0 || c->epsilon < 0) return ILR_FAIL(ILR_EINVAL, "train: clip ranges must be >= 0");
+    if (!(c->temperature > 0))
+        return ILR_FAIL(ILR_EINVAL, "train: rollout.temperature must be > 0 (0 is greedy: a group's completions would all "
+                        "be the same, and there is no distribution for the ratio)");
     return 0;
 }
 

@@ -1,0 +1,49 @@
+/* A policy: one agent that reinforcement learning trains — its weights and tokenizer (a Hugging Face model
+ * directory), the chat template it reads prompts through, a generation engine for its rollouts, a
+ * training state (activations, gradients, AdamW moments) and, when the KL penalty is on, the frozen model it
+ * started from.  GRPO trains one; ILR trains m of them side by side. */
+#ifndef ILR_POLICY_H
+#define ILR_POLICY_H
+
+#include <jansson.h>
+
+#include "ilr/chat.h"
+#include "ilr/generate.h"
+#include "ilr/model.h"
+#include "ilr/tokenizer.h"
+#include "ilr/transformer.h"
+
+typedef struct {
+    char name[64];
+    char start[4096];        /* the model directory training started from (the reference) */
+    char from[4096];         /* where these weights were loaded: start, or a checkpoint being resumed */
+    ilr_model model, ref_model;
+    ilr_transformer tr, ref_tr;
+    int has_ref;
+    int resumed;             /* from is a checkpoint: prepare reads its AdamW state */
+    ilr_tokenizer *tok;
+    ilr_chat_template *chat; /* NULL: prompts are plain text */
+    ilr_generator gen;
+} ilr_policy;
+
+typedef struct {
+    int chat;            /* read prompts through the model's chat template */
+    int reference;       /* keep the starting model frozen beside (KL penalty) */
+} ilr_policy_options;
+
+/* Loads the policy's weights and tokenizer from model_dir, or, when resume_dir is given, from that checkpoint
+ * directory (the reference still from model_dir), and checks that the tokenizer fits the model.  Nothing is
+ * sized yet: the longest prompt is known once the questions are tokenised with the policy's tokenizer. */
+int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, const char *resume_dir,
+                    const ilr_policy_options *o);
+/* Sizes the generation engine (gen_slots sequences of up to max_len tokens, prompt + completion) and the
+ * training state (micro_batch sequences), and, when resuming, reads the AdamW state.  ILR_EINVAL when
+ * max_len exceeds the model's max_position_embeddings. */
+int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batch);
+void ilr_policy_close(ilr_policy *p);
+
+/* Writes the policy (model directory, tokenizer files, AdamW moments, state merged into trainer_state.json)
+ * into dir, not atomically (see ilr_checkpoint_begin). */
+int ilr_policy_checkpoint(const ilr_policy *p, const char *dir, const json_t *state);
+
+#endif

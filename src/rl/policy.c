@@ -1,0 +1,55 @@
+/* A trainable agent (see include/ilr/policy.h). */
+#include "ilr/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ilr/checkpoint.h"
+#include "ilr/error.h"
+
+int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, const char *resume_dir,
+                    const ilr_policy_options *o) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->start, sizeof p->start, "%s", model_dir);
+    snprintf(p->from, sizeof p->from, "%s", resume_dir ? resume_dir : model_dir);
+    p->resumed = resume_dir != NULL;
+    int rc = ilr_model_load(&p->model, p->from);
+    if (!rc) rc = ilr_tok_load(&p->tok, p->from);
+    if (!rc && o->chat) rc = ilr_chat_template_load(&p->chat, p->from);
+    if (rc) return ilr_error_prefix("%s", p->from);
+    if (ilr_tok_vocab_size(p->tok) > p->model.config.vocab_size)
+        return ILR_FAIL(ILR_EMISMATCH, "%s: the tokenizer has %d tokens, the model's vocabulary %d", p->from,
+                        ilr_tok_vocab_size(p->tok), p->model.config.vocab_size);
+    if (o->reference) {
+        if ((rc = ilr_model_load(&p->ref_model, model_dir))) return ilr_error_prefix("reference model %s", model_dir);
+        p->has_ref = 1;
+    }
+    return 0;
+}
+
+int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batch) {
+    if (max_len > p->model.config.max_position_embeddings)
+        return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
+                        "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
+    int rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
+    if (!rc) rc = ilr_transformer_init(&p->tr, &p->model, micro_batch, max_len);
+    if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, micro_batch, max_len);
+    if (!rc && p->resumed) rc = ilr_checkpoint_load_state(p->from, &p->tr, NULL);
+    return rc;
+}
+
+void ilr_policy_close(ilr_policy *p) {
+    if (p->tr.model) ilr_transformer_free(&p->tr);
+    if (p->ref_tr.model) ilr_transformer_free(&p->ref_tr);
+    if (p->gen.model) ilr_gen_free(&p->gen);
+    ilr_chat_template_free(p->chat);
+    ilr_tok_free(p->tok);
+    if (p->has_ref) ilr_model_free(&p->ref_model);
+    ilr_model_free(&p->model);
+    memset(p, 0, sizeof *p);
+}
+
+int ilr_policy_checkpoint(const ilr_policy *p, const char *dir, const json_t *state) {
+    return ilr_checkpoint_write(dir, &p->model, &p->tr, p->from, state);
+}
