@@ -1,9 +1,14 @@
 /* GRPO's arithmetic (ilr/grpo_loss.h) against a float64 reference: advantages, aggregation weights, the
- * clipped-ratio loss and its gradient on a toy policy, the k3 KL. */
+ * clipped-ratio loss and its gradient on a toy policy, the k3 KL; and the update (ilr/grpo.h) on a tiny model:
+ * the gradient does not depend on the micro-batch size, statistics cover every iteration, and masked or
+ * zero-advantage completions are not trained. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "ilr/grpo.h"
 #include "ilr/grpo_loss.h"
 #include "ilr/rng.h"
 #include "test_util.h"
@@ -234,7 +239,118 @@ static void test_kl_k3_value_and_gradient(void **state) {
     assert_true(max_grad_err < 1e-7);
 }
 
+/* ---- the update on a tiny model ---- */
+
+enum { UB_GROUPS = 3, UB_G = 4 };
+
+/* A tiny random Llama as a policy, and a batch of 3 groups x 4 completions of random tokens with rewards
+ * (group 2's all equal: no gradient) and one truncated completion (masked). */
+static void update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch) {
+    ilr_model_config cfg;
+    assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_LLAMA, &cfg), 0);
+    cfg.vocab_size = 64;
+    memset(p, 0, sizeof *p);
+    assert_int_equal(ilr_model_create(&p->model, &cfg), 0);
+    ilr_model_init_random(&p->model, 11);
+    assert_int_equal(ilr_transformer_init(&p->tr, &p->model, micro_batch, 32), 0);
+    ilr_rng rng;
+    ilr_rng_init(&rng, 5, 0);
+    ilr_rollout_batch_init(b);
+    const float rewards[UB_GROUPS][UB_G] = {{1, 0, 0.1f, 1.1f}, {0, 0, 1, 0.1f}, {0.1f, 0.1f, 0.1f, 0.1f}};
+    for (int g = 0; g < UB_GROUPS; g++) {
+        int prompt[6];
+        for (int t = 0; t < 6; t++) prompt[t] = 1 + (int)ilr_rng_below(&rng, 63);
+        assert_int_equal(ilr_rollout_batch_group(b), 0);
+        for (int k = 0; k < UB_G; k++) {
+            ilr_gen_output o = {0};
+            o.count = 3 + (int)ilr_rng_below(&rng, 8);
+            o.ids = malloc(sizeof(int) * (size_t)o.count);
+            o.logprobs = malloc(sizeof(float) * (size_t)o.count);
+            for (int t = 0; t < o.count; t++) o.ids[t] = 1 + (int)ilr_rng_below(&rng, 63), o.logprobs[t] = -4.0f - ilr_rng_uniform(&rng) * 0.2f;
+            o.reason = g == 1 && k == 3 ? ILR_STOP_LENGTH : ILR_STOP_EOS;
+            ilr_task_score sc = {rewards[g][k], rewards[g][k] >= 1, 1};
+            assert_int_equal(ilr_rollout_batch_add(b, prompt, 6, &o, &sc), 0);
+        }
+    }
+    int zero;
+    ilr_rollout_batch_finish(b, ILR_GRPO_SCALE_GROUP, ILR_GRPO_LOSS_DAPO, 10, 1, &zero);
+    assert_int_equal(zero, 1);
+}
+
+static void update_free(ilr_policy *p, ilr_rollout_batch *b) {
+    ilr_rollout_batch_free(b);
+    ilr_transformer_free(&p->tr);
+    ilr_model_free(&p->model);
+}
+
+static ilr_grpo_update_params update_params(int micro_batch, int mu) {
+    ilr_grpo_update_params hp = {.loss = {0.2f, 0.28f, 0.0f}, .num_iterations = mu, .micro_batch = micro_batch,
+                                 .temperature = 1.0f, .lr = {1e-3f, 0, 10, 0.0f, ILR_LR_CONSTANT},
+                                 .adam_beta1 = 0.9f, .adam_beta2 = 0.999f, .adam_eps = 1e-8f, .max_grad_norm = 0};
+    return hp;
+}
+
+static void test_update_micro_batch_invariant(void **state) {
+    (void)state;
+    /* the gradient of one iteration with micro-batches of 1, 3 and 12 sequences */
+    const int sizes[3] = {1, 3, 12};
+    float *grads[3];
+    size_t n = 0;
+    ilr_grpo_update_stats st[3];
+    for (int v = 0; v < 3; v++) {
+        ilr_policy p;
+        ilr_rollout_batch b;
+        update_fixture(&p, &b, sizes[v]);
+        ilr_grpo_update_params hp = update_params(sizes[v], 1);
+        assert_int_equal(ilr_grpo_update(&p, &b, &hp, &st[v]), 0);
+        n = p.model.table.total;
+        grads[v] = malloc(sizeof(float) * n);
+        memcpy(grads[v], p.tr.grads, sizeof(float) * n); /* max_grad_norm 0: AdamW leaves the gradient as it was */
+        update_free(&p, &b);
+    }
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(grads[2][i]));
+    for (int v = 0; v < 2; v++)
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(grads[v][i] - grads[2][i]) / scale);
+    assert_true(scale > 0);
+    assert_true(worst < 1e-5);
+    /* what was trained: 12 completions less the equal-reward group (4) less the masked one */
+    assert_true(st[0].trained_tokens > 0 && st[0].trained_tokens == st[1].trained_tokens);
+    print_message("grpo update: the gradient with micro-batches of 1 and 3 equals that of one batch of 12 (max err "
+                  "%.1e of the largest entry, %zu values); %ld tokens trained (7 of 12 completions: an equal-reward "
+                  "group and a masked one have no gradient)\n", worst, n, st[0].trained_tokens);
+    for (int v = 0; v < 3; v++) free(grads[v]);
+}
+
+static void test_update_stats_cover_iterations(void **state) {
+    (void)state;
+    ilr_policy p;
+    ilr_rollout_batch b;
+    update_fixture(&p, &b, 4);
+    ilr_grpo_update_stats one, three;
+    ilr_grpo_update_params hp = update_params(4, 1);
+    assert_int_equal(ilr_grpo_update(&p, &b, &hp, &one), 0);
+    update_free(&p, &b);
+    update_fixture(&p, &b, 4);
+    hp = update_params(4, 3);
+    assert_int_equal(ilr_grpo_update(&p, &b, &hp, &three), 0);
+    /* the token statistics count every iteration's tokens; entropy only over trained (unmasked) completions */
+    assert_float_equal(three.tok.tokens, 3 * one.tok.tokens, 0);
+    assert_float_equal(three.entropy_tokens, 3 * one.entropy_tokens, 0);
+    assert_float_equal(one.entropy_tokens, (double)one.trained_tokens, 0);
+    assert_int_equal(three.trained_tokens, one.trained_tokens);
+    assert_int_equal(p.tr.adam_step, 3);
+    /* later iterations move away from the sampling policy, so some ratios leave the clip range */
+    assert_true(three.tok.low_clip + three.tok.high_clip >= one.tok.low_clip + one.tok.high_clip);
+    print_message("grpo update, mu 3: %g token statistics (3 x %g), entropy over %g trained tokens per iteration; "
+                  "clipped %g (mu 1: %g)\n", three.tok.tokens, one.tok.tokens, one.entropy_tokens,
+                  three.tok.low_clip + three.tok.high_clip, one.tok.low_clip + one.tok.high_clip);
+    update_free(&p, &b);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_update_micro_batch_invariant),
+    cmocka_unit_test(test_update_stats_cover_iterations),
     cmocka_unit_test(test_advantages_match_reference),
     cmocka_unit_test(test_advantages_of_equal_rewards_are_zero),
     cmocka_unit_test(test_sequence_weights),

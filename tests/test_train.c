@@ -240,8 +240,29 @@ static void test_grpo_smoke_run(void **state) {
     assert_non_null(json_object_get(last, "kl"));
     assert_true(kl >= 0 && kl < 1);
     json_decref(last);
+    /* resuming with another num_iterations continues from the checkpoint's step, not adam_step / mu */
+    snprintf(run2, sizeof run2, "output_dir=%s/run3", fx.dir);
+    char *argv3[] = {"ilr", "train", cfg, run2, "train.steps=4", "train.save_every=2", "data.eval=null"};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 7, argv3), 0);
+    snprintf(run, sizeof run, "%s/run3", fx.dir);
+    char *argv4[] = {"ilr", "train", "--resume", run, "train.steps=6", "grpo.num_iterations=2"};
+    status = ilr_test_run_cli(out, sizeof out, 6, argv4);
+    if (status) printf("%s\n", out);
+    assert_int_equal(status, 0);
+    json_decref(read_log(run, &steps, &evals)); /* each step once, in order */
+    assert_int_equal(steps, 6);
+    snprintf(path, sizeof path, "%s/checkpoint-000004/trainer_state.json", run);
+    json_t *st = json_load_file(path, 0, NULL);
+    assert_non_null(st);
+    assert_int_equal(json_integer_value(json_object_get(st, "step")), 4);
+    json_decref(st);
+    /* temperature 0 cannot be trained on: there is no distribution for the ratio */
+    char *argv5[] = {"ilr", "train", cfg, run2, "rollout.temperature=0"};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, argv5), 1);
+    ilr_test_expect_contains(out, "rollout.temperature must be > 0");
     print_message("grpo smoke: 6 steps, 3 evaluations, %zu metrics per step, checkpoints, model, curve; with a "
-                  "reference model, mu 2, grpo aggregation: kl %.2e after 3 steps\n",
+                  "reference model, mu 2, grpo aggregation: kl %.2e after 3 steps; resumed at step 4 with mu 2 to "
+                  "step 6 (each step logged once); temperature 0 refused\n",
                   sizeof metrics / sizeof metrics[0], kl);
     ilr_test_rmtree(fx.dir);
 }
