@@ -251,10 +251,13 @@ static void test_grpo_smoke_run(void **state) {
     assert_int_equal(status, 0);
     json_decref(read_log(run, &steps, &evals)); /* each step once, in order */
     assert_int_equal(steps, 6);
-    snprintf(path, sizeof path, "%s/checkpoint-000004/trainer_state.json", run);
+    /* steps 1-4 at mu 1 (4 optimizer steps), then 5-6 at mu 2 (4 more); a start miscounted as
+     * optimizer_step / mu = 2 would redo steps 3-4 and end at 12 */
+    snprintf(path, sizeof path, "%s/checkpoint-000006/trainer_state.json", run);
     json_t *st = json_load_file(path, 0, NULL);
     assert_non_null(st);
-    assert_int_equal(json_integer_value(json_object_get(st, "step")), 4);
+    assert_int_equal(json_integer_value(json_object_get(st, "step")), 6);
+    assert_int_equal(json_integer_value(json_object_get(st, "optimizer_step")), 8);
     json_decref(st);
     /* temperature 0 cannot be trained on: there is no distribution for the ratio */
     char *argv5[] = {"ilr", "train", cfg, run2, "rollout.temperature=0"};
