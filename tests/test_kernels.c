@@ -671,9 +671,11 @@ static lm_head_ctx lm_head_setup(ilr_rng *rng, float **x, float **w, const int *
     return c;
 }
 
-static double max_abs_diff(const float *a, const float *b, int n) {
+/* The largest difference, relative where |b| > 1: a log-sum-exp near 7 differs by float rounding in its last
+ * bits (1.2e-6 absolute between chunkings on one CPU), which is 1.7e-7 of it. */
+static double max_scaled_diff(const float *a, const float *b, int n) {
     double d = 0.0;
-    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    for (int i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i])));
     return d;
 }
 
@@ -711,8 +713,8 @@ static void lm_head_forward_at(float T) {
         assert_memory_equal(lse2, lse, sizeof lse2);
     }
     for (int i = 1; i < 3; i++) {
-        double d = max_abs_diff(res[i], res[0], 3 * N);
-        print_message("lm_head T %.1f chunk %d vs %d: max abs diff %.1e over logprob, entropy, lse\n", (double)T,
+        double d = max_scaled_diff(res[i], res[0], 3 * N);
+        print_message("lm_head T %.1f chunk %d vs %d: max diff (relative above 1) %.1e over logprob, entropy, lse\n", (double)T,
                       chunks[i], chunks[0], d);
         assert_true(d < 1e-6);
     }
