@@ -15,7 +15,7 @@ import os
 import sys
 
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-METHODS = ["ilr", "ilr-coop", "ilr-comp", "ilr-random", "ilr-no-calibration"]
+METHODS = ["ilr", "ilr-coop", "ilr-comp", "ilr-random", "ilr-no-calibration", "ilr-fuse-only", "ilr-all-stages"]
 
 
 def load(runs, name):
