@@ -63,7 +63,9 @@ def calibrate(rewards):
                     continue
                 r = rewards[l]
                 mean, lo, hi = sum(r) / len(r), min(r), max(r)
-                d = x - mean
+                # equal rewards: their mean is that value exactly (a rounded sum of the printed decimals
+                # can land a hair beside it and flip the sign below)
+                d = x - lo if hi == lo else x - mean
                 if hi == lo:
                     shift += bound if d > 0 else -bound if d < 0 else 0.0
                 else:

@@ -52,6 +52,12 @@ static void test_calibration_values(void **state) {
     assert_float_equal(out[2], 0.0f, 1e-6);
     assert_float_equal(out[3], 0.0f, 1e-6);
     assert_int_equal(st_eq.clipped, 1);
+    /* peers all at the format-only reward 0.1 and x = 0.1 too: the term is 0 exactly, not +-1 (a mean taken as a
+     * rounded sum of 0.1s can land a hair off 0.1; a demo run showed check_rollouts.py doing so) */
+    const float tenths[8] = {0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f, 0.1f};
+    int tenths_clipped = -1;
+    assert_true(ilr_calibration_term(0.1f, tenths, 8, 1.0, &tenths_clipped) == 0.0);
+    assert_int_equal(tenths_clipped, 0);
     /* m = 3, G = 2, bound 1/2.  A: 1 0, B: 1 1 (range 0), C: 0.5 0 (mean .25, range .5).
      * A_0 = 1 + (+1/2: above B's mean 1? no, equal: 0) + clip((1 - .25) / .5 = 1.5 -> .5) = 1.5
      * A_1 = 0 + (-1/2) + clip(-.25 / .5 = -.5) = -1

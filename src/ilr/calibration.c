@@ -11,7 +11,8 @@ double ilr_calibration_term(double x, const float *r, int G, double bound, int *
         if (r[k] > hi) hi = r[k];
     }
     mean /= G;
-    double d = x - mean;
+    /* equal rewards: their mean is that value exactly (a rounded sum could put x a hair off it) */
+    double d = hi == lo ? x - lo : x - mean;
     *clipped = 0;
     if (hi == lo) {
         *clipped = d != 0;
