@@ -14,7 +14,8 @@
 # Environment: SEEDS (default "1 2 3"), STEPS (ILR steps, default 60), METHODS (the ablations, run last:
 # ilr-comp, ilr-no-calibration, ilr-fuse-only and ilr-all-stages (ilr.train_stages fuse / all instead of
 # share+fuse), ilr-coop, ilr-random),
-# JOBS (runs at once, one thread each; default 2), RUNS (run directories, default runs/ilr-world), RESULTS
+# PHASES (default "same matched ablations": which of the three groups below to run), JOBS (runs at once,
+# one thread each; default 2), RUNS (run directories, default runs/ilr-world), RESULTS
 # (default bench/results/ilr-world: each finished run's train_summary.json, train_log.jsonl and console log go there,
 # small enough to commit, so a cut-off session keeps them), ILR (default build/release/ilr).  A run whose
 # summary is in RESULTS is not run again, so an interrupted bench continues where it stopped.
@@ -53,31 +54,40 @@ job() { # name command...
 export -f job
 export ILR RUNS RESULTS
 
-echo "== ilr and GRPO with the same steps x seeds ($STEPS steps each, $JOBS at once), $(date +%T)"
-for seed in $SEEDS; do
-    echo "ilr-s$seed $ILR train configs/world-ilr.yaml method=ilr seed=$seed train.steps=$STEPS ${COMMON[*]}"
-    for a in a b; do
-        echo "grpo-$a-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=$STEPS ${GRPO[*]}"
-    done
-done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+PHASES=${PHASES:-same matched ablations}
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
-echo "== GRPO compute-matched to each ilr run's generated tokens per agent, $(date +%T)"
-for seed in $SEEDS; do
-    for a in a b; do
-        echo "grpo-$a-matched-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=100000 budget.match=$RESULTS/ilr-s$seed ${GRPO[*]}"
-    done
-done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+if phase same; then
+    echo "== ilr and GRPO with the same steps x seeds ($STEPS steps each, $JOBS at once), $(date +%T)"
+    for seed in $SEEDS; do
+        echo "ilr-s$seed $ILR train configs/world-ilr.yaml method=ilr seed=$seed train.steps=$STEPS ${COMMON[*]}"
+        for a in a b; do
+            echo "grpo-$a-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=$STEPS ${GRPO[*]}"
+        done
+    done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+fi
 
-echo "== ablations: $METHODS x seeds, $(date +%T)"
-for seed in $SEEDS; do
-    for m in $METHODS; do
-        case $m in # the trained-stage variants are ilr with another ilr.train_stages
-            ilr-fuse-only) how="method=ilr ilr.train_stages=fuse" ;;
-            ilr-all-stages) how="method=ilr ilr.train_stages=all" ;;
-            *) how="method=$m" ;;
-        esac
-        echo "$m-s$seed $ILR train configs/world-ilr.yaml $how seed=$seed train.steps=$STEPS ${COMMON[*]}"
-    done
-done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+if phase matched; then
+    echo "== GRPO compute-matched to each ilr run's generated tokens per agent, $(date +%T)"
+    for seed in $SEEDS; do
+        for a in a b; do
+            echo "grpo-$a-matched-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=100000 budget.match=$RESULTS/ilr-s$seed ${GRPO[*]}"
+        done
+    done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+fi
+
+if phase ablations; then
+    echo "== ablations: $METHODS x seeds, $(date +%T)"
+    for seed in $SEEDS; do
+        for m in $METHODS; do
+            case $m in # the trained-stage variants are ilr with another ilr.train_stages
+                ilr-fuse-only) how="method=ilr ilr.train_stages=fuse" ;;
+                ilr-all-stages) how="method=ilr ilr.train_stages=all" ;;
+                *) how="method=$m" ;;
+            esac
+            echo "$m-s$seed $ILR train configs/world-ilr.yaml $how seed=$seed train.steps=$STEPS ${COMMON[*]}"
+        done
+    done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+fi
 
 python3 bench/ilr_world_table.py "$RESULTS" $SEEDS

@@ -35,7 +35,7 @@ static const command commands[] = {
     {"irt", ilr_cmd_irt, "item response theory: `irt collect` gathers answers, `irt fit` fits abilities and difficulties (1PL)"},
     {"plot", ilr_cmd_plot, "line charts of JSONL training logs (reward, loss, accuracy per step) as SVG"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},
-    {"demo", ilr_cmd_demo, "the end-to-end demo (today: model directory round trips)"},
+    {"demo", ilr_cmd_demo, "the end-to-end demo: the engine, the base agents, GRPO and ILR co-learning on the world"},
 };
 
 static void print_help(FILE *out) {

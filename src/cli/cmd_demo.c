@@ -11,7 +11,8 @@
  * 3. The base agents of the synthetic world (make agents): their held-out accuracy by level, how well each
  *    follows each Idea3 stage, and one question discussed by both (src/cli/demo_agents.c).
  * 4. GRPO from base agent A for a few minutes, held-out accuracy before and after (src/cli/demo_grpo.c).
- * It grows into the full ILR run (IRT fit, co-learning, GRPO baseline, evaluation, report). */
+ * 5. ILR from base agents A and B for a few minutes, each agent alone before and after, and the base agents
+ *    discussing test problems by debate and by Idea3 (src/cli/demo_ilr.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,8 +36,10 @@ static const char demo_help[] =
     "problems, a tiny Llama trained from scratch on the answers, its greedy answers to held-out problems\n"
     "graded before and after; (3) the base agents of the synthetic world (built by `make agents`): their\n"
     "held-out accuracy by level, each Idea3 stage measured, and one question discussed by both; (4) GRPO\n"
-    "from agent A for 150 steps (about 3 minutes), held-out accuracy before and after.  Exit status 0 only\n"
-    "when every check holds and both trainings improved accuracy.\n\n"
+    "from agent A for 150 steps (about 3 minutes), held-out accuracy before and after; (5) ILR: agents A and B\n"
+    "learn together for 30 steps (about 4 minutes), each evaluated alone before and after, then discuss test\n"
+    "problems by debate and by Idea3.  Exit status 0 only when every check holds and every\n"
+    "training improved accuracy.\n\n"
     "  --out DIR   where the model directories go (default out/demo)\n"
     "  --shape S   model shape (default tiny; see `ilr init --help`)\n"
     "  --agents DIR  where `make agents` put the base agents (default build/agents)\n";
@@ -266,9 +269,10 @@ int ilr_cmd_demo(int argc, char **argv) {
     }
     if (optind != argc) return ilr_cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
     printf("ilr demo: model directory round trips, tokenizer + training + generation on a small task, the\n"
-           "synthetic world's base agents, and GRPO from one of them (ILR co-learning lands with later issues)\n");
+           "synthetic world's base agents, GRPO from one of them, and ILR co-learning of both\n");
     if (demo_arch(&s, ILR_ARCH_QWEN2) || demo_arch(&s, ILR_ARCH_LLAMA) || demo_learning(&s) ||
-        ilr_demo_agents(s.agents, &s.failures) || ilr_demo_grpo(s.agents, s.out, &s.failures))
+        ilr_demo_agents(s.agents, &s.failures) || ilr_demo_grpo(s.agents, s.out, &s.failures) ||
+        ilr_demo_ilr(s.agents, s.out, &s.failures))
         return ilr_cli_fail("demo");
     printf("\n%s: %d check%s failed; model directories are in %s/ (try `ilr inspect %s/qwen2-bf16`)\n",
            s.failures ? "FAILED" : "all checks passed", s.failures, s.failures == 1 ? "" : "s", s.out, s.out);

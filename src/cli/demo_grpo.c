@@ -17,6 +17,15 @@ enum { DEMO_GRPO_STEPS = 150 };
 /* In percent, computed as the trainer prints it. */
 static double percent(const ilr_eval_result *ev) { return 100 * ilr_eval_accuracy(ev); }
 
+int ilr_demo_train(const char *config, char **overrides, int num_overrides, train_run_outcome *res) {
+    ilr_train_config c;
+    int rc = ilr_train_config_load(&c, config, overrides, num_overrides);
+    if (rc) return rc;
+    rc = train_run(&c, 0, res);
+    ilr_train_config_free(&c);
+    return rc;
+}
+
 int ilr_demo_grpo(const char *root, const char *out, int *failures) {
     char config[1024], train[1100], run[1100];
     printf("\nGRPO from base agent A, %d steps of 64 questions x 8 completions (configs/world-grpo-a.yaml)\n",
@@ -37,12 +46,8 @@ int ilr_demo_grpo(const char *root, const char *out, int *failures) {
     /* the held-out test set before and after only (no periodic evaluation), no checkpoints */
     char *overrides[] = {o_model, o_train, o_test, o_out, o_steps, "data.eval=null", "train.max_minutes=0",
                          "train.save_every=0", "train.log_every=20", "train.quiet=false"};
-    ilr_train_config c;
-    int rc = ilr_train_config_load(&c, config, overrides, (int)(sizeof overrides / sizeof *overrides));
-    if (rc) return rc;
     train_run_outcome res;
-    rc = train_run(&c, 0, &res);
-    ilr_train_config_free(&c);
+    int rc = ilr_demo_train(config, overrides, (int)(sizeof overrides / sizeof *overrides), &res);
     if (rc) return rc;
     const train_eval_results *e = &res.results[0];
     double greedy[2] = {percent(&e->test_before), percent(&e->test_after)};
