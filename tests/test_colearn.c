@@ -500,6 +500,11 @@ static void test_ilr_bad_input(void **state) {
     char *a6[] = {"ilr", "train", cfg, o_run, "method=ilr-comp", "ilr.interaction=coop"};
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 6, a6), 1);
     ilr_test_expect_contains(out, "contradicts ilr.interaction");
+    /* a question over rollout.max_prompt_tokens: named with its real length (it once printed 0) */
+    char *a8[] = {"ilr", "train", cfg, o_run, "rollout.max_prompt_tokens=5"};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, a8), 1);
+    ilr_test_expect_contains(out, "rollout.max_prompt_tokens is 5");
+    assert_null(strstr(out, "has 0 tokens"));
     /* no abilities at all: no irt.file, no irt.data */
     char *a7[] = {"ilr", "train", cfg, o_run, "irt.data=null"};
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, a7), 1);

@@ -138,9 +138,10 @@ int ilr_question_set_build(ilr_question_set *q, const ilr_dataset *ds, long max_
         free(text);
         if (rc) return ilr_error_prefix("%s item %s", ds->name, ds->items[i].id);
         if (ids.count > max_prompt_tokens || ids.count < 1) {
+            int count = ids.count; /* freeing the ids zeroes it */
             ilr_tok_ids_free(&ids);
             return ILR_FAIL(ILR_EINVAL, "%s item %s: the prompt has %d tokens, rollout.max_prompt_tokens is %ld", ds->name,
-                            ds->items[i].id, ids.count, max_prompt_tokens);
+                            ds->items[i].id, count, max_prompt_tokens);
         }
         q->ids[i] = ids.ids; /* keep the array, drop the wrapper */
         q->lens[i] = ids.count;
