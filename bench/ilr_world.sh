@@ -56,6 +56,7 @@ export ILR RUNS RESULTS
 
 PHASES=${PHASES:-same matched ablations}
 phase() { [[ " $PHASES " == *" $1 "* ]]; }
+run_all() { xargs -P "$JOBS" -I{} bash -c 'job {}'; } # one job per line of stdin, JOBS at once
 
 if phase same; then
     echo "== ilr and GRPO with the same steps x seeds ($STEPS steps each, $JOBS at once), $(date +%T)"
@@ -64,7 +65,7 @@ if phase same; then
         for a in a b; do
             echo "grpo-$a-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=$STEPS ${GRPO[*]}"
         done
-    done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+    done | run_all
 fi
 
 if phase matched; then
@@ -73,7 +74,7 @@ if phase matched; then
         for a in a b; do
             echo "grpo-$a-matched-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=100000 budget.match=$RESULTS/ilr-s$seed ${GRPO[*]}"
         done
-    done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+    done | run_all
 fi
 
 if phase ablations; then
@@ -87,7 +88,7 @@ if phase ablations; then
             esac
             echo "$m-s$seed $ILR train configs/world-ilr.yaml $how seed=$seed train.steps=$STEPS ${COMMON[*]}"
         done
-    done | xargs -P "$JOBS" -I{} bash -c 'job {}'
+    done | run_all
 fi
 
 python3 bench/ilr_world_table.py "$RESULTS" $SEEDS

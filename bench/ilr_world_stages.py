@@ -17,7 +17,8 @@ import sys
 def steps(path):
     if not os.path.exists(path):
         return []
-    return [j for j in (json.loads(line) for line in open(path)) if "step" in j and "loss" in j or "coop_share" in j]
+    # a step line: GRPO's have "loss", ILR's "coop_share" (evaluation lines have neither)
+    return [j for j in (json.loads(line) for line in open(path)) if "loss" in j or "coop_share" in j]
 
 
 def window_means(rows, key, width):
