@@ -1,4 +1,5 @@
-/* libFuzzer target: arbitrary bytes through the math grader: answer extraction (every mode), normalisation,
+/* libFuzzer target: arbitrary bytes through the math grader: answer extraction (every mode, and as a gold
+ * answer), normalisation,
  * the expression parser and equality against fixed gold answers.  Seeds: fuzz/corpus/math_parse. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@ static const char *const golds[] = {"\\frac{1}{2}", "(x+1)^2", "\\{1, 2\\}", "[1
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 8192) return 0;
     const char *text = (const char *)data;
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = 0; mode <= ILR_MATH_EXTRACT_AUTO; mode++) {
         char *answer = NULL;
         if (ilr_math_extract(text, size, (ilr_math_extract_mode)mode, &answer) == 0) {
             ilr_math_verdict v;
@@ -24,6 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!s || !norm) return free(s), free(norm), 0;
     memcpy(s, data, size);
     s[size] = 0;
+    char *gold = NULL;
+    if (ilr_math_gold_text(s, &gold) == 0) {
+        ilr_math_verdict gv;
+        ilr_math_equal(golds[size % 8], gold, NULL, &gv);
+    }
+    free(gold);
     ilr_math_normalize(s, size, norm, size + 2);
     ilr_math_expr *e = malloc(sizeof *e);
     if (e && ilr_math_expr_parse(e, s, size) == 0) {

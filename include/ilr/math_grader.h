@@ -6,14 +6,23 @@
  *   1. normalise both strings (ilr_math_normalize): strip $ and \( \), \left/\right, spacing commands,
  *      \dfrac/\tfrac -> \frac, \text{..}/\mathrm{..}/\mbox{..} unwrapped (dropped when it is a unit after
  *      a value), degree signs, \$ and unit words after a number, thousands separators (1,000), numeric
- *      literals made canonical (0.50 -> 0.5, -0 -> 0, 3. -> 3), a leading "x =" / "f(x) =" / "x \in"
- *      removed, \boxed{..} unwrapped.  Equal strings -> rule "string".  When both sides had such a
- *      left side, the names must agree: "x = 3" == "3" == "x=3", but "a = 3" != "b = 3" (so the list
- *      "a=2, b=3" does not equal "a=3, b=2").
- *   2. structures: \begin{pmatrix}..\end{pmatrix} (and bmatrix, matrix; element-wise, shape must match),
- *      sets \{a, b\} (unordered), tuples and intervals (a, b), [a, b), ... (ordered; bracket characters
- *      must match, so [1,2] != (1,2)), unions A \cup B (ordered), a \pm b (the unordered pair a+b, a-b),
- *      and bare lists "3, 5" (UNORDERED: "3, 5" == "5, 3", and == \{3, 5\}).  Rule "structure".
+ *      literals made canonical (0.50 -> 0.5, -0 -> 0, 3. -> 3), a leading name on the left of '=' or \in
+ *      removed ("x =", "f(x) =", "(p,q) =", "|AB| =", "A:B =", "x \in"), \boxed{..} unwrapped; relations
+ *      written \ge \geq >= (and \le, \ne, \lt, \gt) made one form; "A \approx B" is A (B when A is a bare
+ *      name); the words "and" / "or" between answers become list commas; a doubled backslash before a known
+ *      command ("\\frac", from escaped strings) read as one.  Equal strings -> rule "string".  When both
+ *      sides had such a left side, the names must agree (y_1 and y_{1} are one name): "x = 3" == "3" ==
+ *      "x=3", but "a = 3" != "b = 3" (so the list "a=2, b=3" does not equal "a=3, b=2").  When only one side
+ *      is an equation, the other keeps its left side too ("y = -x/2 + 3/4" == "2x + 4y - 3 = 0").
+ *   2. structures: \begin{pmatrix}..\end{pmatrix} (and bmatrix, matrix, [\begin{array}{cc}..\end{array}];
+ *      element-wise, shape must match), sets \{a, b\} (unordered), tuples and intervals (a, b), [a, b), ...
+ *      (ordered; bracket characters must match, so [1,2] != (1,2)), unions A \cup B (ordered), a \pm b (the
+ *      unordered pair a+b, a-b), and bare lists "3, 5" (UNORDERED: "3, 5" == "5, 3", and == \{3, 5\}).
+ *      Unordered collections are sets: a repeat counts once.  Items are separated by ';' when the list has
+ *      one at its top level ("-12;-11", "(0;0;6)", "p=5,q=2;p=7,q=2"), else by ','.  A bare list equals a
+ *      parenthesised tuple in order ("1, 3" == (1, 3); "p=5, q=2" == (5, 2)).  Braces that only group
+ *      ("{1,3}", TeX's grouping) are dropped.  An inequality about one name equals the interval it states
+ *      ("-793 < a < 10" == (-793, 10); "x >= 5" == [5, \infty)).  Rule "structure".
  *   3. atoms: both sides parsed as LaTeX expressions (ilr_math_expr_parse).  Without free variables and
  *      without constants/functions/roots the rule is "number", else "expression"; values are compared
  *      with a relative tolerance (opt.rel_tol, default 1e-6).  With free variables both sides are
@@ -22,10 +31,12 @@
  *      remain and every remaining point must agree.
  *      Two integer literals compare exactly (as canonical strings, any length).  Equations L = R (left
  *      side not a bare name, which step 1 strips) are equal when L - R is a constant non-zero multiple
- *      of the other's (4x - 5y = -50 == 8x - 10y + 100 = 0).  A run of 4 or more letters is a word, not a
- *      product of variables, so "No solution" never equals "solution No" by value.
- *   Percent: "50\%" means 50, so by default 50\% == 50 but 50\% != 0.5.  With opt.percent_as_fraction
- *   a side with a percent sign also matches its value / 100 (10\% == 0.1).
+ *      of the other's (4x - 5y = -50 == 8x - 10y + 100 = 0).  Relations L op R likewise, with the operator
+ *      mirrored for a negative multiple and strictness kept (5 >= x == x <= 5; -x > -1 == x < 1).  A run
+ *      of 4 or more letters is a word, not a product of variables, so "No solution" never equals
+ *      "solution No" by value.
+ *   Percent: a side with a percent sign matches its value and, with opt.percent_as_fraction (the default,
+ *   as Math-Verify and Qwen2.5-Math's grader do), its value / 100: 10\% == 10 == 0.1... but 0.28 != 28.
  *   Limits: inputs over ILR_MATH_MAX_LEN bytes are compared as normalised strings only; expressions over
  *   ILR_MATH_MAX_NODES nodes or nested deeper than ILR_MATH_MAX_DEPTH, and lists over ILR_MATH_MAX_ITEMS
  *   items, fall back to string equality, and one call makes at most 16 * ILR_MATH_MAX_ITEMS atom comparisons
@@ -51,11 +62,31 @@ typedef enum {
     ILR_MATH_EXTRACT_STRICT = 0,      /* last \boxed{}/\fbox{}, then "the (final) answer is", "####", "Answer:" */
     ILR_MATH_EXTRACT_LAST_NUMBER = 1, /* STRICT, falling back to the last number in the text */
     ILR_MATH_EXTRACT_BOXED = 2,       /* only the last \boxed{}/\fbox{} (MATH / Minerva gold solutions) */
+    ILR_MATH_EXTRACT_AUTO = 3,        /* Math-Verify's precedence, below */
 } ilr_math_extract_mode;
+
+/* ILR_MATH_EXTRACT_AUTO finds the answer of free text as Math-Verify 0.9 does by default, in rule order (the
+ * first rule with a candidate decides; within a rule the candidate that ends last wins):
+ *   1. the last \boxed{} (with every other \boxed{} of the math environment it sits in, as a list; repeats once),
+ *      or "final answer ... is" (within 100 bytes of one line) followed by math or a number;
+ *   2. "answer:" followed within 50 bytes by math or a number;  3. the same after "answer";
+ *   4. the last math environment or plain number.
+ * Math environments: $$..$$ and \[..\] (may span lines), $..$ (not opened right after a digit: "99$" is a
+ * price) and \(..\) (one line); environments joined by ",", "and", "or" form one list answer ("$3$ and $5$"
+ * is "3, 5"); a chain "a = b = c" answers its last side; a percent sign or word after one makes it a percent.
+ * Plain numbers start the text or follow white space or '=' (so "XDY2K" holds none), may carry a currency
+ * sign and a percent, and read thousands groups (1,234 or 1 234) and a decimal comma (2,74 = 2.74); plain
+ * arithmetic (1/3, 2 + 5) counts as a number.  When no rule finds anything, STRICT's phrases are tried, so a
+ * text answer after "The answer is" is still found. */
 
 /* Finds the final answer in text[0..len).  Returns 0 with *answer a malloc'ed NUL-terminated string,
  * 1 with *answer = NULL when the text has no answer of that mode, or a negative ILR_E* code. */
 int ilr_math_extract(const char *text, size_t len, ilr_math_extract_mode mode, char **answer);
+
+/* The answer a gold string states: a string holding \boxed{} or math delimiters ($, \(, \[) is read with
+ * ILR_MATH_EXTRACT_AUTO ("$\frac{1}{2}$", "the answer is $9$"), any other is the answer as it stands ("x^2+1").
+ * Returns 0 with *answer malloc'ed, or a negative ILR_E* code. */
+int ilr_math_gold_text(const char *gold, char **answer);
 
 /* The gold answer of a benchmark record: "final_answer" (OlympiadBench: a list, joined with ", "),
  * "expected_answer" (AIME 2025), "answer" (MATH-500, AIME 2024; a number for AMC 2023; a GSM8K solution
@@ -104,7 +135,7 @@ double ilr_math_expr_eval(const ilr_math_expr *e, const double *vars);
 /* ---- equality ---- */
 typedef struct {
     double rel_tol;          /* relative tolerance for values (default 1e-6) */
-    int percent_as_fraction; /* 10\% == 0.1 (default 0: 10\% == 10 only) */
+    int percent_as_fraction; /* 10\% == 0.1 as well as 10 (default 1; 0: 10\% == 10 only) */
     int points;              /* random points for expressions with variables (default 5, at most 32) */
     uint64_t seed;           /* seeds the points (default 0x5eed) */
     int values_only;         /* skip the string rule: equal only by value or structure (diagnostics: a gold

@@ -9,10 +9,11 @@
 #include "ilr/error.h"
 #include "ilr/math_grader.h"
 #include "ilr/rng.h"
+#include "math_internal.h"
 
 void ilr_math_options_default(ilr_math_options *opt) {
     opt->rel_tol = 1e-6;
-    opt->percent_as_fraction = 0;
+    opt->percent_as_fraction = 1;
     opt->points = 5;
     opt->seed = 0x5eed;
     opt->values_only = 0;
@@ -50,7 +51,8 @@ static int all_digits(const char *s, size_t n) {
 }
 
 /* a == b by value; with proportional, a == k b for one constant k != 0 (equations moved to one side) */
-static int values_equal(const ilr_math_expr *a, const ilr_math_expr *b, const ilr_math_options *opt, int proportional) {
+static int values_equal(const ilr_math_expr *a, const ilr_math_expr *b, const ilr_math_options *opt, int proportional,
+                        double *ratio_out) {
     double ratio = NAN;
     if (a->nvars == 0 && b->nvars == 0) {
         if (proportional) return 0;
@@ -92,7 +94,93 @@ static int values_equal(const ilr_math_expr *a, const ilr_math_expr *b, const il
         } else if (!close_to(x, y, opt->rel_tol)) return 0;
         valid++;
     }
+    if (ratio_out) *ratio_out = ratio;
     return valid > 0;
+}
+
+/* ---- relations ---- */
+typedef struct {
+    size_t at, len; /* the operator */
+    int dir;        /* +1: > or >=, -1: < or <=, 0: != */
+    int strict;
+} relation;
+
+/* The top-level relation operators of s (<, >, <=, >=, !=), at most cap; returns their count. */
+static int relations(const char *s, size_t n, relation *r, int cap) {
+    int depth = 0, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '\\' && i + 1 < n) {
+            i++;
+            continue;
+        }
+        if (ch == '(' || ch == '[' || ch == '{') depth++;
+        else if (ch == ')' || ch == ']' || ch == '}') depth--;
+        if (depth || !(ch == '<' || ch == '>' || (ch == '!' && i + 1 < n && s[i + 1] == '='))) continue;
+        if (k == cap) return cap + 1;
+        int eq = i + 1 < n && s[i + 1] == '=';
+        r[k++] = (relation){i, (size_t)(1 + eq), ch == '>' ? 1 : ch == '<' ? -1 : 0, !eq && ch != '!'};
+        i += (size_t)eq;
+    }
+    return k;
+}
+
+/* "L op R" against "L' op' R'": the same relation when L - R = k (L' - R') for a constant k != 0, with op' = op
+ * for k > 0 and op' its mirror for k < 0 (5 >= x is x <= 5; -x > -1 is x < 1). */
+static int relations_equal(const char *a, size_t an, const char *b, size_t bn, const ilr_math_options *opt) {
+    relation ra[2], rb[2];
+    if (relations(a, an, ra, 1) != 1 || relations(b, bn, rb, 1) != 1) return 0;
+    if (ra[0].strict != rb[0].strict || (ra[0].dir == 0) != (rb[0].dir == 0)) return 0;
+    char *da = malloc(2 * (an + bn) + 16), *db = da ? da + an + bn + 8 : NULL;
+    ilr_math_expr *e = malloc(2 * sizeof *e);
+    int equal = 0;
+    if (da && e) {
+        int n1 = snprintf(da, an + bn + 8, "(%.*s)-(%.*s)", (int)ra[0].at, a, (int)(an - ra[0].at - ra[0].len),
+                          a + ra[0].at + ra[0].len);
+        int n2 = snprintf(db, an + bn + 8, "(%.*s)-(%.*s)", (int)rb[0].at, b, (int)(bn - rb[0].at - rb[0].len),
+                          b + rb[0].at + rb[0].len);
+        double ratio = NAN;
+        if (ilr_math_expr_parse(e, da, (size_t)n1) == 0 && ilr_math_expr_parse(e + 1, db, (size_t)n2) == 0 &&
+            (e[0].nvars || e[1].nvars) && values_equal(e, e + 1, opt, 1, &ratio) && !isnan(ratio))
+            equal = ra[0].dir == 0 || (ratio > 0 ? ra[0].dir == rb[0].dir : ra[0].dir == -rb[0].dir);
+    }
+    free(da);
+    free(e);
+    return equal;
+}
+
+/* An inequality about one name as an interval, written to out (cap bytes): "a < x <= b" -> "(a,b]",
+ * "x >= 5" -> "[5,\infty)", "5 > x" -> "(-\infty,5)".  Returns its length, or 0 when s is not one. */
+static size_t as_interval(const char *s, size_t n, char *out, size_t cap) {
+    relation r[3];
+    int k = relations(s, n, r, 2);
+    if (k < 1 || k > 2 || r[0].dir == 0 || (k == 2 && r[1].dir != r[0].dir)) return 0;
+    size_t parts_at[3] = {0, r[0].at + r[0].len, k == 2 ? r[1].at + r[1].len : 0};
+    size_t parts_len[3] = {r[0].at, (k == 2 ? r[1].at : n) - parts_at[1], k == 2 ? n - parts_at[2] : 0};
+    int name = -1; /* which part is the name: the middle of a chain, else the side with letters only */
+    for (int p = 0; p <= k; p++) {
+        int letters = 0, digits = 0;
+        for (size_t i = parts_at[p]; i < parts_at[p] + parts_len[p]; i++)
+            letters += isalpha((unsigned char)s[i]) != 0, digits += isdigit((unsigned char)s[i]) != 0;
+        if (letters && !digits && (k == 1 || p == 1) && name < 0) name = p;
+    }
+    if (name < 0 || (k == 2 && name != 1)) return 0;
+    /* lower bound and its bracket, upper bound and its bracket (as written left to right for dir < 0) */
+    const char *lo = "-\\infty", *hi = "\\infty";
+    size_t lo_n = 7, hi_n = 6;
+    int lo_strict = 1, hi_strict = 1;
+    if (k == 2) {
+        int f = r[0].dir < 0 ? 0 : 2, l = r[0].dir < 0 ? 2 : 0; /* a < x < b: bounds a, b; b > x > a */
+        lo = s + parts_at[f], lo_n = parts_len[f], hi = s + parts_at[l], hi_n = parts_len[l];
+        lo_strict = r[r[0].dir < 0 ? 0 : 1].strict, hi_strict = r[r[0].dir < 0 ? 1 : 0].strict;
+    } else {
+        int other = name == 0 ? 1 : 0;
+        int above = (name == 0) == (r[0].dir > 0); /* the name lies above the bound */
+        if (above) lo = s + parts_at[other], lo_n = parts_len[other], lo_strict = r[0].strict;
+        else hi = s + parts_at[other], hi_n = parts_len[other], hi_strict = r[0].strict;
+    }
+    int w = snprintf(out, cap, "%c%.*s,%.*s%c", lo_strict ? '(' : '[', (int)lo_n, lo, (int)hi_n, hi, hi_strict ? ')' : ']');
+    return w > 0 && (size_t)w < cap ? (size_t)w : 0;
 }
 
 /* The position of the one '=' of an equation (1 or more), or 0 when there is none or several. */
@@ -102,26 +190,38 @@ static size_t equation_side(const char *s, size_t n) {
     return (size_t)(q - s);
 }
 
+/* Normalises a and b; when only one of them stays an equation, the other keeps its left side as well, so
+ * "y = -x/2 + 3/4" meets "2x + 4y - 3 = 0" as an equation ("x = 3" still equals "3"). */
+static void normalize_pair(const char *a, size_t an, char *na, size_t acap, const char *b, size_t bn, char *nb,
+                           size_t bcap) {
+    ilr_math_normalize(a, an, na, acap);
+    ilr_math_normalize(b, bn, nb, bcap);
+    if (!strchr(na, '=') == !strchr(nb, '=')) return;
+    if (!strchr(na, '=') && memchr(a, '=', an)) ilr_math_normalize_lhs(a, an, na, acap, 1);
+    else if (!strchr(nb, '=') && memchr(b, '=', bn)) ilr_math_normalize_lhs(b, bn, nb, bcap, 1);
+}
+
 /* "a = 2" against "b = 2": both had a name on the left (normalisation removed it) and the names differ. */
 static int lhs_conflict(const char *a, size_t an, const char *na, const char *b, size_t bn, const char *nb) {
     const char *ea = memchr(a, '=', an), *eb = memchr(b, '=', bn);
     if (!ea || !eb || strchr(na, '=') || strchr(nb, '=')) return 0;
     const char *p = a, *q = b;
-    for (;;) {
-        while (p < ea && (*p == ' ' || *p == '$')) p++;
-        while (q < eb && (*q == ' ' || *q == '$')) q++;
+    for (;;) { /* spacing, $ and braces aside: y_1 and y_{1} are one name */
+        while (p < ea && (*p == ' ' || *p == '$' || *p == '{' || *p == '}')) p++;
+        while (q < eb && (*q == ' ' || *q == '$' || *q == '{' || *q == '}')) q++;
         if (p == ea || q == eb) return !(p == ea && q == eb);
         if (*p++ != *q++) return 1;
     }
 }
+
+static ilr_math_rule equations_equal(ctx *c, ilr_math_expr *ea, const char *na, size_t la, const char *nb, size_t lb);
 
 /* Two atoms (no top-level structure).  Returns the rule when equal, NONE when not. */
 static ilr_math_rule atom_equal(ctx *c, span a, span b) {
     if (c->budget-- <= 0) return ILR_MATH_RULE_NONE;
     char na[ILR_MATH_MAX_LEN + 2], nb[ILR_MATH_MAX_LEN + 2];
     if (a.n > ILR_MATH_MAX_LEN || b.n > ILR_MATH_MAX_LEN) return ILR_MATH_RULE_NONE;
-    ilr_math_normalize(a.s, a.n, na, sizeof na);
-    ilr_math_normalize(b.s, b.n, nb, sizeof nb);
+    normalize_pair(a.s, a.n, na, sizeof na, b.s, b.n, nb, sizeof nb);
     if (lhs_conflict(a.s, a.n, na, b.s, b.n, nb)) return ILR_MATH_RULE_NONE;
     if (!c->opt->values_only && !strcmp(na, nb)) return na[0] ? ILR_MATH_RULE_STRING : ILR_MATH_RULE_NONE;
     size_t la = strlen(na), lb = strlen(nb);
@@ -131,21 +231,28 @@ static ilr_math_rule atom_equal(ctx *c, span a, span b) {
     if (!ea) return ILR_MATH_RULE_NONE;
     ilr_math_expr *eb = ea + 1;
     ilr_math_rule rule = ILR_MATH_RULE_NONE;
-    if (ilr_math_expr_parse(ea, na, la) == 0 && ilr_math_expr_parse(eb, nb, lb) == 0 && values_equal(ea, eb, c->opt, 0))
+    if (ilr_math_expr_parse(ea, na, la) == 0 && ilr_math_expr_parse(eb, nb, lb) == 0 &&
+        values_equal(ea, eb, c->opt, 0, NULL))
         rule = ea->symbolic || eb->symbolic ? ILR_MATH_RULE_EXPRESSION : ILR_MATH_RULE_NUMBER;
-    else if (equation_side(na, la) && equation_side(nb, lb)) {
-        /* equations L = R: equal when L - R is a constant non-zero multiple of the other's L - R */
-        char *da = malloc(2 * (la + lb) + 16), *db = da ? da + la + lb + 8 : NULL;
-        if (da) {
-            int n1 = snprintf(da, la + lb + 8, "(%.*s)-(%s)", (int)equation_side(na, la), na, na + equation_side(na, la) + 1);
-            int n2 = snprintf(db, la + lb + 8, "(%.*s)-(%s)", (int)equation_side(nb, lb), nb, nb + equation_side(nb, lb) + 1);
-            if (ilr_math_expr_parse(ea, da, (size_t)n1) == 0 && ilr_math_expr_parse(eb, db, (size_t)n2) == 0 &&
-                (ea->nvars || eb->nvars) && values_equal(ea, eb, c->opt, 1))
-                rule = ILR_MATH_RULE_EXPRESSION;
-            free(da);
-        }
-    }
+    else if (relations_equal(na, la, nb, lb, c->opt)) rule = ILR_MATH_RULE_EXPRESSION;
+    else if (equation_side(na, la) && equation_side(nb, lb)) rule = equations_equal(c, ea, na, la, nb, lb);
     free(ea);
+    return rule;
+}
+
+/* Equations L = R: equal when L - R is a constant non-zero multiple of the other's L - R.  ea holds two
+ * expressions of scratch. */
+static ilr_math_rule equations_equal(ctx *c, ilr_math_expr *ea, const char *na, size_t la, const char *nb, size_t lb) {
+    size_t sa = equation_side(na, la), sb = equation_side(nb, lb);
+    char *da = malloc(2 * (la + lb) + 16), *db = da ? da + la + lb + 8 : NULL;
+    if (!da) return ILR_MATH_RULE_NONE;
+    int n1 = snprintf(da, la + lb + 8, "(%.*s)-(%s)", (int)sa, na, na + sa + 1);
+    int n2 = snprintf(db, la + lb + 8, "(%.*s)-(%s)", (int)sb, nb, nb + sb + 1);
+    ilr_math_rule rule = ILR_MATH_RULE_NONE;
+    if (ilr_math_expr_parse(ea, da, (size_t)n1) == 0 && ilr_math_expr_parse(ea + 1, db, (size_t)n2) == 0 &&
+        (ea[0].nvars || ea[1].nvars) && values_equal(ea, ea + 1, c->opt, 1, NULL))
+        rule = ILR_MATH_RULE_EXPRESSION;
+    free(da);
     return rule;
 }
 
@@ -220,19 +327,30 @@ static int starts(span s, const char *p) { return s.n >= strlen(p) && !memcmp(s.
 
 static ilr_math_rule equal_spans(ctx *c, span a, span b, int depth);
 
+/* Lists separate their items with ';' when they have one at the top level ("-12;-11", "p=5,q=2;p=7,q=2"),
+ * else with ','. */
+static const char *list_sep(span s) {
+    span parts[2];
+    return split_top(s, ";", parts, 2) != 1 ? ";" : ",";
+}
+
 static kind classify(span s, span *inner, char *open, char *close) {
     *inner = s;
     if (starts(s, "\\begin{")) return K_MATRIX;
+    if (s.n >= 2 && (s.s[0] == '[' || s.s[0] == '(') && wraps(s, 1, 1) && starts((span){s.s + 1, s.n - 1}, "\\begin{")) {
+        *inner = (span){s.s + 1, s.n - 2}; /* \left[\begin{array}..\end{array}\right] */
+        return K_MATRIX;
+    }
     span parts[2];
     if (s.n >= 4 && starts(s, "\\{") && s.s[s.n - 2] == '\\' && s.s[s.n - 1] == '}' && wraps(s, 2, 2)) {
         *inner = (span){s.s + 2, s.n - 4};
         return K_SET;
     }
     if (split_top(s, "\\cup", parts, 2) != 1) return K_UNION;
-    if (split_top(s, ",", parts, 2) != 1) return K_LIST;
+    if (split_top(s, ";", parts, 2) != 1 || split_top(s, ",", parts, 2) != 1) return K_LIST;
     if (s.n >= 2 && (s.s[0] == '(' || s.s[0] == '[') && (s.s[s.n - 1] == ')' || s.s[s.n - 1] == ']') && wraps(s, 1, 1)) {
         span in = {s.s + 1, s.n - 2};
-        if (split_top(in, ",", parts, 2) != 1) {
+        if (split_top(in, ",", parts, 2) != 1 || split_top(in, ";", parts, 2) != 1) {
             *inner = in, *open = s.s[0], *close = s.s[s.n - 1];
             return K_TUPLE;
         }
@@ -248,7 +366,21 @@ static ilr_math_rule ordered(ctx *c, span *pa, int na, span *pb, int nb, int dep
     return ILR_MATH_RULE_STRUCTURE;
 }
 
+/* Drops items that repeat an earlier one byte for byte; returns the new count. */
+static int distinct(span *p, int n) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        span x = trim(p[i]);
+        int seen = 0;
+        for (int j = 0; j < m && !seen; j++) seen = p[j].n == x.n && !memcmp(p[j].s, x.s, x.n);
+        if (!seen) p[m++] = x;
+    }
+    return m;
+}
+
+/* Unordered collections compare as sets: repeats count once. */
 static ilr_math_rule unordered(ctx *c, span *pa, int na, span *pb, int nb, int depth) {
+    if (na != nb) na = distinct(pa, na), nb = distinct(pb, nb);
     if (na != nb) return ILR_MATH_RULE_NONE;
     char used[ILR_MATH_MAX_ITEMS] = {0}, done[ILR_MATH_MAX_ITEMS] = {0};
     for (int i = 0; i < na; i++) /* identical items first: free, and they leave the budget to the rest */
@@ -269,6 +401,10 @@ static ilr_math_rule unordered(ctx *c, span *pa, int na, span *pb, int nb, int d
 static int matrix_cells(span s, span *cells, int cap, int *rows) {
     const char *b = memchr(s.s, '}', s.n);
     if (!b) return -1;
+    if (b + 1 < s.s + s.n && b[1] == '{' && s.n > 13 && !memcmp(s.s, "\\begin{array}", 13)) { /* {cc} column spec */
+        const char *q = memchr(b + 1, '}', (size_t)(s.s + s.n - b - 1));
+        if (q) b = q;
+    }
     const char *e = NULL;
     for (const char *q = s.s + s.n; q-- > s.s;)
         if (s.s + s.n - q >= 4 && !memcmp(q, "\\end", 4)) {
@@ -292,18 +428,36 @@ static int matrix_cells(span s, span *cells, int cap, int *rows) {
 static ilr_math_rule equal_spans(ctx *c, span a, span b, int depth) {
     if (depth > 8 || c->budget <= 0) return ILR_MATH_RULE_NONE;
     if (!c->opt->values_only && a.n == b.n && !memcmp(a.s, b.s, a.n) && a.n) return ILR_MATH_RULE_STRING;
+    while (a.n >= 2 && a.s[0] == '{' && wraps(a, 1, 1)) a = trim((span){a.s + 1, a.n - 2}); /* TeX grouping */
+    while (b.n >= 2 && b.s[0] == '{' && wraps(b, 1, 1)) b = trim((span){b.s + 1, b.n - 2});
     span ia, ib, pa[ILR_MATH_MAX_ITEMS], pb[ILR_MATH_MAX_ITEMS];
     char oa = 0, ca = 0, ob = 0, cb = 0;
     kind ka = classify(a, &ia, &oa, &ca), kb = classify(b, &ib, &ob, &cb);
     if (ka == K_ATOM && kb == K_ATOM) return atom_equal(c, a, b);
+    if ((ka == K_ATOM) != (kb == K_ATOM) && (ka == K_TUPLE || kb == K_TUPLE || ka == K_UNION || kb == K_UNION)) {
+        /* an inequality about one name against an interval: a < x <= b is (a, b] */
+        char buf[ILR_MATH_MAX_LEN + 32];
+        span atom = ka == K_ATOM ? a : b;
+        size_t n = as_interval(atom.s, atom.n, buf, sizeof buf);
+        if (n)
+            return equal_spans(c, ka == K_ATOM ? (span){buf, n} : a, ka == K_ATOM ? b : (span){buf, n}, depth + 1)
+                       ? ILR_MATH_RULE_STRUCTURE
+                       : ILR_MATH_RULE_NONE;
+    }
     if (ka == K_MATRIX && kb == K_MATRIX) {
-        int ra, rb, na = matrix_cells(a, pa, ILR_MATH_MAX_ITEMS, &ra), nb = matrix_cells(b, pb, ILR_MATH_MAX_ITEMS, &rb);
+        int ra, rb, na = matrix_cells(ia, pa, ILR_MATH_MAX_ITEMS, &ra), nb = matrix_cells(ib, pb, ILR_MATH_MAX_ITEMS, &rb);
         if (na < 0 || nb < 0 || ra != rb) return ILR_MATH_RULE_NONE;
         return ordered(c, pa, na, pb, nb, depth);
     }
     if (ka == K_TUPLE && kb == K_TUPLE) {
         if (oa != ob || ca != cb) return ILR_MATH_RULE_NONE;
-        int na = split_top(ia, ",", pa, ILR_MATH_MAX_ITEMS), nb = split_top(ib, ",", pb, ILR_MATH_MAX_ITEMS);
+        int na = split_top(ia, list_sep(ia), pa, ILR_MATH_MAX_ITEMS), nb = split_top(ib, list_sep(ib), pb, ILR_MATH_MAX_ITEMS);
+        if (na < 0 || nb < 0) return ILR_MATH_RULE_NONE;
+        return ordered(c, pa, na, pb, nb, depth);
+    }
+    if ((ka == K_TUPLE && oa == '(' && ca == ')' && kb == K_LIST) || (kb == K_TUPLE && ob == '(' && cb == ')' && ka == K_LIST)) {
+        /* a bare list against a tuple, in order: "1, 3" == (1, 3); "p=5, q=2" == (5, 2) */
+        int na = split_top(ia, list_sep(ia), pa, ILR_MATH_MAX_ITEMS), nb = split_top(ib, list_sep(ib), pb, ILR_MATH_MAX_ITEMS);
         if (na < 0 || nb < 0) return ILR_MATH_RULE_NONE;
         return ordered(c, pa, na, pb, nb, depth);
     }
@@ -320,7 +474,7 @@ static ilr_math_rule equal_spans(ctx *c, span a, span b, int depth) {
         span in = side ? ib : ia, *parts = side ? pb : pa;
         char *buf = side ? bufb : bufa;
         int *np = side ? &nb : &na;
-        if (k == K_SET || k == K_LIST) *np = split_top(in, ",", parts, ILR_MATH_MAX_ITEMS);
+        if (k == K_SET || k == K_LIST) *np = split_top(in, list_sep(in), parts, ILR_MATH_MAX_ITEMS);
         else if (k == K_PM) {
             span two[2];
             split_top(in, "\\pm", two, 2);
@@ -347,8 +501,7 @@ int ilr_math_equal(const char *pred, const char *gold, const ilr_math_options *o
         free(np), free(ng);
         return ILR_FAIL(ILR_ENOMEM, "ilr_math_equal: out of memory");
     }
-    ilr_math_normalize(pred, lp, np, lp + 2);
-    ilr_math_normalize(gold, lg, ng, lg + 2);
+    normalize_pair(pred, lp, np, lp + 2, gold, lg, ng, lg + 2);
     snprintf(v->pred_norm, sizeof v->pred_norm, "%s", np);
     snprintf(v->gold_norm, sizeof v->gold_norm, "%s", ng);
     v->equal = 0;

@@ -6,6 +6,7 @@
 
 #include "ilr/error.h"
 #include "ilr/math_grader.h"
+#include "math_internal.h"
 
 static int dup_range(const char *s, size_t n, char **out) {
     while (n && isspace((unsigned char)*s)) s++, n--;
@@ -100,9 +101,11 @@ int ilr_math_extract(const char *text, size_t len, ilr_math_extract_mode mode, c
     if (!answer) return ILR_FAIL(ILR_EINVAL, "ilr_math_extract: answer is NULL");
     *answer = NULL;
     if (!text) return ILR_FAIL(ILR_EINVAL, "ilr_math_extract: text is NULL");
-    if ((unsigned)mode > ILR_MATH_EXTRACT_BOXED) return ILR_FAIL(ILR_EINVAL, "ilr_math_extract: bad mode %d", (int)mode);
+    if ((unsigned)mode > ILR_MATH_EXTRACT_AUTO) return ILR_FAIL(ILR_EINVAL, "ilr_math_extract: bad mode %d", (int)mode);
     const char *end = text + len;
-    int rc = extract_boxed(text, len, answer);
+    int rc;
+    if (mode == ILR_MATH_EXTRACT_AUTO && (rc = ilr_math_extract_auto(text, len, answer)) <= 0) return rc;
+    rc = extract_boxed(text, len, answer);
     if (rc <= 0 || mode == ILR_MATH_EXTRACT_BOXED) return rc;
     static const char *const phrases[] = {"the final answer is", "final answer:", "the answer is"};
     for (int i = 0; i < 3; i++) {
@@ -166,4 +169,17 @@ int ilr_math_gold_answer(const json_t *record, const char *name, char **answer) 
         return ILR_FAIL(ILR_EFORMAT, "%s: \"solution\" has no \\boxed{} answer", name);
     }
     return ILR_FAIL(ILR_ENOTFOUND, "%s: no final_answer, expected_answer, answer or solution field", name);
+}
+
+int ilr_math_gold_text(const char *gold, char **answer) {
+    if (!answer) return ILR_FAIL(ILR_EINVAL, "ilr_math_gold_text: answer is NULL");
+    *answer = NULL;
+    if (!gold) return ILR_FAIL(ILR_EINVAL, "ilr_math_gold_text: gold is NULL");
+    size_t len = strlen(gold);
+    if (strchr(gold, '$') || strstr(gold, "\\(") || strstr(gold, "\\[") || strstr(gold, "\\boxed") ||
+        strstr(gold, "\\fbox")) {
+        int rc = ilr_math_extract(gold, len, ILR_MATH_EXTRACT_AUTO, answer);
+        if (rc <= 0) return rc;
+    }
+    return dup_range(gold, len, answer);
 }

@@ -7,6 +7,7 @@
 
 #include "ilr/error.h"
 #include "ilr/math_grader.h"
+#include "math_internal.h"
 
 typedef struct {
     char *p;
@@ -90,16 +91,34 @@ static const char *const dropped[] = {"\\left", "\\right", "\\bigl", "\\bigr", "
                                       "\\]", "\\limits", "\\nolimits"};
 static const char *const spaces[] = {"\\quad", "\\qquad", "\\,", "\\;", "\\:", "\\ ", "\\>"};
 static const char *const renamed[][2] = {{"\\dfrac", "\\frac"}, {"\\tfrac", "\\frac"},   {"\\dbinom", "\\binom"},
-                                         {"\\tbinom", "\\binom"}, {"\\geqslant", "\\ge"}, {"\\leqslant", "\\le"},
-                                         {"\\geq", "\\ge"},       {"\\leq", "\\le"},      {"\\%", "%"},
-                                         {"\\lbrace", "\\{"},     {"\\rbrace", "\\}"},    {"\\neq", "\\ne"},
-                                         {"\\to", "\\rightarrow"}};
+                                         {"\\tbinom", "\\binom"}, {"\\geqslant", ">="},   {"\\leqslant", "<="},
+                                         {"\\geq", ">="},         {"\\leq", "<="},      {"\\%", "%"},
+                                         {"\\lbrace", "\\{"},     {"\\rbrace", "\\}"},    {"\\neq", "!="},
+                                         {"\\to", "\\rightarrow"}, {"\\cfrac", "\\frac"},  {"\\lt", "<"},
+                                         {"\\gt", ">"},
+                                         {"\\ge", ">="},          {"\\le", "<="},          {"\\ne", "!="}};
 static const char *const text_cmds[] = {"\\text", "\\textbf", "\\mathrm", "\\mbox", "\\textrm", "\\mathbf",
                                         "\\textit", "\\mathit", "\\textnormal", "\\mathsf", "\\boxed", "\\fbox"};
+
+/* Commands that an escaped string may carry with a doubled backslash ("\\\\frac" for "\\frac"): read as one
+ * backslash.  Only these, since "\\\\" is also a matrix row break ("1 \\\\ x"). */
+static const char *const doubled_ok[] = {"left",  "right", "frac", "dfrac", "tfrac", "cfrac", "sqrt",  "le",
+                                         "leq",   "ge",    "geq",  "lt",    "gt",    "ne",    "neq",   "boxed",
+                                         "text",  "pi",    "cdot", "times", "infty", "in",    "cup",   "pm",
+                                         "approx", "mathrm", "mathbf", "begin", "end", "circ",  "sin",   "cos"};
+
+static int doubled_command(const char *s, const char *end) {
+    if (end - s < 3 || s[0] != '\\' || s[1] != '\\' || !isalpha((unsigned char)s[2])) return 0;
+    size_t n = command_len(s + 1, end) - 1;
+    for (size_t i = 0; i < sizeof doubled_ok / sizeof *doubled_ok; i++)
+        if (is_word(s + 2, n, doubled_ok[i])) return 1;
+    return 0;
+}
 
 static void pass_commands(sbuf *b, const char *s, const char *end, int depth) {
     while (s < end) {
         char c = *s;
+        if (c == '\\' && doubled_command(s, end)) s++;
         if (c == '\\') {
             size_t n = command_len(s, end);
             size_t i;
@@ -108,6 +127,8 @@ static void pass_commands(sbuf *b, const char *s, const char *end, int depth) {
                 if (is_word(s, n, dropped[i])) {
                     s += n;
                     if ((i == 0 || i == 1) && s < end && *s == '.') s++; /* \left. \right. */
+                    if (i == 9)
+                        while (s < end && *s == ' ') s++; /* "11,\! 111" is 11111 */
                     done = 1;
                 }
             for (i = 0; !done && i < sizeof spaces / sizeof *spaces; i++)
@@ -159,7 +180,8 @@ static const char *const unit_words[] = {
     "min",     "days",   "day",    "weeks",   "week",    "years",   "year",   "meters",  "meter",   "metres",
     "kg",      "g",      "grams",  "gram",    "pounds",  "lbs",     "lb",     "mph",     "sq",      "square",
     "cubic",   "liters", "l",      "ml",      "s",       "hr",      "hrs",    "people",  "students", "points",
-    "percent", "radians", "rad",   "km/h",    "m/s",     "ounces",  "oz",     "gallons", "cups",    "pages"};
+    "percent", "radians", "rad",   "km/h",    "m/s",     "ounces",  "oz",     "gallons", "cups",    "pages",
+    "percentage", "pct"};
 
 /* Drops unit words (and a ^2 / ^3 after them) at the end of a string that starts with a number. */
 static void strip_units(char *s, size_t *n) {
@@ -176,7 +198,9 @@ static void strip_units(char *s, size_t *n) {
         for (size_t i = 0; i < sizeof unit_words / sizeof *unit_words; i++)
             if (is_word(s + ws, we - ws, unit_words[i])) unit = 1;
         if (!unit) return;
-        if (is_word(s + ws, we - ws, "percent")) s[ws++] = '%';
+        if (is_word(s + ws, we - ws, "percent") || is_word(s + ws, we - ws, "percentage") ||
+            is_word(s + ws, we - ws, "pct"))
+            s[ws++] = '%';
         *n = ws;
         while (*n && s[*n - 1] == ' ') (*n)--;
         s[*n] = 0;
@@ -207,8 +231,9 @@ static void squeeze_spaces(char *s, size_t *n) {
 /* 1,234,567(.89) -> 1234567(.89) when the whole string is such a number. */
 static void strip_thousands(char *s, size_t *n) {
     size_t i = s[0] == '-' ? 1 : 0, d = 0, groups = 0;
+    size_t first = i;
     while (i < *n && isdigit((unsigned char)s[i])) i++, d++;
-    if (d < 1 || d > 3) return;
+    if (d < 1 || d > 3 || s[first] == '0') return;
     while (i < *n && s[i] == ',') {
         size_t k = 0;
         while (k < 3 && i + 1 + k < *n && isdigit((unsigned char)s[i + 1 + k])) k++;
@@ -224,6 +249,43 @@ static void strip_thousands(char *s, size_t *n) {
     size_t o = 0;
     for (size_t k = 0; k < *n; k++)
         if (s[k] != ',') s[o++] = s[k];
+    *n = o;
+    s[o] = 0;
+}
+
+/* "A \approx B": the exact value A, or B when A is a bare name ("x \approx 11" answers 11). */
+static void drop_approx(char *s, size_t *n) {
+    char *q = strstr(s, "\\approx");
+    if (!q || strstr(q + 1, "\\approx")) return;
+    size_t a = (size_t)(q - s), b = a + 7;
+    while (a && s[a - 1] == ' ') a--;
+    int name = a > 0 && isalpha((unsigned char)s[0]);
+    for (size_t i = 0; i < a; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '{' || s[i] == '}')) name = 0;
+    if (name) {
+        while (b < *n && s[b] == ' ') b++;
+        memmove(s, s + b, *n - b + 1);
+        *n -= b;
+    } else {
+        *n = a;
+        s[a] = 0;
+    }
+}
+
+/* The words "and" / "or" between answers ("(11,7) or (7,11)") become list commas. */
+static void words_to_commas(char *s, size_t *n) {
+    size_t o = 0;
+    for (size_t i = 0; i < *n;) {
+        size_t w = (i + 3 <= *n && memcmp(s + i, "and", 3) == 0) ? 3 : (i + 2 <= *n && memcmp(s + i, "or", 2) == 0) ? 2 : 0;
+        if (w && i > 0 && i + w < *n && !(isalpha((unsigned char)s[i - 1]) || s[i - 1] == '\\') &&
+            !isalpha((unsigned char)s[i + w])) {
+            while (o && s[o - 1] == ' ') o--;
+            if (o && s[o - 1] != ',') s[o++] = ',';
+            i += w;
+            continue;
+        }
+        s[o++] = s[i++];
+    }
     *n = o;
     s[o] = 0;
 }
@@ -266,8 +328,8 @@ static void canonical_decimal(char *s, size_t *n, size_t cap) {
 /* "x = 3", "f(x) = 2x", "x \in [1, 2]": drops the left side when it is a short name. */
 static void strip_lhs(char *s, size_t *n) {
     size_t i = 0;
-    if (!*n || !(isalpha((unsigned char)s[0]) || s[0] == '\\')) return;
-    while (i < *n && i < 32 && (isalnum((unsigned char)s[i]) || strchr("_{}\\()',^ ", s[i]))) {
+    if (!*n || !(isalpha((unsigned char)s[0]) || s[0] == '\\' || s[0] == '(' || s[0] == '|')) return;
+    while (i < *n && i < 32 && (isalnum((unsigned char)s[i]) || strchr("_{}\\()',^ |:", s[i]))) {
         if (s[i] == '\\' && i + 3 <= *n && memcmp(s + i, "\\in", 3) == 0 && (i + 3 == *n || !isalpha((unsigned char)s[i + 3])))
             break;
         i++;
@@ -286,6 +348,10 @@ static void strip_lhs(char *s, size_t *n) {
 }
 
 int ilr_math_normalize(const char *s, size_t len, char *out, size_t cap) {
+    return ilr_math_normalize_lhs(s, len, out, cap, 0);
+}
+
+int ilr_math_normalize_lhs(const char *s, size_t len, char *out, size_t cap, int keep_lhs) {
     if (!s || !out) return ILR_FAIL(ILR_EINVAL, "ilr_math_normalize: NULL argument");
     if (cap < len + 1) return ILR_FAIL(ILR_EINVAL, "ilr_math_normalize: %zu bytes of output for %zu of input", cap, len);
     sbuf b = {out, 0, cap};
@@ -299,11 +365,13 @@ int ilr_math_normalize(const char *s, size_t len, char *out, size_t cap) {
     out[n] = 0;
     while (n && out[n - 1] == ',') out[--n] = 0;
     while (n && out[n - 1] == ' ') out[--n] = 0;
-    strip_lhs(out, &n);
+    words_to_commas(out, &n);
+    if (!keep_lhs) strip_lhs(out, &n);
+    drop_approx(out, &n);
     strip_units(out, &n);
+    strip_thousands(out, &n); /* before spaces go: "32, 349" is a list */
     squeeze_spaces(out, &n);
     if (n && out[n - 1] == '.' && !(n >= 2 && out[n - 2] == '.')) out[--n] = 0;
-    strip_thousands(out, &n);
     canonical_decimal(out, &n, cap);
     return 0;
 }
