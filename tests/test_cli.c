@@ -26,10 +26,12 @@ static void expect_output(const char *phrase) {
 static void test_help_for_every_command(void **state) {
     (void)state;
     const char *commands[] = {"init", "inspect", "convert", "tokenize", "tokenizer", "generate", "chat", "score",
+                              "data", "grade", "sandbox", "sft", "train", "eval", "interact", "world", "irt", "plot",
                               "bench", "demo"};
+    enum { N = sizeof commands / sizeof *commands };
     assert_int_equal(run_cli("--help", NULL), 0);
-    for (int i = 0; i < 10; i++) expect_output(commands[i]);
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < N; i++) expect_output(commands[i]);
+    for (int i = 0; i < N; i++) {
         assert_int_equal(run_cli(commands[i], "--help", NULL), 0);
         expect_output("usage: ilr ");
         assert_int_equal(run_cli("help", commands[i], NULL), 0);

@@ -269,7 +269,7 @@ static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch)
             for (int t = 0; t < o.count; t++) o.ids[t] = 1 + (int)ilr_rng_below(&rng, 63), o.logprobs[t] = -4.0f - ilr_rng_uniform(&rng) * 0.2f;
             o.reason = g == 1 && k == 3 ? ILR_STOP_LENGTH : ILR_STOP_EOS;
             if (g != 2 && o.reason == ILR_STOP_EOS) trainable_tokens += o.count;
-            ilr_task_score sc = {rewards[g][k], rewards[g][k] >= 1, 1};
+            ilr_task_score sc = {rewards[g][k], rewards[g][k] >= 1, 1, "test", ""};
             assert_int_equal(ilr_rollout_batch_add(b, prompt, 6, &o, &sc), 0);
         }
     }

@@ -174,3 +174,40 @@ void ilr_test_kill_after_checkpoint(const char *bin, char *const argv[], const c
         waitpid(pid, &status, 0);
     }
 }
+
+void ilr_test_sum_fixture_setup(ilr_test_sum_fixture *fx, const char *tag) {
+    ilr_test_tmpdir(fx->dir, tag);
+    char corpus[512], tok[512], init[512], out[4096];
+    snprintf(init, sizeof init, "%s/init", fx->dir);
+    snprintf(fx->train, sizeof fx->train, "%s/train.jsonl", fx->dir);
+    snprintf(fx->eval, sizeof fx->eval, "%s/eval.jsonl", fx->dir);
+    snprintf(fx->model, sizeof fx->model, "%s/model", fx->dir);
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", fx->dir);
+    snprintf(fx->sft, sizeof fx->sft, "%s/sft.jsonl", fx->dir);
+    snprintf(tok, sizeof tok, "%s/tok", fx->dir);
+    FILE *t = fopen(fx->train, "w"), *e = fopen(fx->eval, "w"), *c = fopen(corpus, "w"), *s = fopen(fx->sft, "w");
+    assert_true(t && e && c && s);
+    for (int i = 0; i < 400; i++) {
+        int a = (i * 7) % 10, b = (i * 3) % 10; /* small sums: single tokens often */
+        fprintf(i < 360 ? t : e, "{\"question\": \"%d + %d =\", \"answer\": \"%d\"}\n", a, b, a + b);
+        fprintf(c, "%d + %d = \\boxed{%d}\n", a, b, a + b);
+        fprintf(s, "{\"prompt\": \"%d + %d =\", \"response\": \" \\\\boxed{%d}\"}\n", a, b, a + b);
+    }
+    fclose(s);
+    fclose(t);
+    fclose(e);
+    fclose(c);
+    snprintf(fx->tmpl, sizeof fx->tmpl, "%s/prompt.txt", fx->dir);
+    FILE *tf = fopen(fx->tmpl, "w");
+    assert_non_null(tf);
+    fputs("{{question}}", tf);
+    assert_int_equal(fclose(tf), 0);
+    char *train_argv[] = {"ilr", "tokenizer", "train", "--vocab-size", "300", "--special", "<|endoftext|>", "--out", tok, corpus};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 10, train_argv), 0);
+    char *init_argv[] = {"ilr", "init", "--arch", "llama", "--shape", "tiny", "--tokenizer", tok, "--vocab-size", "300",
+                         "--seed", "3", "-o", init};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 14, init_argv), 0);
+    char *sft_argv[] = {"ilr", "sft", "--model", init, "--data", fx->sft, "-o", fx->model, "--steps", "40", "--lr", "3e-3",
+                        "--batch", "16", "--seq", "64", "--seed", "1", "--quiet"};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 19, sft_argv), 0);
+}

@@ -37,6 +37,14 @@ void ilr_test_kill_after_checkpoint(const char *bin, char *const argv[], const c
 
 /* A fresh empty directory under $TMPDIR (or /tmp) for one test; out must hold 256 bytes. */
 void ilr_test_tmpdir(char *out, const char *tag);
+
+/* A tiny Llama (a byte-level BPE tokenizer of 300 ids) given 40 SFT steps on questions "a + b =" answered
+ * " \boxed{c}": enough that its answers are often well-formed and sometimes right.  In a fresh tmpdir: model/,
+ * train.jsonl (360 questions), eval.jsonl (40), prompt.txt ("{{question}}"), sft.jsonl. */
+typedef struct {
+    char dir[256], model[512], train[512], eval[512], tmpl[512], sft[512];
+} ilr_test_sum_fixture;
+void ilr_test_sum_fixture_setup(ilr_test_sum_fixture *fx, const char *tag);
 /* Removes a directory tree made by a test. */
 void ilr_test_rmtree(const char *path);
 /* Writes bytes to dir/name; returns the full path in out (256 bytes). */

@@ -1,6 +1,8 @@
 /* Evaluation of one model alone on a question set: greedy answers (pass@1), or k sampled answers per
  * question (avg@k), each scored by the task (include/ilr/task.h), tallied overall and by level.  The
- * trainers evaluate through their caller's hooks with this; `ilr eval` (a later issue) will build on it. */
+ * trainers evaluate through their caller's hooks with this; it is `ilr eval`'s run (include/ilr/eval_run.h)
+ * without records, so every accuracy ilr prints is counted in one place, and sampled answers draw the same
+ * streams as `ilr eval --seed S` with the same seed (sample j of question i: stream i * k + j). */
 #ifndef ILR_EVALUATE_H
 #define ILR_EVALUATE_H
 

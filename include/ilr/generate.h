@@ -55,6 +55,8 @@ typedef struct {
     const char *const *stop_strings; /* stop when the generated text contains one (needs a tokenizer) */
     int num_stop_strings;
     uint64_t seed;                  /* sequence k (prompt p, sample j: k = p * G + j) draws from stream k */
+    uint64_t stream_offset;         /* ... from stream stream_offset + k (0 by default): a caller that splits one
+                                     * list of prompts into calls keeps every sequence's draws */
 } ilr_gen_options;
 
 typedef enum { ILR_STOP_EOS, ILR_STOP_TOKEN, ILR_STOP_STRING, ILR_STOP_LENGTH } ilr_stop_reason;

@@ -30,7 +30,7 @@ typedef struct {
 const char *ilr_task_type_name(ilr_task_type type);
 
 /* type AUTO becomes code when the dataset `data` (a path or registry name) holds code tasks, else math.
- * math_extract: 0 strict, 1 last number, 2 boxed (ilr grade --help).  world_template: the solve prompt
+ * math_extract: 0 strict, 1 last number, 2 boxed, 3 auto (ilr grade --help).  world_template: the solve prompt
  * file (NULL: prompts/world/solve.txt). */
 int ilr_task_init(ilr_task *t, ilr_task_type type, const char *data, double format_weight, int math_extract,
                   const char *world_template);
@@ -45,6 +45,10 @@ int ilr_task_prompt(const ilr_task *t, const ilr_dataset *ds, int i, char **text
 typedef struct {
     float reward;
     int correct, formatted;
+    const char *rule;               /* what decided: the math grader's rule ("none" when not equal, "no answer"
+                                       when none was found), "checker" (world), the sandbox's status (code) */
+    char answer[ILR_MATH_NORM_CAP]; /* the answer found (truncated): math as extracted, world the boxed integer;
+                                       "" for code and when there was none */
 } ilr_task_score;
 
 /* Scores n answers: texts[k] (lens[k] bytes) answers item item_of[k] of ds. */

@@ -30,6 +30,7 @@ static const command commands[] = {
     {"sandbox", ilr_cmd_sandbox, "run a Python file in the code-execution sandbox (bubblewrap, rlimits, timeout)"},
     {"sft", ilr_cmd_sft, "supervised fine-tuning on prompt/response JSONL (packed, loss on responses only)"},
     {"train", ilr_cmd_train, "reinforcement learning from a YAML config: GRPO alone, or ILR co-learning of 2+ agents"},
+    {"eval", ilr_cmd_eval, "one model alone on benchmarks: every answer recorded, greedy/avg@k/pass@k/maj@k with intervals"},
     {"interact", ilr_cmd_interact, "agents answer together at inference time (single, idea3, debate); each graded"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
     {"irt", ilr_cmd_irt, "item response theory: `irt collect` gathers answers, `irt fit` fits abilities and difficulties (1PL)"},

@@ -1,6 +1,7 @@
 /* Tasks and question sets (see include/ilr/task.h). */
 #include "ilr/task.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,10 @@ int ilr_task_init(ilr_task *t, ilr_task_type type, const char *data, double form
     t->format_weight = format_weight;
     ilr_reward_math_options_default(&t->math);
     t->math.format_weight = format_weight;
-    t->math.mode = math_extract == 1 ? ILR_MATH_EXTRACT_LAST_NUMBER
-                 : math_extract == 2 ? ILR_MATH_EXTRACT_BOXED : ILR_MATH_EXTRACT_STRICT;
+    t->math.mode = math_extract == 1   ? ILR_MATH_EXTRACT_LAST_NUMBER
+                 : math_extract == 2 ? ILR_MATH_EXTRACT_BOXED
+                 : math_extract == 3 ? ILR_MATH_EXTRACT_AUTO
+                                     : ILR_MATH_EXTRACT_STRICT;
     ilr_reward_code_options_default(&t->code);
     t->code.format_weight = format_weight;
     if (type == ILR_TASK_TYPE_AUTO) {
@@ -93,7 +96,9 @@ static int score_code(const ilr_task *t, const ilr_dataset *ds, const int *item_
         tp[k] = &tests[k];
     }
     if (!rc) rc = ilr_reward_code_many(texts, lens, tp, n, &t->code, res);
-    for (int k = 0; !rc && k < n; k++) out[k] = (ilr_task_score){(float)res[k].reward, res[k].correct, res[k].formatted};
+    for (int k = 0; !rc && k < n; k++)
+        out[k] = (ilr_task_score){(float)res[k].reward, res[k].correct, res[k].formatted,
+                                  res[k].ran ? ilr_sandbox_status_name(res[k].status) : "no code", ""};
     free(tests);
     free(tp);
     free(res);
@@ -110,11 +115,15 @@ int ilr_task_score_many(const ilr_task *t, const ilr_dataset *ds, const int *ite
         if (t->type == ILR_TASK_TYPE_WORLD) {
             ilr_world_verdict v;
             if (ilr_world_check(it->question, text, len, &v)) return ilr_error_prefix("%s item %s", ds->name, it->id);
-            out[k] = (ilr_task_score){(float)(v.correct + t->format_weight * v.well_formed), v.correct, v.well_formed};
+            out[k] = (ilr_task_score){(float)(v.correct + t->format_weight * v.well_formed), v.correct, v.well_formed,
+                                      "checker", ""};
+            if (v.has_answer) snprintf(out[k].answer, sizeof out[k].answer, "%lld", v.given);
         } else {
             ilr_reward_math_result m;
             if (ilr_reward_math(text, len, it->gold, &t->math, &m)) return ilr_error_prefix("%s item %s", ds->name, it->id);
-            out[k] = (ilr_task_score){(float)m.reward, m.correct, m.formatted};
+            out[k] = (ilr_task_score){(float)m.reward, m.correct, m.formatted,
+                                      m.answer[0] ? ilr_math_rule_name(m.rule) : "no answer", ""};
+            memcpy(out[k].answer, m.answer, sizeof m.answer);
         }
     }
     return 0;

@@ -5,50 +5,29 @@
 #include <string.h>
 
 #include "ilr/error.h"
+#include "ilr/eval_run.h"
 
-static void tally(ilr_eval_result *ev, int level, const ilr_task_score *s) {
-    if (level < 0 || level > ILR_MAX_LEVEL) level = 0;
-    ev->correct += s->correct;
-    ev->total++;
-    ev->level_correct[level] += s->correct;
-    ev->level_total[level]++;
-    ev->reward += s->reward; /* a sum until the end */
-}
-
+/* The trainers' evaluations are ilr eval's runs without records: one place computes every accuracy. */
 int ilr_eval_questions(ilr_generator *gen, const ilr_tokenizer *tok, const ilr_task *t, const ilr_question_set *q,
                        const ilr_eval_options *o, ilr_eval_result *ev) {
     memset(ev, 0, sizeof *ev);
     if (!q->n) return 0;
-    int k = o->samples > 0 ? o->samples : 1, per_wave = gen->slots / k, rc = 0;
-    if (per_wave < 1) return ILR_FAIL(ILR_EINVAL, "evaluation: %d samples per question, but only %d generation slots", k, gen->slots);
-    size_t cap = (size_t)per_wave * k;
-    ilr_gen_output *out = calloc(cap, sizeof *out);
-    int *item = malloc(sizeof(int) * cap);
-    const char **texts = malloc(sizeof(char *) * cap);
-    size_t *lens = malloc(sizeof(size_t) * cap);
-    ilr_task_score *score = malloc(sizeof *score * cap);
-    if (!out || !item || !texts || !lens || !score) rc = ILR_FAIL(ILR_ENOMEM, "out of memory for evaluation");
-    ilr_gen_options opt = {.sampler = {o->samples > 0 ? o->temperature : 0.0f, 0, 1.0f, 0.0f},
-                           .max_new_tokens = o->max_new_tokens, .seed = o->seed};
-    for (int first = 0; !rc && first < q->n; first += per_wave) {
-        int m = q->n - first < per_wave ? q->n - first : per_wave;
-        rc = ilr_generate(gen, tok, (const int *const *)q->ids + first, q->lens + first, m, k, &opt, out);
-        for (int i = 0; i < m * k; i++) {
-            item[i] = first + i / k;
-            texts[i] = out[i].text;
-            lens[i] = out[i].text_len;
-        }
-        if (!rc) rc = ilr_task_score_many(t, q->ds, item, texts, lens, m * k, score);
-        for (int i = 0; !rc && i < m * k; i++) tally(ev, q->ds->items[item[i]].level, &score[i]);
-        for (int i = 0; i < m * k; i++) ilr_gen_output_free(&out[i]);
+    ilr_eval_question *v = calloc((size_t)q->n, sizeof *v);
+    if (!v) return ILR_FAIL(ILR_ENOMEM, "out of memory for evaluation");
+    int k = o->samples > 0 ? o->samples : 0;
+    ilr_eval_run r = {q->ds->name, t, q, gen, tok, k == 0, k, o->temperature, 1.0f, o->max_new_tokens, o->seed, NULL,
+                      NULL, NULL};
+    int rc = ilr_eval_run_bench(&r, v);
+    for (int i = 0; !rc && i < q->n; i++) {
+        int level = v[i].level >= 0 && v[i].level <= ILR_MAX_LEVEL ? v[i].level : 0;
+        int right = k ? v[i].correct : v[i].greedy > 0, answers = k ? k : 1;
+        ev->correct += right, ev->total += answers;
+        ev->level_correct[level] += right, ev->level_total[level] += answers;
+        ev->reward += k ? v[i].sampled_reward : v[i].greedy_reward;
     }
     ev->reward = ev->total ? ev->reward / ev->total : 0;
     ev->evaluated = !rc;
-    free(out);
-    free(item);
-    free(texts);
-    free(lens);
-    free(score);
+    free(v);
     return rc;
 }
 

@@ -102,7 +102,7 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
             s->index = (first + p) * G + j;
             s->slot = base + j;
             s->live = 1;
-            ilr_rng_init(&s->rng, opt->seed, (uint64_t)s->index);
+            ilr_rng_init(&s->rng, opt->seed, opt->stream_offset + (uint64_t)s->index);
             ilr_tok_stream_init(&s->stream);
             if (j) ilr_gen_copy_slot(g, base, base + j);
             if ((rc = alloc_output(&out[s->index], opt->max_new_tokens))) break;

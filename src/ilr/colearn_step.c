@@ -256,7 +256,7 @@ static int score_critique(colearn_run *r, int item, const char *peer, int peer_c
         formatted = verdict >= 0;
         right = verdict == peer_correct;
     }
-    *s = (ilr_task_score){(float)(right + r->task.format_weight * formatted), right, formatted};
+    *s = (ilr_task_score){(float)(right + r->task.format_weight * formatted), right, formatted, "critique", ""};
     return 0;
 }
 

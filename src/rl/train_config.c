@@ -73,8 +73,8 @@ static const ilr_cfg_key train_keys[] = {
 
     NUM("reward.format_weight", ILR_CFG_FLOAT, format_weight, "0.1", 0, 1,
         "reward = correct + format_weight * well_formed (0: correctness only)"),
-    ENUM("reward.math_extract", math_extract, "strict", "strict|last_number|boxed",
-         "how a math answer is found in a completion (ilr grade --help)"),
+    ENUM("reward.math_extract", math_extract, "strict", "strict|last_number|boxed|auto",
+         "how a math answer is found in a completion (ilr grade --help; auto: Math-Verify's precedence)"),
 
     ENUM("grpo.scale_rewards", scale_rewards, "group", "group|batch|none",
          "advantage = (r - group mean) / (std + 1e-4) over the group or the batch; none: mean-only (Dr. GRPO)"),
