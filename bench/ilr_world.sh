@@ -2,7 +2,7 @@
 # ILR against single-agent GRPO on the synthetic world (issue #14's result table).
 #
 # For each seed: ILR on base agents A and B (configs/world-ilr.yaml: dynamic interaction + calibration,
-# trained on the shared and fused answers) and its ablations (METHODS below), and for each agent
+# trained on the stages STAGES names, below) and its ablations (METHODS below), and for each agent
 # two single-agent GRPO baselines: the paper's (the same questions per step, threads as completions, and
 # steps) and one compute-matched to the ilr run's generated tokens for that agent (budget.match).  Every run
 # evaluates each agent ALONE on the 500 test problems before and after (greedy, and avg@4 sampled at T = 1).
@@ -11,9 +11,11 @@
 #
 #   bench/ilr_world.sh [KEY=VALUE ...]      overrides go to every run
 #
-# Environment: SEEDS (default "1 2 3"), STEPS (ILR steps, default 60), METHODS (the ablations, run last:
-# ilr-comp, ilr-no-calibration, ilr-fuse-only and ilr-all-stages (ilr.train_stages fuse / all instead of
-# share+fuse), ilr-coop, ilr-random),
+# Environment: SEEDS (default "1 2 3"), STEPS (ILR steps, default 60), STAGES (ilr.train_stages of ilr and its
+# interaction / calibration ablations, default share+fuse: what the committed table was measured with; the
+# default of configs/world-ilr.yaml became `all` after it, measured here as ilr-all-stages), METHODS (the
+# ablations, run last: ilr-comp, ilr-no-calibration, ilr-fuse-only and ilr-all-stages (ilr.train_stages fuse /
+# all), ilr-coop, ilr-random),
 # PHASES (default "same matched ablations": which of the three groups below to run), JOBS (runs at once,
 # one thread each; default 2), RUNS (run directories, default runs/ilr-world), RESULTS
 # (default bench/results/ilr-world: each finished run's train_summary.json, train_log.jsonl and console log go there,
@@ -30,6 +32,7 @@ RUNS=${RUNS:-runs/ilr-world}
 RESULTS=${RESULTS:-bench/results/ilr-world}
 SEEDS=${SEEDS:-1 2 3}
 STEPS=${STEPS:-60}
+STAGES=${STAGES:-share+fuse}
 JOBS=${JOBS:-2}
 METHODS=${METHODS:-ilr-comp ilr-no-calibration ilr-fuse-only ilr-all-stages ilr-coop ilr-random}
 [ -f build/agents/agent-b/model.safetensors ] && [ -f build/agents/data/calib.jsonl ] ||
@@ -61,7 +64,7 @@ run_all() { xargs -P "$JOBS" -I{} bash -c 'job {}'; } # one job per line of stdi
 if phase same; then
     echo "== ilr and GRPO with the same steps x seeds ($STEPS steps each, $JOBS at once), $(date +%T)"
     for seed in $SEEDS; do
-        echo "ilr-s$seed $ILR train configs/world-ilr.yaml method=ilr seed=$seed train.steps=$STEPS ${COMMON[*]}"
+        echo "ilr-s$seed $ILR train configs/world-ilr.yaml method=ilr ilr.train_stages=$STAGES seed=$seed train.steps=$STEPS ${COMMON[*]}"
         for a in a b; do
             echo "grpo-$a-s$seed $ILR train configs/world-grpo-$a.yaml seed=$seed train.steps=$STEPS ${GRPO[*]}"
         done
@@ -79,12 +82,12 @@ fi
 
 if phase ablations; then
     echo "== ablations: $METHODS x seeds, $(date +%T)"
-    for seed in $SEEDS; do
-        for m in $METHODS; do
+    for m in $METHODS; do # method outer: each ablation finishes its seeds before the next starts
+        for seed in $SEEDS; do
             case $m in # the trained-stage variants are ilr with another ilr.train_stages
                 ilr-fuse-only) how="method=ilr ilr.train_stages=fuse" ;;
                 ilr-all-stages) how="method=ilr ilr.train_stages=all" ;;
-                *) how="method=$m" ;;
+                *) how="method=$m ilr.train_stages=$STAGES" ;;
             esac
             echo "$m-s$seed $ILR train configs/world-ilr.yaml $how seed=$seed train.steps=$STEPS ${COMMON[*]}"
         done

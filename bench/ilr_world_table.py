@@ -77,6 +77,18 @@ def main():
                             ds.append(acc(p, "test_sampled_after") - acc(b, "test_sampled_after"))
                     line += f" {interval(dg):>27} {interval(ds):>20} |"
             print(line)
+        # each variant against ILR itself (dynamic + calibration, share+fuse), paired by seed: which one to make default
+        print(f"  variants vs ilr, paired by seed: {'greedy':>27} {'avg@4':>20}")
+        for m in METHODS[1:]:
+            dg, ds = [], []
+            for x in seeds:
+                v, r = load(runs, f"{m}-s{x}"), load(runs, f"ilr-s{x}")
+                if v and r:
+                    pv, pr = agent_part(v, agent), agent_part(r, agent)
+                    dg.append(acc(pv, "test_after") - acc(pr, "test_after"))
+                    ds.append(acc(pv, "test_sampled_after") - acc(pr, "test_sampled_after"))
+            if dg:
+                print(f"  {m:<22} {len(dg)} seeds {interval(dg):>27} {interval(ds):>20}")
 
 
 if __name__ == "__main__":

@@ -106,8 +106,9 @@ static const ilr_cfg_key train_keys[] = {
          "dynamic: cooperate when the mean P < 0.5 (mean), when any agent's P < 0.5 (any), or when every P < 0.5 (all)"),
     NUM("ilr.coop_probability", ILR_CFG_FLOAT, coop_probability, "0.5", 0, 1, "random: the chance to cooperate on a question"),
     KEY("ilr.calibration", ILR_CFG_BOOL, calibration, "true", "Perception Calibration of the fused rewards by the peers' (paper Eq. 5)"),
-    ENUM("ilr.train_stages", train_stages, "share+fuse", "fuse|share+fuse|all",
-         "whose tokens each agent trains on: its final (fused) answers; also its solo (shared) answers; also its critiques"),
+    ENUM("ilr.train_stages", train_stages, "all", "fuse|share+fuse|all",
+         "whose tokens each agent trains on: its final (fused) answers; also its solo (shared) answers; also its critiques "
+         "(all, the default: best alone over 3 seeds on the world, README)"),
     NUM("ilr.analyse_max_new_tokens", ILR_CFG_INT, analyse_max_new_tokens, "0", 0, 1e6,
         "length limit of a critique (0: rollout.max_new_tokens)"),
     NUM("ilr.fuse_max_new_tokens", ILR_CFG_INT, fuse_max_new_tokens, "0", 0, 1e6,
