@@ -95,8 +95,8 @@ static const char *const renamed[][2] = {{"\\dfrac", "\\frac"}, {"\\tfrac", "\\f
                                          {"\\geq", ">="},         {"\\leq", "<="},      {"\\%", "%"},
                                          {"\\lbrace", "\\{"},     {"\\rbrace", "\\}"},    {"\\neq", "!="},
                                          {"\\to", "\\rightarrow"}, {"\\cfrac", "\\frac"},  {"\\lt", "<"},
-                                         {"\\gt", ">"},
-                                         {"\\ge", ">="},          {"\\le", "<="},          {"\\ne", "!="}};
+                                         {"\\gt", ">"},          {"\\ge", ">="},        {"\\le", "<="},
+                                         {"\\ne", "!="}};
 static const char *const text_cmds[] = {"\\text", "\\textbf", "\\mathrm", "\\mbox", "\\textrm", "\\mathbf",
                                         "\\textit", "\\mathit", "\\textnormal", "\\mathsf", "\\boxed", "\\fbox"};
 
@@ -127,7 +127,7 @@ static void pass_commands(sbuf *b, const char *s, const char *end, int depth) {
                 if (is_word(s, n, dropped[i])) {
                     s += n;
                     if ((i == 0 || i == 1) && s < end && *s == '.') s++; /* \left. \right. */
-                    if (i == 9)
+                    if (!strcmp(dropped[i], "\\!"))
                         while (s < end && *s == ' ') s++; /* "11,\! 111" is 11111 */
                     done = 1;
                 }
