@@ -61,6 +61,9 @@ typedef struct {
 /* Calls fn for every record of path in order (stopping at its non-zero return).  A cut last line (a killed
  * run) is skipped; any other line that is not a record is ILR_EFORMAT naming path:line. */
 int ilr_eval_records_read(const char *path, int (*fn)(const ilr_eval_record *r, void *user), void *user);
+/* The same over size bytes in memory; path names them in errors. */
+int ilr_eval_records_parse(const char *data, size_t size, const char *path,
+                           int (*fn)(const ilr_eval_record *r, void *user), void *user);
 
 /* Drops a cut last line (a run killed mid-write) from path, so that appending starts a new line. */
 int ilr_eval_records_repair(const char *path);

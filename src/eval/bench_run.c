@@ -152,9 +152,17 @@ int ilr_eval_records_repair(const char *path) {
 int ilr_eval_records_read(const char *path, int (*fn)(const ilr_eval_record *r, void *user), void *user) {
     char *data = NULL;
     size_t size = 0;
-    int rc = ilr_file_read_all(path, &data, &size), line = 0;
+    int rc = ilr_file_read_all(path, &data, &size);
+    if (!rc) rc = ilr_eval_records_parse(data, size, path, fn, user);
+    free(data);
+    return rc;
+}
+
+int ilr_eval_records_parse(const char *data, size_t size, const char *path,
+                           int (*fn)(const ilr_eval_record *r, void *user), void *user) {
+    int rc = 0, line = 0;
     for (size_t at = 0; !rc && at < size;) {
-        char *nl = memchr(data + at, '\n', size - at);
+        const char *nl = memchr(data + at, '\n', size - at);
         size_t end = nl ? (size_t)(nl - data) : size;
         line++;
         json_error_t err;
@@ -174,7 +182,6 @@ int ilr_eval_records_read(const char *path, int (*fn)(const ilr_eval_record *r, 
         else if (fn(&r, user)) rc = ilr_last_error_code() ? ilr_last_error_code() : ILR_EINVAL;
         json_decref(j);
     }
-    free(data);
     return rc;
 }
 
