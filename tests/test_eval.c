@@ -260,6 +260,14 @@ static void test_cli_eval(void **state) {
     char *bad2[] = {"ilr", "eval", "--model", fx.model, "--bench", fx.eval, "--no-greedy", "-o", out2, NULL};
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 9, bad2), 2);
     ilr_test_expect_contains(out, "--no-greedy needs --samples");
+    char *bad3[] = {"ilr", "eval", "--model", fx.model, "--bench", fx.eval, "--samples", "8", "--batch", "4", "-o", out2, NULL};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 12, bad3), 2);
+    ilr_test_expect_contains(out, "--samples 8 is over --batch 4");
+    char missing[700];
+    snprintf(missing, sizeof missing, "%s/no-such-eval", fx.dir);
+    char *bad4[] = {"ilr", "eval", "-o", out1, "--compare", missing, NULL};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 6, bad4), 1);
+    ilr_test_expect_contains(out, "no-such-eval/samples.jsonl");
     const char *garbage = "{\"bench\": 1}\nnot json\n";
     ilr_test_write_file(path2, out2, "samples.jsonl", garbage, strlen(garbage));
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 19, argv2), 1);

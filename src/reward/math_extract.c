@@ -27,21 +27,31 @@ static const char *find_last(const char *text, size_t len, const char *needle, i
     return NULL;
 }
 
+int ilr_math_braced(const char *t, size_t len, size_t i, size_t *a, size_t *b) {
+    while (i < len && (t[i] == ' ' || t[i] == '\t')) i++;
+    if (i >= len || t[i] != '{') return 2;
+    int depth = 0;
+    for (size_t q = i; q < len; q++) {
+        if (t[q] == '\\' && q + 1 < len) {
+            q++;
+            continue;
+        }
+        if (t[q] == '{') depth++;
+        else if (t[q] == '}' && --depth == 0) {
+            *a = i + 1, *b = q;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* The argument of \boxed / \fbox at p (just after the command); 1 if unterminated. */
 static int boxed_arg(const char *p, const char *end, char **out) {
+    size_t a, b;
+    int rc = ilr_math_braced(p, (size_t)(end - p), 0, &a, &b);
+    if (rc == 0) return dup_range(p + a, b - a, out);
+    if (rc == 1) return 1;
     while (p < end && (*p == ' ' || *p == '\t')) p++;
-    if (p < end && *p == '{') {
-        int depth = 0;
-        for (const char *q = p; q < end; q++) {
-            if (*q == '\\' && q + 1 < end) {
-                q++;
-                continue;
-            }
-            if (*q == '{') depth++;
-            else if (*q == '}' && --depth == 0) return dup_range(p + 1, (size_t)(q - p - 1), out);
-        }
-        return 1;
-    }
     const char *q = p;
     while (q < end && !isspace((unsigned char)*q) && *q != '$') q++;
     return q > p ? dup_range(p, (size_t)(q - p), out) : 1;

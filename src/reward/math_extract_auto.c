@@ -359,32 +359,14 @@ static int number_text(const scan *s, const span *sp, char **out) {
 
 /* ---- \boxed groups ---- */
 
-/* The argument of the \boxed{ / \fbox{ whose command starts at p: [*a, *b) inside the braces; 0, or 1 when
- * there is no braced argument. */
+/* The braced argument of the \boxed / \fbox whose command starts at p: 0 with [*a, *b), else non-zero. */
 static int boxed_range(const char *t, size_t len, size_t p, size_t *a, size_t *b) {
-    size_t i = p + (t[p + 1] == 'b' ? 6 : 5);
-    while (i < len && (t[i] == ' ' || t[i] == '\t')) i++;
-    if (i >= len || t[i] != '{') return 1;
-    int depth = 0;
-    for (size_t q = i; q < len; q++) {
-        if (t[q] == '\\' && q + 1 < len) {
-            q++;
-            continue;
-        }
-        if (t[q] == '{') depth++;
-        else if (t[q] == '}' && --depth == 0) {
-            *a = i + 1, *b = q;
-            return 0;
-        }
-    }
-    return 1;
+    return ilr_math_braced(t, len, p + (t[p + 1] == 'b' ? 6 : 5), a, b);
 }
 
 static int is_box_at(const char *t, size_t len, size_t i) {
     return (i + 6 <= len && memcmp(t + i, "\\boxed", 6) == 0) || (i + 5 <= len && memcmp(t + i, "\\fbox", 5) == 0);
 }
-
-static size_t group_start(const scan *s, size_t k);
 
 /* The last \boxed{} answer, ending at *end.  Other \boxed{} answers join it as a list, repeats counted once:
  * when it lies in a math environment, those of that environment and of the environments joined to it by ",",

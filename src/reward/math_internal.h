@@ -11,4 +11,8 @@ int ilr_math_extract_auto(const char *text, size_t len, char **answer);
 /* ilr_math_normalize, keeping a name on the left of '=' when keep_lhs ("y = 2x" stays an equation). */
 int ilr_math_normalize_lhs(const char *s, size_t len, char *out, size_t cap, int keep_lhs);
 
+/* The brace group at t[i..) after optional spaces and tabs: 0 with its inside [*a, *b); 1 when it is not
+ * closed; 2 when there is no '{'.  A backslash escapes the next byte. */
+int ilr_math_braced(const char *t, size_t len, size_t i, size_t *a, size_t *b);
+
 #endif
