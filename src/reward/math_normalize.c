@@ -96,7 +96,7 @@ static const char *const renamed[][2] = {{"\\dfrac", "\\frac"}, {"\\tfrac", "\\f
                                          {"\\lbrace", "\\{"},     {"\\rbrace", "\\}"},    {"\\neq", "!="},
                                          {"\\to", "\\rightarrow"}, {"\\cfrac", "\\frac"},  {"\\lt", "<"},
                                          {"\\gt", ">"},          {"\\ge", ">="},        {"\\le", "<="},
-                                         {"\\ne", "!="}};
+                                         {"\\ne", "!="},        {"\\emptyset", "\\{\\}"}};
 static const char *const text_cmds[] = {"\\text", "\\textbf", "\\mathrm", "\\mbox", "\\textrm", "\\mathbf",
                                         "\\textit", "\\mathit", "\\textnormal", "\\mathsf", "\\boxed", "\\fbox"};
 
@@ -146,9 +146,11 @@ static void pass_commands(sbuf *b, const char *s, const char *end, int depth) {
             if (!done) puts_n(b, s, n), s += n;
             continue;
         }
-        if (c == '^' && s + 1 < end) { /* ^\circ, ^{\circ}, ^\prime-free degree marks */
-            if (end - s >= 6 && memcmp(s + 1, "\\circ", 5) == 0) {
-                s += 6;
+        if (c == '^' && s + 1 < end) { /* ^\circ, ^ \circ, ^{\circ}, ^\prime-free degree marks */
+            const char *t = s + 1;
+            while (t < end && *t == ' ') t++;
+            if (end - t >= 5 && memcmp(t, "\\circ", 5) == 0 && (end - t == 5 || !isalpha((unsigned char)t[5]))) {
+                s = t + 5;
                 continue;
             }
             if (end - s >= 8 && memcmp(s + 1, "{\\circ}", 7) == 0) {
@@ -181,7 +183,8 @@ static const char *const unit_words[] = {
     "kg",      "g",      "grams",  "gram",    "pounds",  "lbs",     "lb",     "mph",     "sq",      "square",
     "cubic",   "liters", "l",      "ml",      "s",       "hr",      "hrs",    "people",  "students", "points",
     "percent", "radians", "rad",   "km/h",    "m/s",     "ounces",  "oz",     "gallons", "cups",    "pages",
-    "percentage", "pct"};
+    "percentage", "pct", "centimeters", "centimeter", "months", "month", "yard", "kilometers", "kilometer",
+    "millimeters", "millimeter", "metre", "inches"};
 
 /* Drops unit words (and a ^2 / ^3 after them) at the end of a string that starts with a number. */
 static void strip_units(char *s, size_t *n) {
@@ -251,6 +254,37 @@ static void strip_thousands(char *s, size_t *n) {
         if (s[k] != ',') s[o++] = s[k];
     *n = o;
     s[o] = 0;
+}
+
+/* "7 3/4" (the whole string, a mixed number) -> "7+3/4", "-7 3/4" -> "-7-3/4"; same length. */
+static void mixed_number(char *s, size_t n) {
+    size_t i = s[0] == '-', a = i, sp, b, c;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    if (i == a || i >= n || s[i] != ' ') return;
+    sp = i;
+    while (i < n && s[i] == ' ') i++;
+    b = i;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    if (i == b || i >= n || s[i] != '/') return;
+    c = ++i;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    if (i == c || i != n) return;
+    for (size_t k = sp; k < b; k++) s[k] = ' ';
+    s[b - 1] = s[0] == '-' ? '-' : '+';
+}
+
+/* The word "infinity" -> \infty; the whole answer (-\infty,\infty) -> \mathbb{R} (both shrink the text). */
+static void infinity_words(char *s, size_t *n) {
+    for (size_t i = 0; i + 8 <= *n; i++) {
+        if (memcmp(s + i, "infinity", 8) || (i && (isalpha((unsigned char)s[i - 1]) || s[i - 1] == '\\')) ||
+            (i + 8 < *n && isalpha((unsigned char)s[i + 8])))
+            continue;
+        memcpy(s + i, "\\infty", 6);
+        memmove(s + i + 6, s + i + 8, *n - i - 8);
+        *n -= 2;
+        s[*n] = 0;
+    }
+    if (*n == 16 && memcmp(s, "(-\\infty,\\infty)", 16) == 0) memcpy(s, "\\mathbb{R}", 11), *n = 10;
 }
 
 /* "A \approx B": the exact value A, or B when A is a bare name ("x \approx 11" answers 11). */
@@ -370,7 +404,9 @@ int ilr_math_normalize_lhs(const char *s, size_t len, char *out, size_t cap, int
     drop_approx(out, &n);
     strip_units(out, &n);
     strip_thousands(out, &n); /* before spaces go: "32, 349" is a list */
+    if (n) mixed_number(out, n);
     squeeze_spaces(out, &n);
+    infinity_words(out, &n);
     if (n && out[n - 1] == '.' && !(n >= 2 && out[n - 2] == '.')) out[--n] = 0;
     canonical_decimal(out, &n, cap);
     return 0;
