@@ -433,6 +433,13 @@ static void test_ilr_resume_after_kill_is_exact(void **state) {
     size_t differ = 0, moved = 0, total = 0;
     compare_agent(run_a, run_b, "agent-a", fx->agent[0], &differ, &moved, &total);
     compare_agent(run_a, run_b, "agent-b", fx->agent[1], &differ, &moved, &total);
+    /* each final agent directory is a whole model directory, though the checkpoint the run resumed from has been
+     * rotated away by then (its tokenizer files come from the start model) */
+    for (int i = 0; i < 2; i++) {
+        char tok[700];
+        snprintf(tok, sizeof tok, "%s/agent-%c/tokenizer.json", run_b, 'a' + i);
+        assert_true(ilr_file_exists(tok));
+    }
     /* the records too: the resumed run's rollouts.jsonl equals the straight run's */
     char pa[700], pb[700], *ta = NULL, *tb = NULL;
     size_t la = 0, lb = 0;

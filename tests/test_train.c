@@ -287,6 +287,10 @@ static void test_grpo_resume_after_kill_is_exact(void **state) {
     int whole = check_checkpoints_whole(run_b);
     char *argv_resume[] = {"ilr", "train", "--resume", run_b, NULL};
     assert_int_equal(ilr_test_run_to_end(bin, argv_resume), 0);
+    /* the final model directory is whole though the checkpoint it resumed from was rotated away */
+    char tok[700];
+    snprintf(tok, sizeof tok, "%s/tokenizer.json", run_b);
+    assert_true(ilr_file_exists(tok));
 
     float *straight, *resumed;
     size_t n, n2;

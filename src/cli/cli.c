@@ -31,6 +31,7 @@ static const command commands[] = {
     {"sft", ilr_cmd_sft, "supervised fine-tuning on prompt/response JSONL (packed, loss on responses only)"},
     {"train", ilr_cmd_train, "reinforcement learning from a YAML config: GRPO alone, or ILR co-learning of 2+ agents"},
     {"eval", ilr_cmd_eval, "one model alone on benchmarks: every answer recorded, greedy/avg@k/pass@k/maj@k with intervals"},
+    {"experiment", ilr_cmd_experiment, "a grid of runs (methods x seeds x agents) and every model evaluated alone; resumable"},
     {"interact", ilr_cmd_interact, "agents answer together at inference time (single, idea3, debate); each graded"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
     {"irt", ilr_cmd_irt, "item response theory: `irt collect` gathers answers, `irt fit` fits abilities and difficulties (1PL)"},
@@ -45,8 +46,8 @@ static void print_help(FILE *out) {
             "usage: ilr [--log-level error|warn|info|debug] COMMAND [OPTIONS]\n\ncommands:\n",
             ILR_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "  %-9s %s\n", "help", "this text, or `ilr help COMMAND` for one command's options");
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "help", "this text, or `ilr help COMMAND` for one command's options");
     fprintf(out, "\nEvery command takes --help.  The log level can also be set with ILR_LOG=debug.\n");
 }
 

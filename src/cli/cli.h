@@ -29,6 +29,7 @@ int ilr_cmd_irt_collect(int argc, char **argv); /* ilr irt collect (src/cli/cmd_
 int ilr_cmd_interact(int argc, char **argv);
 int ilr_cmd_eval(int argc, char **argv);
 int ilr_cmd_irt(int argc, char **argv);
+int ilr_cmd_experiment(int argc, char **argv);
 
 /* Prints "ilr CMD: <last error>" (and the source location at debug level); returns 1. */
 int ilr_cli_fail(const char *cmd);

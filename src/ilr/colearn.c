@@ -251,7 +251,7 @@ static int finish(colearn_run *r, const ilr_colearn_result *res, json_t *s) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", c->output_dir, r->agents[i].cfg.name);
         rc = ilr_model_save(&r->agents[i].policy.model, dir, &save);
-        if (!rc) rc = ilr_tokenizer_files_copy(r->agents[i].policy.from, dir);
+        if (!rc) rc = ilr_tokenizer_files_copy(r->agents[i].cfg.model, dir); /* the start model: a resumed run's checkpoint may be rotated away */
         json_t *a = json_object_get(json_object_get(s, "agents"), r->agents[i].cfg.name);
         json_object_set_new(a, "model", json_string(dir));
         json_object_set_new(a, "start_model", json_string(r->agents[i].cfg.model));

@@ -314,7 +314,8 @@ static int finish(grpo_run *r, const ilr_grpo_result *res, json_t *s) {
     const ilr_train_config *c = r->c;
     ilr_save_options save = {.dtype = ILR_DTYPE_F32};
     int rc = ilr_model_save(&r->policy.model, c->output_dir, &save);
-    if (!rc) rc = ilr_tokenizer_files_copy(r->policy.from, c->output_dir);
+    /* from the start model: the checkpoint a resumed run started from may have been rotated away by now */
+    if (!rc) rc = ilr_tokenizer_files_copy(c->model, c->output_dir);
     if (rc) return rc;
     json_object_set_new(s, "method", json_string("grpo"));
     json_object_set_new(s, "steps", json_integer(res->steps));
