@@ -16,6 +16,8 @@ packages=(
   libclang-rt-14-dev
   python3           # regenerating test corpora; the code-execution sandbox runs /usr/bin/python3
   bubblewrap        # the code-execution sandbox (namespaces)
+  chromium          # tests only: opens report.html headless (the report test skips without it)
+  fonts-dejavu-core # the text in chromium's screenshots of report.html
 )
 
 missing=()

@@ -35,6 +35,7 @@ static const command commands[] = {
     {"interact", ilr_cmd_interact, "agents answer together at inference time (single, idea3, debate); each graded"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
     {"irt", ilr_cmd_irt, "item response theory: `irt collect` gathers answers, `irt fit` fits abilities and difficulties (1PL)"},
+    {"report", ilr_cmd_report, "report.html (inline SVG), report.md and report.json of a run, an eval or an experiment"},
     {"plot", ilr_cmd_plot, "line charts of JSONL training logs (reward, loss, accuracy per step) as SVG"},
     {"bench", ilr_cmd_bench, "measure sgemm peak (bench matmul) and training throughput (bench train)"},
     {"demo", ilr_cmd_demo, "the end-to-end demo: the engine, the base agents, GRPO and ILR co-learning on the world"},
