@@ -5,8 +5,8 @@
 #   make test SAN=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san/)
 #   make bench        build and run the benchmarks in bench/
 #   make fuzz         build the libFuzzer targets in fuzz/ with clang and run each FUZZ_SECONDS (60)
-#   make demo         the most complete real thing ilr does today (README.md says what that is)
-#   make agents       train the synthetic world's two base agents into build/agents/ (15-18 min on 2 cores)
+#   make demo         the paper, small: ILR vs compute-matched GRPO on the synthetic world, and its report
+#   make agents       train the synthetic world's two base agents into build/agents/ (25-35 min on 2 cores)
 #   CUDA=1, MPI=1     reserved for the GPU and multi-node backends (later issues)
 
 CC ?= gcc
@@ -105,7 +105,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libilr.a
 bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
-demo: all agents
+# make demo builds with every core, takes the shipped base agents (data/agents/, hash-checked; make agents
+# trains them instead) and runs the paper, small (README, "What make demo does")
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+demo:
+	$(MAKE) -j$(NPROC) all
+	ILR=$(BUILD)/ilr SHIPPED=1 scripts/agents.sh
 	$(BUILD)/ilr demo
 
 agents: all

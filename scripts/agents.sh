@@ -9,11 +9,16 @@
 #   agent B   Llama architecture, shape world-b (0.92 M parameters, 2.7x A), trained from scratch by ilr sft
 # Everything derives from SEED (default 1); the same build and thread count give the same agents.
 # An agent that is already built (its sft_summary.json exists) is kept: FORCE=1 rebuilds everything.
+#
+# SHIPPED=1 (what make demo does): instead of training the agents (25-35 min on 2 cores), copy the ones shipped
+# in data/agents/ (built by this script with SEED=1 on 2 threads; data/agents/README.md), after checking them
+# against data/agents/SHA256SUMS; the data splits are generated as always (seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ILR=${ILR:-build/release/ilr}
 OUT=${AGENTS_DIR:-build/agents}
 SEED=${SEED:-1}
+SHIPPED=${SHIPPED:-0}
 # training budgets, chosen so that each agent trains in at most 10 minutes on 2 cores (README, "Base agents")
 A_STEPS=${A_STEPS:-3500}
 B_STEPS=${B_STEPS:-3400}
@@ -23,13 +28,29 @@ FLAWED=${FLAWED:-30}
 [ "${FORCE:-0}" = 1 ] && rm -rf "$OUT"
 mkdir -p "$OUT/data"
 
+# the SFT data (Idea3 records of every stage), for the tokenizer and the agents' training
+sft_data() { [ -f "$OUT/data/sft.jsonl" ] || $ILR world gen --task arith --kind idea3 --split sft --n 80000 --levels 1-5 --flawed "$FLAWED" --seed "$SEED" -o "$OUT/data/sft.jsonl"; }
+
+if [ "$SHIPPED" = 1 ]; then
+    [ "$SEED" = 1 ] || { echo "agents: the shipped agents are seed 1; SEED=$SEED needs make agents" >&2; exit 1; }
+    (cd data/agents && sha256sum --quiet -c SHA256SUMS) ||
+        { echo "agents: data/agents/ does not match its SHA256SUMS (make agents rebuilds the agents)" >&2; exit 1; }
+    for part in tokenizer agent-a agent-b; do
+        if [ ! -e "$OUT/$part" ]; then cp -r "data/agents/$part" "$OUT/$part"; echo "== $part: shipped (data/agents/$part, hash checked)"; fi
+    done
+fi
+
 if [ ! -f "$OUT/tokenizer/tokenizer.json" ]; then
-    echo "== data and tokenizer (seed $SEED)"
-    $ILR world gen --task arith --kind idea3 --split sft --n 80000 --levels 1-5 --flawed "$FLAWED" --seed "$SEED" -o "$OUT/data/sft.jsonl"
-    $ILR world gen --task arith --kind sft --split val --n 500 --levels 1-5 --seed "$SEED" -o "$OUT/data/val.jsonl"
-    $ILR world gen --task arith --kind problems --split test --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/test.jsonl"
+    echo "== SFT data and tokenizer (seed $SEED)"
+    sft_data
     $ILR tokenizer train --vocab-size 512 --special '<|endoftext|>' --jsonl prompt,response \
         --out "$OUT/tokenizer" "$OUT/data/sft.jsonl" | tail -1
+fi
+
+# held-out SFT answers ("val") and the test problems ("test")
+if [ ! -f "$OUT/data/test.jsonl" ]; then
+    $ILR world gen --task arith --kind sft --split val --n 500 --levels 1-5 --seed "$SEED" -o "$OUT/data/val.jsonl"
+    $ILR world gen --task arith --kind problems --split test --n 1000 --levels 1-5 --seed "$SEED" -o "$OUT/data/test.jsonl"
 fi
 
 # calibration questions for ILR's IRT fit (configs/world-ilr.yaml: irt.data), the "calib" split
@@ -49,6 +70,7 @@ train() { # name shape steps lr
         echo "== $name: already built ($OUT/$name; FORCE=1 rebuilds)"
         return
     fi
+    sft_data
     echo "== $name: shape $shape, $steps steps of SFT from scratch"
     $ILR init --shape "$shape" --tokenizer "$OUT/tokenizer" --seed "$SEED" -o "$OUT/$name-init" >/dev/null
     $ILR sft --model "$OUT/$name-init" --data "$OUT/data/sft.jsonl" --eval "$OUT/data/val.jsonl" --eval-max 500 \

@@ -62,6 +62,8 @@ const ilr_cfg_schema *ilr_experiment_schema(void);
  * method, names unique and usable in file names, seeds parse, match names an earlier multi-agent
  * method, baseline names a method or "base").  Messages name the file (and line where the YAML has one). */
 int ilr_experiment_load(ilr_experiment_config *c, const char *path, char *const *overrides, int num_overrides);
+/* The same for len bytes of YAML; name stands for the file in messages. */
+int ilr_experiment_load_text(ilr_experiment_config *c, const char *text, size_t len, const char *name);
 void ilr_experiment_free(ilr_experiment_config *c);
 
 /* The seeds of c->seeds; returns how many (at most cap), or -1 with the error set. */

@@ -29,7 +29,7 @@
 #include "ilr/timer.h"
 
 static const char experiment_help[] =
-    "usage: ilr experiment EXP.yaml [KEY=VALUE ...] [--jobs N] [--dry-run]\n"
+    "usage: ilr experiment EXP.yaml [KEY=VALUE ...] [--jobs N] [--dry-run] [--verbose]\n"
     "       ilr experiment --help-config\n\n"
     "Runs a grid of training runs, methods x seeds x agents (each an `ilr train` config plus overrides), and\n"
     "evaluates every resulting model alone with `ilr eval` (and the starting models, cell \"base\").  An ILR\n"
@@ -43,6 +43,7 @@ static const char experiment_help[] =
     "  KEY=VALUE     override a top-level key of the file (seeds=\"1 2\", eval.max=100, jobs=2)\n"
     "  --jobs N      cells at once (default: the file's jobs, 1); set threads: so jobs x threads <= cores\n"
     "  --dry-run     print every cell's commands and exit\n"
+    "  -v, --verbose each cell's console on the terminal too (jobs 1)\n"
     "  --help-config every key of the file: type, default, meaning\n\n"
     "Environment: ILR_BIN, the ilr binary the cells run (default: this one).\n\n"
     "Example: ilr experiment configs/experiment-world.yaml     (ILR vs GRPO on the synthetic world)\n";
@@ -51,6 +52,7 @@ static volatile sig_atomic_t stop_requested;
 static void on_stop(int sig) { stop_requested = sig; }
 
 static char self_exe[4096];
+static int show_console = -1; /* --verbose: the terminal, where the cells' consoles are echoed; -1: none */
 
 static int find_self(void) {
     const char *env = getenv("ILR_BIN");
@@ -77,16 +79,34 @@ static int run_ilr(char **args, int num_args) {
     for (int i = 0; i < num_args; i++) printf(" %s", args[i]);
     printf("\n");
     fflush(stdout);
+    int pipe_fd[2] = {-1, -1}, forwarded = 0;
+    if (show_console >= 0 && pipe(pipe_fd) != 0) pipe_fd[0] = pipe_fd[1] = -1;
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* a cell killed outright stops its command too (it checkpoints) */
+        if (pipe_fd[1] >= 0) dup2(pipe_fd[1], STDOUT_FILENO), dup2(pipe_fd[1], STDERR_FILENO), close(pipe_fd[0]);
         execv(self_exe, argv);
         fprintf(stderr, "cannot run %s: %s\n", self_exe, strerror(errno));
         _exit(127);
     }
     free(argv);
+    if (pipe_fd[1] >= 0) { /* --verbose: the command's console to the log and to the terminal */
+        close(pipe_fd[1]);
+        char buf[4096];
+        for (ssize_t n; (n = read(pipe_fd[0], buf, sizeof buf)) != 0;) {
+            if (n < 0 && errno == EINTR) {
+                if (stop_requested && !forwarded) kill(pid, SIGTERM), forwarded = 1;
+                continue;
+            }
+            if (n < 0) break;
+            if (write(STDOUT_FILENO, buf, (size_t)n) < 0 || write(show_console, buf, (size_t)n) < 0) {
+                /* a closed terminal or log: keep draining so the command is not blocked */
+            }
+        }
+        close(pipe_fd[0]);
+    }
     if (pid < 0) return 1;
-    int status = 0, forwarded = 0;
+    int status = 0;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) return 1;
         if (stop_requested && !forwarded) kill(pid, SIGTERM), forwarded = 1;
@@ -253,10 +273,17 @@ static pid_t start_cell(const ilr_experiment_config *c, const ilr_experiment_cel
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* an experiment killed outright stops its cells (they checkpoint) */
     dup2(fd, STDOUT_FILENO), dup2(fd, STDERR_FILENO); /* (dup2 clears close-on-exec: commands inherit the lock) */
     close(fd);
-    if (c->threads > 0) {
-        char threads[32];
-        snprintf(threads, sizeof threads, "%ld", c->threads);
-        setenv("OMP_NUM_THREADS", threads, 1);
+    /* threads 0: the environment's OMP_NUM_THREADS, else the cores shared out among the cells running at
+     * once (OpenMP threads that outnumber the cores spin against each other: many times slower) */
+    long threads = c->threads;
+    if (!threads && !getenv("OMP_NUM_THREADS") && c->jobs > 1) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores / c->jobs > 1 ? cores / c->jobs : 1;
+    }
+    if (threads > 0) {
+        char text[32];
+        snprintf(text, sizeof text, "%ld", threads);
+        setenv("OMP_NUM_THREADS", text, 1);
     }
     time_t now = time(NULL);
     printf("== cell %s, %s", cell->id, ctime(&now));
@@ -451,7 +478,7 @@ static int run_all(const ilr_experiment_config *c, const ilr_experiment_plan *pl
 
 int ilr_cmd_experiment(int argc, char **argv) {
     const char *path = NULL;
-    int dry = 0, num_overrides = 0;
+    int dry = 0, verbose = 0, num_overrides = 0;
     long long jobs = 0;
     char **overrides = calloc((size_t)argc + 1, sizeof *overrides);
     if (!overrides) return ilr_cli_usage_error("experiment", "out of memory");
@@ -468,6 +495,8 @@ int ilr_cmd_experiment(int argc, char **argv) {
             goto done;
         } else if (!strcmp(a, "--dry-run")) {
             dry = 1;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            verbose = 1;
         } else if (!strcmp(a, "--jobs")) {
             if (i + 1 >= argc) {
                 status = ilr_cli_usage_error("experiment", "--jobs needs a number");
@@ -497,6 +526,12 @@ int ilr_cmd_experiment(int argc, char **argv) {
         goto done;
     }
     if (jobs) c.jobs = jobs;
+    if (verbose && c.jobs > 1) {
+        status = ilr_cli_usage_error("experiment", "--verbose shows one cell's console at a time: it needs jobs 1");
+        ilr_experiment_free(&c);
+        goto done;
+    }
+    show_console = verbose ? dup(STDOUT_FILENO) : -1;
     ilr_experiment_plan plan;
     if (ilr_experiment_plan_make(&c, &plan)) {
         status = ilr_cli_fail("experiment");
@@ -527,6 +562,7 @@ int ilr_cmd_experiment(int argc, char **argv) {
     ilr_experiment_plan_free(&plan);
     ilr_experiment_free(&c);
 done:
+    if (show_console >= 0) close(show_console), show_console = -1;
     free(overrides);
     return status;
 }

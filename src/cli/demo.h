@@ -2,23 +2,14 @@
 #ifndef ILR_CLI_DEMO_H
 #define ILR_CLI_DEMO_H
 
-#include "train_eval.h"
-
-/* Loads the YAML config (a path) with KEY=VALUE overrides and runs it to the end (stages 4 and 5). */
-int ilr_demo_train(const char *config, char **overrides, int num_overrides, train_run_outcome *res);
-
-/* Stage 3: the base agents built by `make agents` under root (a note when they are not built).  Adds to
- * *failures when an agent cannot do an Idea3 stage at all. */
+/* Stage 1: the base agents under root (make agents, or the shipped ones: make demo).  Adds to *failures
+ * when an agent cannot do an Idea3 stage at all. */
 int ilr_demo_agents(const char *root, int *failures);
 
-/* Stage 4: GRPO from base agent A (configs/world-grpo-a.yaml, shortened), its run written to out/grpo-a
- * (a note when the agents are not built).  Adds to *failures when the sampled held-out accuracy does not
- * rise. */
-int ilr_demo_grpo(const char *root, const char *out, int *failures);
-
-/* Stage 5: ILR from base agents A and B (configs/world-ilr.yaml, shortened), its run in out/ilr, each agent
- * evaluated alone before and after; then the base agents discussing test problems by debate and by Idea3
- * (`ilr interact`).  Adds to *failures when the agents' mean sampled accuracy alone does not rise. */
-int ilr_demo_ilr(const char *root, const char *out, int *failures);
+/* Stages 2-4 (src/cli/demo_experiment.c): ILR vs compute-matched GRPO through `ilr experiment
+ * configs/experiment-demo.yaml` into out/experiment, each agent evaluated alone; the base agents discussing
+ * by debate and by Idea3; `ilr report` of the experiment and its headline table.  Adds to *failures when
+ * ILR or GRPO does not raise the agents' mean avg@4 alone. */
+int ilr_demo_experiment(const char *root, const char *out, int *failures);
 
 #endif

@@ -176,7 +176,7 @@ static int discussion(agent *ag, const ilr_world_prompts *pr) {
 int ilr_demo_agents(const char *root, int *failures) {
     char path[1200];
     snprintf(path, sizeof path, "%s/agent-b/sft_summary.json", root);
-    printf("\nthe base agents of the synthetic world (%s)\n", root);
+    printf("\n1. the base agents of the synthetic world (%s)\n", root);
     if (!ilr_file_exists(path)) {
         printf("  not built: run `make agents` (about 15 minutes on 2 cores), then `ilr demo` again\n");
         return 0;

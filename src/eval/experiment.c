@@ -50,7 +50,7 @@ static const ilr_cfg_key experiment_keys[] = {
     KEY("set", ILR_CFG_STRING, set, "null", "KEY=VALUE overrides of every cell's train config (space-separated)"),
     NUM("jobs", ILR_CFG_INT, jobs, "1", 1, 256, "cells run at once (each a process of its own)"),
     NUM("threads", ILR_CFG_INT, threads, "0", 0, 1024,
-        "OMP_NUM_THREADS of each cell (0: as the environment says; with jobs > 1 set jobs x threads <= cores)"),
+        "OMP_NUM_THREADS of each cell (0: the environment's, else cores / jobs; keep jobs x threads <= cores)"),
     {"agents", ILR_CFG_LIST, offsetof(ilr_experiment_config, agents), "[]",
      "the starting models, each {name, model}", NULL, 1, 0, &agent_schema, sizeof(ilr_experiment_agent)},
     {"methods", ILR_CFG_LIST, offsetof(ilr_experiment_config, methods), "[]",
@@ -180,6 +180,14 @@ int ilr_experiment_load(ilr_experiment_config *c, const char *path, char *const 
     int rc = ilr_cfg_load_file(&experiment_schema, c, path);
     for (int i = 0; !rc && i < num_overrides; i++) rc = ilr_cfg_override(&experiment_schema, c, overrides[i]);
     if (!rc) rc = check(c, path);
+    if (rc) ilr_experiment_free(c);
+    return rc;
+}
+
+int ilr_experiment_load_text(ilr_experiment_config *c, const char *text, size_t len, const char *name) {
+    ilr_cfg_defaults(&experiment_schema, c);
+    int rc = ilr_cfg_load_text(&experiment_schema, c, text, len, name);
+    if (!rc) rc = check(c, name);
     if (rc) ilr_experiment_free(c);
     return rc;
 }

@@ -473,6 +473,7 @@ static const char css[] =
     "h1{font-size:1.6em;border-bottom:2px solid #0072b2}h2{font-size:1.3em;margin-top:1.6em;color:#0072b2}\n"
     "table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
     "th{background:#eef3f8}td:first-child,th:first-child{text-align:left}.ci{color:#666;font-size:.9em}\n"
+    "td:nth-child(2):last-child,th:nth-child(2):last-child{text-align:left}\n" /* the settings: text */
     ".warn{color:#a33}figure{margin:8px 0}svg{max-width:100%;height:auto}\n";
 
 static int render(const json_t *rep, int html, char **out) {
