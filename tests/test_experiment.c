@@ -291,6 +291,11 @@ static void test_run_resume_and_kill(void **state) {
     ilr_test_expect_contains(text, "4 cells, 4 finished before");
     assert_int_equal(stat(cell_json, &after), 0);
     assert_true(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+    /* nor when the experiment's directory is named by another path (its cells recorded output_dir=OUT/...) */
+    char moved[700];
+    snprintf(moved, sizeof moved, "output_dir=%s/.", out_a);
+    assert_int_equal(ilr_test_cli(text, sizeof text, "experiment", path_a, moved, NULL), 0);
+    ilr_test_expect_contains(text, "4 cells, 4 finished before");
 
     /* kill -9 of the experiment after the ILR cell's step-2 checkpoint, then run again */
     char run_b[800];

@@ -295,6 +295,17 @@ static pid_t start_cell(const ilr_experiment_config *c, const ilr_experiment_cel
 
 typedef enum { CELL_PENDING, CELL_RUNNING, CELL_DONE, CELL_FAILED } cell_state;
 
+/* Whether a recorded override is the planned one.  The cell's own directory (output_dir) and its match's
+ * (budget.match) may have been named by another path (the experiment moved, or given as absolute). */
+static int same_override(const char *recorded, const char *planned) {
+    static const char *const paths[2] = {"output_dir=", "budget.match="};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(paths[i]);
+        if (!strncmp(recorded, paths[i], n) && !strncmp(planned, paths[i], n)) return 1;
+    }
+    return !strcmp(recorded, planned);
+}
+
 /* The cell's status as its cell.json records it, checking that it ran what the plan says now. */
 static int recorded_state(const ilr_experiment_config *c, const ilr_experiment_cell *cell, cell_state *state) {
     char path[4400];
@@ -311,7 +322,7 @@ static int recorded_state(const ilr_experiment_config *c, const ilr_experiment_c
         same = config && !strcmp(config, cell->args[0]) && json_array_size(overrides) == (size_t)cell->num_args - 1;
         for (int i = 1; same && i < cell->num_args; i++) {
             const char *o = json_string_value(json_array_get(overrides, (size_t)i - 1));
-            same = o && !strcmp(o, cell->args[i]);
+            same = o && same_override(o, cell->args[i]);
         }
     }
     int done = status && !strcmp(status, "done");

@@ -31,9 +31,24 @@ static void print_took(const char *what, ilr_timer *t) {
 }
 static const char *const agent_names[2] = {"agent-a", "agent-b"};
 
-/* The IRT fit of the ILR cell: each agent's ability, and the mean difficulty of the training questions by
- * level (ids "arith-train-LEVEL-N"), with the coop share the run ended with. */
-static void print_irt(const char *run) {
+typedef struct {
+    const json_t *difficulty; /* {question id: D} */
+    double sum[6];
+    int count[6];
+} level_difficulty;
+
+static int add_level(json_t *line, int line_number, const char *name, void *user) {
+    (void)line_number, (void)name;
+    level_difficulty *ld = user;
+    const json_t *d = json_object_get(ld->difficulty, json_string_value(json_object_get(line, "id")));
+    long level = (long)json_integer_value(json_object_get(line, "level"));
+    if (json_is_number(d) && level >= 1 && level <= 5) ld->sum[level] += json_number_value(d), ld->count[level]++;
+    return 0;
+}
+
+/* The IRT fit of the ILR cell: each agent's ability, and the mean difficulty of the training questions it
+ * visits' levels (irt.difficulty level: a question's D is its level's fitted mean), with the coop share. */
+static void print_irt(const char *run, const char *train_data) {
     char path[1600];
     json_t *irt = NULL, *difficulty = NULL, *summary = NULL;
     snprintf(path, sizeof path, "%s/irt.json", run);
@@ -44,20 +59,12 @@ static void print_irt(const char *run) {
                json_number_value(json_object_get(json_object_get(irt, "gamma"), agent_names[a])),
                json_number_value(json_object_get(json_object_get(irt, "gamma_se"), agent_names[a])), a ? "\n" : ";");
     snprintf(path, sizeof path, "%s/difficulty.json", run);
-    if (!ilr_json_load_file(path, &difficulty)) {
-        double sum[6] = {0};
-        int count[6] = {0};
-        const char *id;
-        json_t *d;
-        json_object_foreach(difficulty, id, d) {
-            int level = 0;
-            if (sscanf(id, "arith-train-%d-", &level) == 1 && level >= 1 && level <= 5)
-                sum[level] += json_number_value(d), count[level]++;
-        }
-        printf("    training questions' difficulty by level (mean D):");
+    level_difficulty ld = {0};
+    if (!ilr_json_load_file(path, &difficulty) && (ld.difficulty = difficulty, !ilr_jsonl_read(train_data, add_level, &ld))) {
+        printf("    difficulty D of the training questions by level:");
         for (int l = 1; l <= 5; l++)
-            if (count[l]) printf("  L%d %+.2f", l, sum[l] / count[l]);
-        printf("\n");
+            if (ld.count[l]) printf("  L%d %+.2f", l, ld.sum[l] / ld.count[l]);
+        printf("  (P(right) = 1 / (1 + exp(-1.7 (ability - D))))\n");
     }
     snprintf(path, sizeof path, "%s/train_summary.json", run);
     if (!ilr_json_load_file(path, &summary))
@@ -157,7 +164,9 @@ int ilr_demo_experiment(const char *root, const char *out, int *failures) {
     if (status != 0) return ILR_FAIL(ILR_EINVAL, "demo: the experiment did not finish (its cells' logs: %s/cells/)", exp_dir);
     char ilr_run[1400];
     snprintf(ilr_run, sizeof ilr_run, "%s/cells/ilr-s1", exp_dir);
-    print_irt(ilr_run);
+    char train_data[1200];
+    snprintf(train_data, sizeof train_data, "%s/data/rl-train.jsonl", root);
+    print_irt(ilr_run, train_data);
     print_took("stage 2", &t);
 
     int rc = discuss(root, out);
