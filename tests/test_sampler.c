@@ -2,7 +2,7 @@
  * and the exact top-p boundary included), agreement with a plain transcription of Hugging Face's warpers
  * (full sorts, double) on random logits up to V = 151936, greedy, log-probabilities against a float64
  * log-softmax, determinism per stream, the inverse-CDF draw, chi-square goodness of fit of the sampled
- * distribution, parameter validation, and a printed speed check. */
+ * distribution, and parameter validation.  (Its speed is measured by bench/sampler.c.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,6 @@
 #include "ilr/error.h"
 #include "ilr/rng.h"
 #include "ilr/sampler.h"
-#include "ilr/timer.h"
 #include "test_util.h"
 
 #define BIG_V 151936
@@ -508,45 +507,6 @@ static void test_chi_square(void **state) {
 /* Printed, not asserted: ns per call at the Qwen vocabulary, on two kinds of logits.  "flat": N(0, 3^2)
  * noise, where top-p keeps thousands of tokens (the slow case for its buckets); "peaked": N(0, 2^2) with 40
  * tokens raised by 12, closer to a language model's next-token distribution. */
-static void test_speed(void **state) {
-    (void)state;
-    float *flat = random_logits(13, BIG_V, 3.0f), *peaked = random_logits(14, BIG_V, 2.0f);
-    for (int i = 0; i < 40; i++) peaked[(i * 7919 + 13) % BIG_V] += 12.0f;
-    ilr_sampler_scratch s = new_scratch(BIG_V);
-    int *keep = malloc(sizeof(int) * BIG_V);
-    ilr_rng rng;
-    ilr_rng_init(&rng, 1, 1);
-    struct {
-        const char *name;
-        ilr_sampler_params p;
-    } cases[] = {{"greedy", P(0, 0, 1, 0)},
-                 {"T 1", P(1, 0, 1, 0)},
-                 {"T 0.7, top_k 50", P(0.7f, 50, 1, 0)},
-                 {"T 1, top_p 0.95", P(1, 0, 0.95f, 0)},
-                 {"T 0.7, top_p 0.95", P(0.7f, 0, 0.95f, 0)},
-                 {"T 0.7, min_p 0.05", P(0.7f, 0, 1, 0.05f)},
-                 {"T 0.7, k 50, p 0.95", P(0.7f, 50, 0.95f, 0)}};
-    for (int d = 0; d < 2; d++) {
-        const float *x = d ? peaked : flat;
-        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-            int kept = ilr_sampler_kept(x, BIG_V, &cases[c].p, &s, keep);
-            double ns[2];
-            for (int with_lp = 0; with_lp < 2; with_lp++) {
-                float lp;
-                int iters = 50;
-                ilr_sample(x, BIG_V, &cases[c].p, &rng, &s, with_lp ? &lp : NULL); /* warm */
-                double t0 = ilr_time_now();
-                for (int i = 0; i < iters; i++) ilr_sample(x, BIG_V, &cases[c].p, &rng, &s, with_lp ? &lp : NULL);
-                ns[with_lp] = (ilr_time_now() - t0) / iters * 1e9;
-            }
-            print_message("speed, V %d, %-6s %-20s: %8.0f ns/sample, %8.0f with logprob (%d kept)\n", BIG_V,
-                          d ? "peaked" : "flat", cases[c].name, ns[0], ns[1], kept);
-        }
-    }
-    free(keep), free(flat), free(peaked);
-    ilr_sampler_scratch_free(&s);
-}
-
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_params_check),
     cmocka_unit_test(test_greedy),
@@ -560,7 +520,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_determinism),
     cmocka_unit_test(test_inverse_cdf),
     cmocka_unit_test(test_chi_square),
-    cmocka_unit_test(test_speed),
 };
 
 ILR_TEST_GROUP(sampler, tests)
