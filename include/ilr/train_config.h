@@ -65,7 +65,7 @@ typedef struct {
     /* run */
     long steps, log_every, eval_every, save_every, keep_checkpoints;
     double max_minutes;
-    int quiet, save_rollouts;
+    int quiet, save_rollouts, print_config;
 } ilr_train_config;
 
 const ilr_cfg_schema *ilr_train_config_schema(void);

@@ -85,7 +85,7 @@ int ilr_cmd_train(int argc, char **argv) {
     }
     char *dump = NULL;
     if (ilr_cfg_dump(ilr_train_config_schema(), &c, &dump) == 0) {
-        if (print_only || !c.quiet) printf("# ---- resolved config (saved as %s/config.yaml)\n%s\n", c.output_dir, dump);
+        if (print_only || (!c.quiet && c.print_config)) printf("# ---- resolved config (saved as %s/config.yaml)\n%s\n", c.output_dir, dump);
         free(dump);
     }
     if (print_only) {

@@ -141,6 +141,8 @@ static const ilr_cfg_key train_keys[] = {
     NUM("train.save_every", ILR_CFG_INT, save_every, "0", 0, 1e9, "steps between checkpoints (0: only on a signal)"),
     NUM("train.keep_checkpoints", ILR_CFG_INT, keep_checkpoints, "2", 1, 1e6, "newest checkpoints kept"),
     KEY("train.quiet", ILR_CFG_BOOL, quiet, "false", "no per-step lines or progress bar (the JSONL log is still written)"),
+    KEY("train.print_config", ILR_CFG_BOOL, print_config, "true",
+        "print the resolved config at the start (it is saved as config.yaml either way)"),
     KEY("train.save_rollouts", ILR_CFG_BOOL, save_rollouts, "false",
         "ILR: write every completion with its mode, P, rewards and advantage to rollouts.jsonl"),
 };
