@@ -406,14 +406,15 @@ static double attention_loss(void *p) {
 
 enum { AB = 3, AT = 7, ANH = 4, ANKV = 2, AHD = 8, AQ = AB * AT * ANH * AHD, AKV = AB * AT * ANKV * AHD };
 static const int attn_len[AB] = {AT, AT - 3, 1};
-static float attn_scratch[AB * ANH * AT]; /* attention backward scratch */
+static float attn_scratch[8 * AT * AT]; /* attention backward scratch: up to 8 threads */
 
 /* Forward + backward from zeroed gradients; returns out, att, dq, dk, dv in one block (freed by the pool). */
 static float *attention_run(const float *q, const float *k, const float *v, const float *dout) {
     float *r = talloc((size_t)(2 * AQ + AB * ANH * AT * AT + 2 * AKV) * 4);
     float *out = r, *att = out + AQ, *dq = att + AB * ANH * AT * AT, *dk = dq + AQ, *dv = dk + AKV;
     ilr_attention_forward(out, att, q, k, v, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
-    ilr_attention_backward(dq, dk, dv, attn_scratch, dout, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, 8 * AT * AT, dout, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV,
+                           AHD);
     return r;
 }
 
@@ -437,12 +438,12 @@ static void test_attention(void **state) {
         }
 
     float *dq = talloc(AQ * 4), *dk = talloc(AKV * 4), *dv = talloc(AKV * 4);
-    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, 8 * AT * AT, R, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
     expect_grad("attention backward dq", dq, c.q, AQ, attention_loss, &c);
     expect_grad("attention backward dk", dk, c.k, AKV, attention_loss, &c);
     expect_grad("attention backward dv", dv, c.v, AKV, attention_loss, &c);
     float *dq0 = copy_f32(dq, AQ), *dk0 = copy_f32(dk, AKV), *dv0 = copy_f32(dv, AKV);
-    ilr_attention_backward(dq, dk, dv, attn_scratch, R, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
+    ilr_attention_backward(dq, dk, dv, attn_scratch, 8 * AT * AT, R, q, k, v, att, attn_len, NULL, AB, AT, ANH, ANKV, AHD);
     expect_accumulated("attention dq", dq, dq0, AQ);
     expect_accumulated("attention dk", dk, dk0, AKV);
     expect_accumulated("attention dv", dv, dv0, AKV);
@@ -534,7 +535,7 @@ static void test_attention_long(void **state) {
     double *dq64 = talloc(LQ * 8), *dk64 = talloc(LKV * 8), *dv64 = talloc(LKV * 8);
     attention_ref(&c);
     attention_ref_backward(&c, dq64, dk64, dv64);
-    float *out = talloc(LQ * 4), *att = talloc(LATT * 4), *scratch = talloc(LB * LNH * LT * 4);
+    float *out = talloc(LQ * 4), *att = talloc(LATT * 4), *scratch = talloc(ilr_attention_backward_scratch_floats(LT, 8) * 4);
     float *dq = talloc(LQ * 4), *dk = talloc(LKV * 4), *dv = talloc(LKV * 4);
     int threads = omp_get_max_threads(), counts[2] = {1, 8};
     for (int i = 0; i < 2; i++) {
@@ -546,17 +547,27 @@ static void test_attention_long(void **state) {
         memset(dq, 0, LQ * 4);
         memset(dk, 0, LKV * 4);
         memset(dv, 0, LKV * 4);
-        ilr_attention_backward(dq, dk, dv, scratch, R, q, k, v, att, len, NULL, LB, LT, LNH, LNKV, LHD);
+        size_t scratch_floats = ilr_attention_backward_scratch_floats(LT, 8);
+        ilr_attention_backward(dq, dk, dv, scratch, scratch_floats, R, q, k, v, att, len, NULL, LB, LT, LNH, LNKV, LHD);
         expect_close("  backward dq", dq, dq64, LQ, BWD_TOL);
         expect_close("  backward dk", dk, dk64, LKV, BWD_TOL);
         expect_close("  backward dv", dv, dv64, LKV, BWD_TOL);
+        /* scratch for one thread only: the kernel works one task at a time, with the same result */
+        memset(dq, 0, LQ * 4);
+        memset(dk, 0, LKV * 4);
+        memset(dv, 0, LKV * 4);
+        ilr_attention_backward(dq, dk, dv, scratch, ilr_attention_backward_scratch_floats(LT, 1), R, q, k, v, att, len,
+                               NULL, LB, LT, LNH, LNKV, LHD);
+        expect_close("  backward dq, one buffer", dq, dq64, LQ, BWD_TOL);
+        expect_close("  backward dk, one buffer", dk, dk64, LKV, BWD_TOL);
+        expect_close("  backward dv, one buffer", dv, dv64, LKV, BWD_TOL);
         float *g[3] = {dq, dk, dv};
         const double *want[3] = {dq64, dk64, dv64};
         size_t n[3] = {LQ, LKV, LKV};
         for (int which = 0; which < 3; which++) {
             memset(g[which], 0, n[which] * 4);
             ilr_attention_backward(which == 0 ? dq : NULL, which == 1 ? dk : NULL, which == 2 ? dv : NULL,
-                                   scratch, R, q, k, v, att, len, NULL, LB, LT, LNH, LNKV, LHD);
+                                   scratch, scratch_floats, R, q, k, v, att, len, NULL, LB, LT, LNH, LNKV, LHD);
             expect_close(which == 0 ? "  dq alone" : which == 1 ? "  dk alone" : "  dv alone", g[which],
                          want[which], n[which], BWD_TOL);
         }

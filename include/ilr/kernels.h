@@ -67,10 +67,13 @@ void ilr_rope_backward(float *dx, const float *cos_table, const float *sin_table
 void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                            const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
 /* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Padding rows contribute nothing.
- * scratch: B * NH * T floats (row sums of dout * out), overwritten. */
-void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const int *lengths, const int *pos,
-                            int B, int T, int NH, int NKV, int HD);
+ * scratch: scratch_floats floats, overwritten, at least ilr_attention_backward_scratch_floats(T, 1); with
+ * (T, n) up to n threads work at once (each in a T x T buffer).  The kernel allocates nothing. */
+void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, size_t scratch_floats, const float *dout,
+                            const float *q, const float *k, const float *v, const float *att, const int *lengths,
+                            const int *pos, int B, int T, int NH, int NKV, int HD);
+/* The scratch the backward needs for sequences of T tokens on `threads` threads: threads * T * T floats. */
+size_t ilr_attention_backward_scratch_floats(int T, int threads);
 
 /* ---- SwiGLU MLP activation ---- */
 

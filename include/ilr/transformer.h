@@ -53,6 +53,7 @@ typedef struct {
     float *logprob, *entropy, *lse, *logits_scratch;
     /* backward scratch, reused across layers */
     float *d_resid, *d_ln, *d_q, *d_k, *d_v, *d_atty, *d_gate, *d_up, *d_act, *d_lnf, *d_att_scratch;
+    size_t d_att_scratch_floats; /* the attention backward's buffers: one T x T per thread */
 } ilr_transformer;
 
 /* Sizes activations for batches up to B x T and allocates gradients (zeroed).  Temperature 1. */

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     const ilr_model_config *c = &tr->model->config;
     size_t B = (size_t)tr->max_B, T = (size_t)tr->max_T, N = B * T, C = (size_t)c->hidden_size;
     size_t QD = (size_t)c->num_heads * c->head_dim, KD = (size_t)c->num_kv_heads * c->head_dim;
-    size_t I = (size_t)c->intermediate_size, NH = (size_t)c->num_heads;
+    size_t I = (size_t)c->intermediate_size;
     int L = c->num_layers;
     if (tr->forward_only) {
         float *resid[2] = {take(arena, total, N * C), take(arena, total, N * C)};
@@ -84,7 +85,8 @@ static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     tr->d_gate = take(arena, total, N * I);
     tr->d_up = take(arena, total, N * I);
     tr->d_act = take(arena, total, N * I);
-    tr->d_att_scratch = take(arena, total, B * NH * T);
+    tr->d_att_scratch_floats = ilr_attention_backward_scratch_floats((int)T, omp_get_max_threads());
+    tr->d_att_scratch = take(arena, total, tr->d_att_scratch_floats);
 }
 
 static int init(ilr_transformer *tr, ilr_model *model, int B, int T, int forward_only) {
@@ -260,7 +262,7 @@ static void layer_backward(ilr_transformer *tr, int l) {
     zero(tr->d_q, (size_t)N * NH * HD);
     zero(tr->d_k, (size_t)N * NKV * HD);
     zero(tr->d_v, (size_t)N * NKV * HD);
-    ilr_attention_backward(tr->d_q, tr->d_k, tr->d_v, tr->d_att_scratch, tr->d_atty, a->q, a->k, a->v, a->att, tr->lengths,
+    ilr_attention_backward(tr->d_q, tr->d_k, tr->d_v, tr->d_att_scratch, tr->d_att_scratch_floats, tr->d_atty, a->q, a->k, a->v, a->att, tr->lengths,
                            tr->packed ? tr->pos : NULL, tr->B,
                            tr->T, NH, NKV, HD);
     ilr_rope_backward(tr->d_q, tr->rope_cos, tr->rope_sin, tr->pos, N, NH, HD);

@@ -9,6 +9,7 @@
  * len x len product is formed, in row blocks of ATT_BLOCK.  Heads run in parallel with single-threaded sgemm
  * when there are at least as many tasks as threads, otherwise in order with sgemm using the threads.  If the
  * backward's per-thread buffers cannot be allocated it falls back to the scalar loops at the end. */
+#include <assert.h>
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -157,19 +158,20 @@ static void attention_head_backward(float *dq, float *dk, float *dv, float *ds, 
     if (dv) attention_gemm_causal_atb(dv, d->ks, att, d->T, dout, d->qs, len, d->HD);
 }
 
-static void attention_backward_scalar(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                                      const float *q, const float *k, const float *v, const float *att,
-                                      const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
+size_t ilr_attention_backward_scratch_floats(int T, int threads) {
+    return (size_t)(threads > 1 ? threads : 1) * (size_t)T * (size_t)T;
+}
 
 /* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Parallel over (b, kv head g), the group's
- * query heads in order inside, so each dk/dv row has one writer.  buf: one (L, L) buffer per thread, L the
- * longest span.  scratch is only used by the scalar fallback. */
-void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
-                            const float *k, const float *v, const float *att, const int *lengths, const int *pos,
-                            int B, int T, int NH, int NKV, int HD) {
+ * query heads in order inside, so each dk/dv row has one writer.  Each thread works in an (L, L) buffer of
+ * scratch, L the longest span: as many threads as scratch holds buffers, at most. */
+void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, size_t scratch_floats, const float *dout,
+                            const float *q, const float *k, const float *v, const float *att, const int *lengths,
+                            const int *pos, int B, int T, int NH, int NKV, int HD) {
     if (B <= 0 || T <= 0 || NH <= 0 || HD <= 0 || !(dq || dk || dv)) return;
     attn_dims d = {T, NH * HD, NKV * HD, HD, 1.0f / sqrtf((float)HD)};
-    int group = NH / NKV, tasks = B * NKV, L = 0;
+    int tasks = B * NKV, L = 0;
+    const int group = NH / NKV;
     for (int b = 0; b < B; b++) {
         int len = attention_len(lengths, b, T);
         for (int s0 = 0, s1; s0 < len; s0 = s1) {
@@ -178,13 +180,13 @@ void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, con
         }
     }
     if (L == 0) return;
-    int parallel = tasks >= omp_get_max_threads(), nbuf = parallel ? omp_get_max_threads() : 1;
-    float *buf = (dq || dk) ? malloc((size_t)nbuf * L * L * sizeof(float)) : NULL;
-    if ((dq || dk) && !buf) {
-        attention_backward_scalar(dq, dk, dv, scratch, dout, q, k, v, att, lengths, pos, B, T, NH, NKV, HD);
-        return;
-    }
-#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    assert(scratch_floats >= (size_t)T * T); /* ilr_attention_backward_scratch_floats(T, 1) at least */
+    /* fewer tasks than threads: one at a time, each with the threads of its matrix products */
+    size_t buffers = scratch_floats / ((size_t)L * L);
+    int threads = tasks >= omp_get_max_threads() ? omp_get_max_threads() : 1;
+    if ((size_t)threads > buffers) threads = (int)buffers;
+    float *buf = (dq || dk) ? scratch : NULL;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
     for (int bg = 0; bg < tasks; bg++) {
         int b = bg / NKV, g = bg % NKV, len = attention_len(lengths, b, T);
         float *ds = buf ? buf + (size_t)omp_get_thread_num() * L * L : NULL;
@@ -202,99 +204,4 @@ void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, con
             }
         }
     }
-    free(buf);
-}
-
-/* ---- scalar fallback, used when the backward's buffers cannot be allocated ---- */
-
-static float attention_dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* y (n) += a * x. */
-static void attention_axpy(float *y, float a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-/* One real query row at t of a span starting at s0: datt (t+1) = dout . v[t2];  returns
- * D = sum att * datt (= dout . out), and accumulates dq (HD) += scale * sum att (datt - D) k[t2] when dq is
- * non-NULL. */
-static float attention_row_backward_q(float *dq, float *datt, const float *dout, const float *att, const float *k,
-                                      const float *v, int s0, int t, int kv_stride, int HD, float scale) {
-    float D = 0.0f;
-    for (int t2 = s0; t2 <= t; t2++) {
-        datt[t2] = attention_dot(dout, v + (size_t)t2 * kv_stride, HD);
-        D += att[t2] * datt[t2];
-    }
-    if (dq)
-        for (int t2 = s0; t2 <= t; t2++)
-            attention_axpy(dq, scale * att[t2] * (datt[t2] - D), k + (size_t)t2 * kv_stride, HD);
-    return D;
-}
-
-/* Pass 1, parallel over query rows: dq, and D[b, h, t] for pass 2 (when D is non-NULL). */
-static void attention_backward_q(float *dq, float *D, const float *dout, const float *k, const float *v,
-                                 const float *att, const int *lengths, const int *pos, int B, int T, int NH, int NKV,
-                                 int HD) {
-    float scale = 1.0f / sqrtf((float)HD);
-    int group = NH / NKV, kv_stride = NKV * HD;
-#pragma omp parallel for collapse(3) schedule(dynamic, 4)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < NH; h++) {
-                if (t >= lengths[b]) continue;
-                float datt[t + 1];
-                size_t row = ((size_t)b * T + t) * NH + h, kv0 = ((size_t)b * T * NKV + h / group) * HD;
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                int s0 = pos ? t - pos[(size_t)b * T + t] : 0;
-                float d = attention_row_backward_q(dq ? dq + row * HD : NULL, datt, dout + row * HD, a, k + kv0,
-                                                   v + kv0, s0, t, kv_stride, HD, scale);
-                if (D) D[((size_t)b * NH + h) * T + t] = d;
-            }
-}
-
-/* Pass 2, parallel over (b, key t2, kv head g): every query (h in g, t >= t2) that read key t2 adds
- * dv[t2] += att dout and dk[t2] += scale * att (datt - D) q.  Each dk/dv row has one owner: no races. */
-static void attention_backward_kv(float *dk, float *dv, const float *D, const float *dout, const float *q,
-                                  const float *v, const float *att, const int *lengths, const int *pos, int B,
-                                  int T, int NH, int NKV, int HD) {
-    float scale = 1.0f / sqrtf((float)HD);
-    int group = NH / NKV;
-#pragma omp parallel for collapse(3) schedule(dynamic, 4)
-    for (int b = 0; b < B; b++)
-        for (int t2 = 0; t2 < T; t2++)
-            for (int g = 0; g < NKV; g++) {
-                int len = lengths[b];
-                if (t2 >= len) continue;
-                len = attention_span_end(pos ? pos + (size_t)b * T : NULL, t2, len); /* queries of t2's span */
-                float gk[HD], gv[HD];
-                memset(gk, 0, sizeof gk);
-                memset(gv, 0, sizeof gv);
-                size_t kvrow = ((size_t)b * T + t2) * NKV + g;
-                for (int h = g * group; h < (g + 1) * group; h++)
-                    for (int t = t2; t < len; t++) {
-                        size_t row = ((size_t)b * T + t) * NH + h, bh = (size_t)b * NH + h;
-                        float a = att[(bh * T + t) * T + t2];
-                        const float *d = dout + row * HD;
-                        if (dv) attention_axpy(gv, a, d, HD);
-                        if (dk) {
-                            float datt = attention_dot(d, v + kvrow * HD, HD);
-                            attention_axpy(gk, scale * a * (datt - D[bh * T + t]), q + row * HD, HD);
-                        }
-                    }
-                if (dk) attention_axpy(dk + kvrow * HD, 1.0f, gk, HD);
-                if (dv) attention_axpy(dv + kvrow * HD, 1.0f, gv, HD);
-            }
-}
-
-/* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  D = scratch (B, NH, T): rowwise dout . out. */
-static void attention_backward_scalar(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                                      const float *q, const float *k, const float *v, const float *att,
-                                      const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD) {
-    float *D = dk ? scratch : NULL;
-    if (dq || dk) attention_backward_q(dq, D, dout, k, v, att, lengths, pos, B, T, NH, NKV, HD);
-    if (dk || dv) attention_backward_kv(dk, dv, D, dout, q, v, att, lengths, pos, B, T, NH, NKV, HD);
 }
