@@ -22,7 +22,7 @@ typedef struct {
     int *length;        /* tokens held per slot */
     float *rope_cos, *rope_sin;
     ilr_arena arena;    /* per-call activations for max_tokens rows */
-    float *x, *ln, *q, *k, *v, *atty, *tmp, *gate, *up, *act, *scores, *rows;
+    float *x, *ln, *q, *k, *v, *atty, *tmp, *mid, *gate, *up, *act, *scores, *rows;
     int *pos;
 } ilr_generator;
 

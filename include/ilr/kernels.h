@@ -75,6 +75,13 @@ void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, siz
 /* The scratch the backward needs for sequences of T tokens on `threads` threads: threads * T * T floats. */
 size_t ilr_attention_backward_scratch_floats(int T, int threads);
 
+/* Attention of n new rows against key/value caches (generation).  Row i's query heads (q: (n, NH, HD))
+ * attend to keys 0..pos[i] of cached sequence seq[i], whose token t is the row (seq[i] * seq_rows + t) of
+ * k_cache and v_cache ((sequences * seq_rows, NKV * HD)); query head h reads kv head h / (NH / NKV).
+ * out: (n, NH, HD).  scores: max_len floats per thread (omp_get_max_threads()), pos[i] < max_len. */
+void ilr_attention_cached(float *out, const float *q, const float *k_cache, const float *v_cache, size_t seq_rows,
+                          const int *seq, const int *pos, int n, int NH, int NKV, int HD, float *scores, int max_len);
+
 /* ---- SwiGLU MLP activation ---- */
 
 /* out (N, FF) = silu(gate) * up, silu(x) = x / (1 + exp(-x)).  Overwrites out. */

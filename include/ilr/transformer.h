@@ -40,6 +40,7 @@ typedef struct {
     float last_temperature; /* the last forward's, which backward differentiates */
     int B, T;           /* the last forward pass's */
     int packed;         /* the last forward pass had documents packed in its rows (positions given) */
+    int current_layer;  /* the layer the forward is in (its attention callback reads it) */
     int vocab_chunk;
     float *grads;       /* like model->params; ilr_transformer_zero_grad clears it; NULL when forward-only */
     float *adam_m, *adam_v;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ilr/block.h"
 #include "ilr/error.h"
 #include "ilr/kernels.h"
 
@@ -33,6 +34,7 @@ static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     g->v = ilr_arena_take(a, total, R * KD * F);
     g->atty = ilr_arena_take(a, total, R * QD * F);
     g->tmp = ilr_arena_take(a, total, R * C * F);
+    g->mid = ilr_arena_take(a, total, R * C * F);
     g->gate = ilr_arena_take(a, total, R * I * F);
     g->up = ilr_arena_take(a, total, R * I * F);
     g->act = ilr_arena_take(a, total, R * I * F);
@@ -88,58 +90,35 @@ void ilr_gen_copy_slot(ilr_generator *g, int from, int to) {
     g->length[to] = g->length[from];
 }
 
-/* Row i attends, per head, to its slot's cached keys 0..pos[i] (its own included). */
-static void cached_attention(ilr_generator *g, int layer, const int *slots, int n) {
+typedef struct {
+    ilr_generator *g;
+    int layer;
+    const int *slots;
+} cached_ctx;
+
+/* Generation's attention: the new rows' keys and values join their slots' caches, then each row attends to
+ * its slot's cached keys 0..pos[i] (its own included). */
+static void cached_attention(void *ctx, const ilr_block_acts *a, int n) {
+    const cached_ctx *cc = ctx;
+    ilr_generator *g = cc->g;
     const ilr_model_config *c = &g->model->config;
-    int NH = c->num_heads, HD = c->head_dim, group = c->num_heads / c->num_kv_heads;
-    float scale = 1.0f / sqrtf((float)HD);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int job = 0; job < n * NH; job++) {
-        int i = job / NH, h = job % NH, kvh = h / group, len = g->pos[i] + 1;
-        float *scores = g->scores + (size_t)omp_get_thread_num() * g->max_len, max = -INFINITY, sum = 0;
-        const float *q = g->q + ((size_t)i * NH + h) * HD;
-        for (int t = 0; t < len; t++) {
-            const float *k = cache_row(g, g->k_cache, layer, slots[i], t) + (size_t)kvh * HD;
-            float dot = 0;
-            for (int d = 0; d < HD; d++) dot += q[d] * k[d];
-            scores[t] = dot * scale;
-            max = fmaxf(max, scores[t]);
-        }
-        for (int t = 0; t < len; t++) sum += scores[t] = expf(scores[t] - max);
-        float *out = g->atty + ((size_t)i * NH + h) * HD;
-        memset(out, 0, sizeof(float) * HD);
-        for (int t = 0; t < len; t++) {
-            const float *v = cache_row(g, g->v_cache, layer, slots[i], t) + (size_t)kvh * HD;
-            float w = scores[t] / sum;
-            for (int d = 0; d < HD; d++) out[d] += w * v[d];
-        }
+    size_t KD = kv_dim(c);
+    for (int i = 0; i < n; i++) {
+        memcpy(cache_row(g, g->k_cache, cc->layer, cc->slots[i], g->pos[i]), a->k + i * KD, KD * sizeof(float));
+        memcpy(cache_row(g, g->v_cache, cc->layer, cc->slots[i], g->pos[i]), a->v + i * KD, KD * sizeof(float));
     }
+    ilr_attention_cached(a->atty, a->q, cache_row(g, g->k_cache, cc->layer, 0, 0), cache_row(g, g->v_cache, cc->layer, 0, 0),
+                         (size_t)g->max_len, cc->slots, g->pos, n, c->num_heads, c->num_kv_heads, c->head_dim, g->scores,
+                         g->max_len);
 }
 
 static void layer_forward(ilr_generator *g, int l, const int *slots, int n) {
-    const ilr_model_config *c = &g->model->config;
-    int C = c->hidden_size, HD = c->head_dim, NH = c->num_heads, NKV = c->num_kv_heads, I = c->intermediate_size;
-    size_t KD = kv_dim(c);
-    float eps = (float)c->rms_norm_eps;
-    ilr_rmsnorm_forward(g->ln, g->tmp, g->x, param(g, ILR_P_ATTN_NORM, l), n, C, eps); /* tmp: rstd, unused */
-    ilr_matmul_forward(g->q, g->ln, param(g, ILR_P_Q_W, l), param(g, ILR_P_Q_B, l), n, C, NH * HD);
-    ilr_matmul_forward(g->k, g->ln, param(g, ILR_P_K_W, l), param(g, ILR_P_K_B, l), n, C, NKV * HD);
-    ilr_matmul_forward(g->v, g->ln, param(g, ILR_P_V_W, l), param(g, ILR_P_V_B, l), n, C, NKV * HD);
-    ilr_rope_forward(g->q, g->rope_cos, g->rope_sin, g->pos, n, NH, HD);
-    ilr_rope_forward(g->k, g->rope_cos, g->rope_sin, g->pos, n, NKV, HD);
-    for (int i = 0; i < n; i++) {
-        memcpy(cache_row(g, g->k_cache, l, slots[i], g->pos[i]), g->k + i * KD, KD * sizeof(float));
-        memcpy(cache_row(g, g->v_cache, l, slots[i], g->pos[i]), g->v + i * KD, KD * sizeof(float));
-    }
-    cached_attention(g, l, slots, n);
-    ilr_matmul_forward(g->tmp, g->atty, param(g, ILR_P_O_W, l), NULL, n, NH * HD, C);
-    ilr_add_forward(g->x, g->x, g->tmp, (size_t)n * C);
-    ilr_rmsnorm_forward(g->ln, g->tmp, g->x, param(g, ILR_P_MLP_NORM, l), n, C, eps);
-    ilr_matmul_forward(g->gate, g->ln, param(g, ILR_P_GATE_W, l), NULL, n, C, I);
-    ilr_matmul_forward(g->up, g->ln, param(g, ILR_P_UP_W, l), NULL, n, C, I);
-    ilr_swiglu_forward(g->act, g->gate, g->up, n, I);
-    ilr_matmul_forward(g->tmp, g->act, param(g, ILR_P_DOWN_W, l), NULL, n, I, C);
-    ilr_add_forward(g->x, g->x, g->tmp, (size_t)n * C);
+    ilr_block_weights w;
+    ilr_block_weights_of(g->model, l, &w);
+    /* (the norms' rstd go to tmp: inference does not keep them) */
+    ilr_block_acts a = {g->ln, g->tmp, g->q, g->k, g->v, g->atty, g->mid, g->ln, g->tmp, g->gate, g->up, g->act};
+    cached_ctx ctx = {g, l, slots};
+    ilr_block_forward(&g->model->config, &w, &a, g->x, g->x, g->rope_cos, g->rope_sin, g->pos, n, cached_attention, &ctx);
 }
 
 /* Positions of the new tokens: each slot continues where it stands. */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ilr/block.h"
 #include "ilr/error.h"
 
 /* ---- sizing and allocation ---- */
@@ -169,26 +170,25 @@ static ilr_param_kind head_kind(const ilr_transformer *tr) {
 
 /* ---- forward ---- */
 
-static void layer_forward(ilr_transformer *tr, int l, float *out) {
+/* The training forward's attention: causal over each row of the batch (packed documents apart). */
+static void batch_attention(void *ctx, const ilr_block_acts *b, int n) {
+    (void)n;
+    const ilr_transformer *tr = ctx;
     const ilr_model_config *c = &tr->model->config;
+    ilr_layer_acts *a = &tr->layers[tr->current_layer];
+    ilr_attention_forward(b->atty, a->att, b->q, b->k, b->v, tr->lengths, tr->packed ? tr->pos : NULL, tr->B, tr->T,
+                          c->num_heads, c->num_kv_heads, c->head_dim);
+}
+
+static void layer_forward(ilr_transformer *tr, int l, float *out) {
     ilr_layer_acts *a = &tr->layers[l];
-    int N = tr->B * tr->T, C = c->hidden_size, HD = c->head_dim, NH = c->num_heads, NKV = c->num_kv_heads;
-    int I = c->intermediate_size;
-    ilr_rmsnorm_forward(a->ln1, a->ln1_rstd, a->resid, param(tr, ILR_P_ATTN_NORM, l), N, C, (float)c->rms_norm_eps);
-    ilr_matmul_forward(a->q, a->ln1, param(tr, ILR_P_Q_W, l), param(tr, ILR_P_Q_B, l), N, C, NH * HD);
-    ilr_matmul_forward(a->k, a->ln1, param(tr, ILR_P_K_W, l), param(tr, ILR_P_K_B, l), N, C, NKV * HD);
-    ilr_matmul_forward(a->v, a->ln1, param(tr, ILR_P_V_W, l), param(tr, ILR_P_V_B, l), N, C, NKV * HD);
-    ilr_rope_forward(a->q, tr->rope_cos, tr->rope_sin, tr->pos, N, NH, HD);
-    ilr_rope_forward(a->k, tr->rope_cos, tr->rope_sin, tr->pos, N, NKV, HD);
-    ilr_attention_forward(a->atty, a->att, a->q, a->k, a->v, tr->lengths, tr->packed ? tr->pos : NULL, tr->B, tr->T, NH, NKV, HD);
-    ilr_matmul_forward(a->resid_mid, a->atty, param(tr, ILR_P_O_W, l), NULL, N, NH * HD, C);
-    ilr_add_forward(a->resid_mid, a->resid_mid, a->resid, (size_t)N * C);
-    ilr_rmsnorm_forward(a->ln2, a->ln2_rstd, a->resid_mid, param(tr, ILR_P_MLP_NORM, l), N, C, (float)c->rms_norm_eps);
-    ilr_matmul_forward(a->gate, a->ln2, param(tr, ILR_P_GATE_W, l), NULL, N, C, I);
-    ilr_matmul_forward(a->up, a->ln2, param(tr, ILR_P_UP_W, l), NULL, N, C, I);
-    ilr_swiglu_forward(a->act, a->gate, a->up, N, I);
-    ilr_matmul_forward(out, a->act, param(tr, ILR_P_DOWN_W, l), NULL, N, I, C);
-    ilr_add_forward(out, out, a->resid_mid, (size_t)N * C);
+    ilr_block_weights w;
+    ilr_block_weights_of(tr->model, l, &w);
+    ilr_block_acts b = {a->ln1, a->ln1_rstd, a->q, a->k, a->v, a->atty, a->resid_mid, a->ln2, a->ln2_rstd,
+                        a->gate, a->up, a->act};
+    tr->current_layer = l;
+    ilr_block_forward(&tr->model->config, &w, &b, a->resid, out, tr->rope_cos, tr->rope_sin, tr->pos, tr->B * tr->T,
+                      batch_attention, tr);
 }
 
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
