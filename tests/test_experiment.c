@@ -190,6 +190,10 @@ static void test_bad_files(void **state) {
     ilr_experiment_plan plan;
     ILR_EXPECT_ERROR(ilr_experiment_plan_make(&c, &plan), ILR_EINVAL, "method ilr", "rollout.num_generations");
     ilr_experiment_free(&c);
+    /* --verbose echoes one cell's console: with jobs > 1 it is a usage error, before anything runs */
+    char out_text[4096];
+    assert_int_equal(ilr_test_cli(out_text, sizeof out_text, "experiment", path, "--verbose", "--jobs", "2", NULL), 2);
+    ilr_test_expect_contains(out_text, "--verbose shows one cell's console at a time");
     /* a GRPO method cannot be a match */
     char text[2048];
     snprintf(text, sizeof text,

@@ -307,7 +307,7 @@ static int same_override(const char *recorded, const char *planned) {
 }
 
 /* The cell's status as its cell.json records it, checking that it ran what the plan says now. */
-static int recorded_state(const ilr_experiment_config *c, const ilr_experiment_cell *cell, cell_state *state) {
+static int recorded_state(const ilr_experiment_cell *cell, cell_state *state) {
     char path[4400];
     snprintf(path, sizeof path, "%s/cell.json", cell->dir);
     *state = CELL_PENDING;
@@ -330,7 +330,6 @@ static int recorded_state(const ilr_experiment_config *c, const ilr_experiment_c
     if (done && !same)
         return ILR_FAIL(ILR_EINVAL, "%s: cell %s finished with other settings than the file gives now (config or "
                         "overrides differ); use another output_dir, or delete %s to run it again", path, cell->id, cell->dir);
-    (void)c;
     *state = done ? CELL_DONE : CELL_PENDING;
     return 0;
 }
@@ -411,7 +410,7 @@ static int run_all(const ilr_experiment_config *c, const ilr_experiment_plan *pl
     }
     int finished = 0, failed = 0;
     for (int i = 0; !rc && i < n; i++) {
-        rc = recorded_state(c, &plan->cells[i], &state[i]);
+        rc = recorded_state(&plan->cells[i], &state[i]);
         if (!rc && state[i] == CELL_DONE) finished++;
     }
     ilr_timer t;

@@ -248,14 +248,13 @@ void ilr_experiment_plan_free(ilr_experiment_plan *plan) {
     memset(plan, 0, sizeof *plan);
 }
 
-static ilr_experiment_cell *new_cell(ilr_experiment_plan *plan, const ilr_experiment_config *c) {
+static ilr_experiment_cell *new_cell(ilr_experiment_plan *plan) {
     ilr_experiment_cell *cells = realloc(plan->cells, (size_t)(plan->num_cells + 1) * sizeof *cells);
     if (!cells) return ILR_FAIL(ILR_ENOMEM, "out of memory"), NULL;
     plan->cells = cells;
     ilr_experiment_cell *cell = &cells[plan->num_cells++];
     memset(cell, 0, sizeof *cell);
     cell->method = -1, cell->agent = -1, cell->depends_on = -1;
-    (void)c;
     return cell;
 }
 
@@ -331,7 +330,7 @@ int ilr_experiment_plan_make(const ilr_experiment_config *c, ilr_experiment_plan
     if (num_seeds < 0) return ilr_last_error_code();
     int rc = 0;
     if (c->eval_base) {
-        ilr_experiment_cell *cell = new_cell(plan, c);
+        ilr_experiment_cell *cell = new_cell(plan);
         if (!cell) return ilr_last_error_code();
         snprintf(cell->id, sizeof cell->id, "base");
         set_dir(c, cell);
@@ -348,7 +347,7 @@ int ilr_experiment_plan_make(const ilr_experiment_config *c, ilr_experiment_plan
         }
         for (int s = 0; !rc && s < num_seeds; s++) {
             for (int a = 0; !rc && a < (multi ? 1 : (int)c->agents.count); a++) {
-                ilr_experiment_cell *cell = new_cell(plan, c);
+                ilr_experiment_cell *cell = new_cell(plan);
                 if (!cell) return ilr_experiment_plan_free(plan), ilr_last_error_code();
                 cell->method = m, cell->seed = seeds[s], cell->multi = multi, cell->agent = multi ? -1 : a;
                 if (multi) snprintf(cell->id, sizeof cell->id, "%s-s%ld", me->name, seeds[s]);
