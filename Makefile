@@ -7,7 +7,8 @@
 #   make fuzz         build the libFuzzer targets in fuzz/ with clang and run each FUZZ_SECONDS (60)
 #   make demo         the paper, small: ILR vs compute-matched GRPO on the synthetic world, and its report
 #   make agents       train the synthetic world's two base agents into build/agents/ (25-35 min on 2 cores)
-#   CUDA=1, MPI=1     reserved for the GPU and multi-node backends (later issues)
+#   make CUDA=1       the same with the CUDA backend (src/kernels/cuda/, nvcc + cuBLAS; build/cuda/)
+#   MPI=1             reserved for the multi-node backend (a later issue)
 
 CC ?= gcc
 SAN ?= 0
@@ -16,8 +17,18 @@ MPI ?= 0
 FUZZ_SECONDS ?= 60
 T ?=
 
+# The CUDA backend: nvcc for src/kernels/cuda/*.cu (Hopper sm_90 code plus PTX for the driver to compile
+# elsewhere), cuBLAS for the matmuls.  CUDA_HOME: where the toolkit is; CUDA_ARCH: the GPU's code target.
+CUDA_HOME ?= /usr/local/cuda
+CUDA_ARCH ?= -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=compute_90
+NVCC ?= $(CUDA_HOME)/bin/nvcc
 ifeq ($(CUDA),1)
-$(error CUDA=1 is reserved: the CUDA backend (src/kernels/cuda/) has not landed yet; build without it)
+ifeq ($(SAN),1)
+$(error CUDA=1 with SAN=1 is not supported: AddressSanitizer and the CUDA driver do not mix; test the kernels with compute-sanitizer)
+endif
+ifeq ($(wildcard $(NVCC)),)
+$(error CUDA=1 needs nvcc, not found at $(NVCC) (set CUDA_HOME to the CUDA toolkit))
+endif
 endif
 ifeq ($(MPI),1)
 $(error MPI=1 is reserved: multi-node training has not landed yet; build without it)
@@ -48,6 +59,9 @@ MARCH := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -
 ifeq ($(SAN),1)
 BUILD := build/san
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(CUDA),1)
+BUILD := build/cuda
+OPT := -O3 $(MARCH) -g
 else
 BUILD := build/release
 OPT := -O3 $(MARCH) -g
@@ -58,9 +72,22 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-
               -fopenmp $(OPT) -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
+ifeq ($(CUDA),1)
+CFLAGS_ALL += -DILR_CUDA -I$(CUDA_HOME)/include
+LDLIBS_ALL += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+NVCC_FLAGS := -std=c++17 -O3 $(CUDA_ARCH) -Iinclude -Xcompiler -Wall,-Wextra,-Wno-unused-parameter -Werror all-warnings
+endif
 
 LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c src/generate/*.c src/reward/*.c \
                      src/data/*.c src/rl/*.c src/ilr/*.c src/eval/*.c)
+CUDA_C_SRC := src/model/transformer_cuda.c
+CU_SRC := $(wildcard src/kernels/cuda/*.cu)
+ifeq ($(CUDA),1)
+LIB_CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)
+else
+LIB_SRC := $(filter-out $(CUDA_C_SRC),$(LIB_SRC))
+LIB_CU_OBJ :=
+endif
 CLI_SRC := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -85,7 +112,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-$(BUILD)/libilr.a: $(LIB_OBJ)
+$(BUILD)/%.o: %.cu $(wildcard src/kernels/cuda/*.cuh) include/ilr/cuda.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
+
+$(BUILD)/libilr.a: $(LIB_OBJ) $(LIB_CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -120,7 +151,7 @@ agents: all
 FUZZ_CC := clang
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
               -fno-sanitize-recover=undefined -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS))
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/%.o)
+FUZZ_LIB_OBJ := $(filter-out $(CUDA_C_SRC:%.c=build/fuzz/%.o),$(LIB_SRC:%.c=build/fuzz/%.o))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 
 build/fuzz/%.o: %.c

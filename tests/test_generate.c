@@ -14,11 +14,6 @@
 #include "ilr/transformer.h"
 #include "test_util.h"
 
-static double rel_err(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 1e-12;
-    for (size_t i = 0; i < n; i++) diff = fmax(diff, fabs((double)a[i] - b[i])), scale = fmax(scale, fabs((double)b[i]));
-    return diff / scale;
-}
 
 static int argmax(const float *x, int n) {
     int best = 0;
@@ -51,7 +46,7 @@ static void greedy_matches_full_forward(const char *name) {
         for (int t = 0; t < n; t++) targets[t] = -1;
         ilr_transformer_forward(&tr, seq, &n, targets, 1, n);
         ilr_transformer_logits(&tr, full);
-        worst = fmax(worst, rel_err(logits, full + (size_t)(n - 1) * V, (size_t)V));
+        worst = fmax(worst, ilr_test_rel_err(logits, full + (size_t)(n - 1) * V, (size_t)V));
         assert_int_equal(argmax(logits, V), argmax(full + (size_t)(n - 1) * V, V));
         seq[n] = argmax(logits, V);
         int slot = 1;
@@ -101,7 +96,7 @@ static void test_batched_and_shared_prefix(void **state) {
         assert_int_equal(ilr_gen_forward(&batched, slots, toks, 3, NULL, a), 0);
         for (int s = 0; s < 3; s++) {
             assert_int_equal(ilr_gen_forward(&single, &slots[s], &toks[s], 1, NULL, b), 0);
-            worst = fmax(worst, rel_err(a + (size_t)s * V, b, (size_t)V));
+            worst = fmax(worst, ilr_test_rel_err(a + (size_t)s * V, b, (size_t)V));
         }
     }
     print_message("batched decode of 3 sequences (lengths 6, 2, 4) vs one by one: max rel err %.2e\n", worst);
@@ -119,7 +114,7 @@ static void test_batched_and_shared_prefix(void **state) {
         assert_int_equal(ilr_gen_prefill(&single, 0, prompts[0], 6, b), 0);
         slots[0] = 0;
         assert_int_equal(ilr_gen_forward(&single, slots, &tok, 1, NULL, b), 0);
-        worst = fmax(worst, rel_err(a, b, (size_t)V));
+        worst = fmax(worst, ilr_test_rel_err(a, b, (size_t)V));
     }
     print_message("shared prefill copied to 3 slots vs independent prefill: max rel err %.2e\n", worst);
     assert_true(worst < 1e-6);

@@ -69,15 +69,6 @@ static void fixture_free(fixture *fx) {
     free(fx->targets);
 }
 
-/* max |a - b| / max |b|: one number per tensor that is robust to entries near zero. */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double diff = 0, scale = 1e-12;
-    for (size_t i = 0; i < n; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return diff / scale;
-}
 
 static float forward_loss(ilr_transformer *tr, const fixture *fx, float *dlogprob) {
     ilr_transformer_forward(tr, fx->tokens, fx->lengths, fx->targets, fx->B, fx->T);
@@ -101,7 +92,7 @@ static void check_model(const char *name) {
     for (int b = 0; b < fx.B; b++)
         for (int t = 0; t < fx.lengths[b]; t++) {
             size_t row = (size_t)(b * fx.T + t) * V;
-            worst = fmax(worst, rel_err(logits + row, want_logits + row, (size_t)V));
+            worst = fmax(worst, ilr_test_rel_err(logits + row, want_logits + row, (size_t)V));
         }
     double loss_err = fabs(loss - want_loss[0]) / fabs(want_loss[0]);
     print_message("%s: logits max rel err %.2e over %d real positions, loss %.6f vs %.6f (rel err %.2e)\n", name,
@@ -118,7 +109,7 @@ static void check_model(const char *name) {
         char key[128];
         snprintf(key, sizeof key, "grad.%s", v->name);
         float *want = read_tensor(&fx.fixture, key, NULL);
-        double e = rel_err(tr.grads + v->offset, want, v->numel);
+        double e = ilr_test_rel_err(tr.grads + v->offset, want, v->numel);
         if (e > worst_grad) worst_grad = e, worst_name = v->name;
         if (e >= 1e-3) print_error("%s: gradient of %s: rel err %.2e\n", name, v->name, e);
         free(want);
@@ -223,16 +214,16 @@ static void test_packed_rows_equal_separate_rows(void **state) {
             want[at] = tr.logprob[b * T + t];
         }
     ilr_transformer_forward_packed(&packed, tokens, &total, positions, targets, 1, total);
-    double e_lp = rel_err(packed.logprob, want, (size_t)total);
+    double e_lp = ilr_test_rel_err(packed.logprob, want, (size_t)total);
     ilr_transformer_backward(&packed, dpacked);
-    double e_grad = rel_err(packed.grads, grads, P);
+    double e_grad = ilr_test_rel_err(packed.grads, grads, P);
     print_message("packing %d rows (%d tokens) into one: log-prob max rel err %.2e, gradient max rel err %.2e over "
                   "%zu values\n", B, total, e_lp, e_grad, P);
     assert_true(e_lp < 1e-5);
     assert_true(e_grad < 1e-5);
     /* without positions the same row is one long document: the answers must differ */
     ilr_transformer_forward(&packed, tokens, &total, targets, 1, total);
-    assert_true(rel_err(packed.logprob, want, (size_t)total) > 1e-3);
+    assert_true(ilr_test_rel_err(packed.logprob, want, (size_t)total) > 1e-3);
     free(tokens);
     free(targets);
     free(positions);
@@ -268,7 +259,7 @@ static void test_gradient_accumulation(void **state) {
         for (int i = 0; i < rows[part] * T; i++) dlogprob[i] = tgt[i] >= 0 ? scale : 0.0f;
         ilr_transformer_backward(&tr, dlogprob);
     }
-    double e = rel_err(tr.grads, full, P);
+    double e = ilr_test_rel_err(tr.grads, full, P);
     print_message("gradient accumulation over 2 micro-batches: max rel err %.2e over %zu values\n", e, P);
     assert_true(e < 1e-5);
     free(dlogprob);
@@ -356,8 +347,8 @@ static void test_temperature(void **state) {
         memcpy(w, w0, sizeof(float) * head->numel);
         float *dhead = tr.grads + head->offset;
         for (size_t i = 0; i < head->numel; i++) dhead[i] /= T; /* d/dw L(w / T) = (1/T) L'(w / T) */
-        double e_lp = rel_err(tr.logprob, want_lp, (size_t)N), e_body = rel_err(tr.grads, grads, head->offset);
-        double e_head = rel_err(dhead, grads + head->offset, head->numel);
+        double e_lp = ilr_test_rel_err(tr.logprob, want_lp, (size_t)N), e_body = ilr_test_rel_err(tr.grads, grads, head->offset);
+        double e_head = ilr_test_rel_err(dhead, grads + head->offset, head->numel);
         print_message("llama at T %.1f: logprob vs float64 log softmax(logits / T) max abs err %.2e, entropy %.2e; "
                       "vs head / T at T 1: logprob max rel err %.2e, gradients %.2e (body), %.2e (head)\n",
                       (double)T, lp_err, ent_err, e_lp, e_body, e_head);

@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,4 +211,13 @@ void ilr_test_sum_fixture_setup(ilr_test_sum_fixture *fx, const char *tag) {
     char *sft_argv[] = {"ilr", "sft", "--model", init, "--data", fx->sft, "-o", fx->model, "--steps", "40", "--lr", "3e-3",
                         "--batch", "16", "--seq", "64", "--seed", "1", "--quiet"};
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 19, sft_argv), 0);
+}
+
+double ilr_test_rel_err(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 1e-12;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return diff / scale;
 }

@@ -67,6 +67,9 @@ char *ilr_test_humaneval_program(const char *prompt, const char *completion, con
 /* A copy of a model directory's parameters (asserting that it loads): *params malloc'ed, *n floats. */
 void ilr_test_read_params(const char *dir, float **params, size_t *n);
 
+/* max |a - b| / max |b| (b the reference): one number per tensor that is robust to entries near zero. */
+double ilr_test_rel_err(const float *a, const float *b, size_t n);
+
 /* Asserts that text contains phrase, printing the text when it does not. */
 void ilr_test_expect_contains(const char *text, const char *phrase);
 

@@ -3,6 +3,8 @@
 #ifndef ILR_CLI_H
 #define ILR_CLI_H
 
+#include "ilr/model.h"
+
 int ilr_cli_main(int argc, char **argv);
 
 int ilr_cmd_init(int argc, char **argv);
@@ -18,7 +20,17 @@ int ilr_cmd_sft(int argc, char **argv);
 int ilr_cmd_train(int argc, char **argv);
 int ilr_cmd_bench_grade(int argc, char **argv);   /* ilr bench grade (src/cli/cmd_bench_reward.c) */
 int ilr_cmd_bench_sandbox(int argc, char **argv); /* ilr bench sandbox */
-int ilr_bench_help(void);                         /* prints every bench's help; returns 0 */
+int ilr_bench_help(void);
+/* A training benchmark's batch: B full rows of T random tokens, next-token targets, room for d(loss)/d(logprob). */
+typedef struct {
+    int *tokens, *targets, *lengths;
+    float *dlogprob;
+} ilr_bench_batch;
+void ilr_bench_batch_make(ilr_bench_batch *bb, int vocab, int B, int T);
+void ilr_bench_batch_free(ilr_bench_batch *bb);
+/* --device cuda for ilr bench matmul and train (src/cli/cmd_bench_cuda.c; a usage error without make CUDA=1). */
+int ilr_bench_matmul_cuda(long long n, double seconds);
+int ilr_bench_train_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long T, long long steps);                         /* prints every bench's help; returns 0 */
 int ilr_cmd_tokenize(int argc, char **argv);
 int ilr_cmd_generate(int argc, char **argv);
 int ilr_cmd_chat(int argc, char **argv);

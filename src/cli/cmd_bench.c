@@ -17,18 +17,21 @@
 #include "ilr/transformer.h"
 
 static const char bench_help[] =
-    "usage: ilr bench matmul [--size N] [--seconds S]\n"
-    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K]\n"
+    "usage: ilr bench matmul [--size N] [--seconds S] [--device cpu|cuda]\n"
+    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--device cpu|cuda]\n"
     "       ilr bench tokenize --model DIR FILE\n"
     "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N]\n"
     "       ilr bench grade [--input FILE.jsonl] [--seconds S]\n"
     "       ilr bench sandbox [--input HumanEval.jsonl] [--workers N] [--timeout S]\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
     "        seconds (default 2); prints the best 0.25 s window's GFLOP/s and the kernel set OpenBLAS chose.\n"
+    "        --device cuda: bf16 products through cuBLAS on the GPU (default N 8192), in TFLOP/s.\n"
     "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
     "        (default batch 4, seq 256, 5 timed steps after one warm-up); prints tokens/s, GFLOP/s\n"
     "        (6 x matmul parameters x tokens + causal attention), MFU against the sgemm peak measured in\n"
-    "        the same run, and peak RSS.\n"
+    "        the same run, and peak RSS.  --device cuda: the step on the GPU (make CUDA=1), MFU against the\n"
+    "        bf16 cuBLAS peak measured in the same run, the step split into forward / backward / AdamW, and\n"
+    "        device memory.\n"
     "tokenize: loads DIR's tokenizer, encodes FILE as one text and decodes the ids; prints the load time and\n"
     "        MB/s of text for encode and decode (bench/compare_tokenize.sh runs the reference beside it).\n"
     "generate: a random-initialised model of a named shape; B sequences of a P-token prompt (default 1 x 128)\n"
@@ -77,6 +80,22 @@ static double peak_rss_gib(void) {
     return ru.ru_maxrss / 1048576.0;
 }
 
+void ilr_bench_batch_make(ilr_bench_batch *bb, int vocab, int B, int T) {
+    size_t N = (size_t)B * T;
+    bb->tokens = malloc(sizeof(int) * N), bb->targets = malloc(sizeof(int) * N);
+    bb->lengths = malloc(sizeof(int) * (size_t)B), bb->dlogprob = malloc(sizeof(float) * N);
+    if (!bb->tokens || !bb->targets || !bb->lengths || !bb->dlogprob) abort(); /* a few MB at most */
+    ilr_rng rng;
+    ilr_rng_init(&rng, 1, 0);
+    for (size_t i = 0; i < N; i++) bb->tokens[i] = (int)ilr_rng_below(&rng, (uint32_t)vocab);
+    for (int b = 0; b < B; b++) bb->lengths[b] = T;
+    ilr_next_token_targets(bb->targets, bb->tokens, bb->lengths, B, T);
+}
+
+void ilr_bench_batch_free(ilr_bench_batch *bb) {
+    free(bb->tokens), free(bb->targets), free(bb->lengths), free(bb->dlogprob);
+}
+
 /* The configuration of a named shape (--arch, --shape); prints a usage error when there is none. */
 static int config_for(const char *arch_name, const char *shape, ilr_model_config *cfg) {
     ilr_arch arch = 0;
@@ -85,18 +104,31 @@ static int config_for(const char *arch_name, const char *shape, ilr_model_config
     return 0;
 }
 
+/* --device: cpu (the default) or cuda. */
+static int parse_device(const char *value, int *cuda) {
+    if (strcmp(value, "cpu") && strcmp(value, "cuda"))
+        return ilr_cli_usage_error("bench", "--device must be cpu or cuda, not '%s'", value);
+    *cuda = strcmp(value, "cuda") == 0;
+    return 0;
+}
+
 static int bench_matmul(int argc, char **argv) {
     static const struct option longopts[] = {{"size", required_argument, 0, 'n'}, {"seconds", required_argument, 0, 's'},
-                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    long long n = 2048, seconds = 2;
+                                              {"device", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
+                                              {0, 0, 0, 0}};
+    long long n = 0, seconds = 2;
+    int cuda = 0;
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         if (c == 'h') return printf("%s", bench_help), 0;
         if (c == 'n' && ilr_cli_parse_long("bench", "--size", optarg, 16, 16384, &n)) return 2;
         if (c == 's' && ilr_cli_parse_long("bench", "--seconds", optarg, 1, 600, &seconds)) return 2;
-        if (c != 'n' && c != 's') return ilr_cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
+        if (c == 'd' && parse_device(optarg, &cuda)) return 2;
+        if (c != 'n' && c != 's' && c != 'd') return ilr_cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
     }
+    if (cuda) return ilr_bench_matmul_cuda(n ? n : 8192, (double)seconds);
+    if (!n) n = 2048;
     double gflops = measure_sgemm((int)n, (double)seconds);
     const char *coretype = getenv("OPENBLAS_CORETYPE");
     printf("matmul: sgemm %lld x %lld x %lld fp32: %.1f GFLOP/s on %d threads (OpenBLAS kernels: %s%s%s)\n", n, n, n,
@@ -108,10 +140,11 @@ static int bench_matmul(int argc, char **argv) {
 static int bench_train(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
-        {"seq", required_argument, 0, 't'}, {"steps", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"seq", required_argument, 0, 't'}, {"steps", required_argument, 0, 'k'}, {"device", required_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *arch_name = NULL, *shape = "small";
     long long B = 4, T = 256, steps = 5;
+    int cuda = 0;
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -122,11 +155,13 @@ static int bench_train(int argc, char **argv) {
         else if (c == 'b') rc = ilr_cli_parse_long("bench", "--batch", optarg, 1, 1024, &B);
         else if (c == 't') rc = ilr_cli_parse_long("bench", "--seq", optarg, 2, 65536, &T);
         else if (c == 'k') rc = ilr_cli_parse_long("bench", "--steps", optarg, 1, 100000, &steps);
+        else if (c == 'd') rc = parse_device(optarg, &cuda) ? 2 : 0;
         else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
     ilr_model_config cfg;
     if (config_for(arch_name, shape, &cfg)) return 2;
+    if (cuda) return ilr_bench_train_cuda(&cfg, shape, B, T, steps);
     double peak = measure_sgemm(2048, 2.0);
     ilr_model m;
     ilr_transformer tr;
@@ -134,14 +169,10 @@ static int bench_train(int argc, char **argv) {
     ilr_model_init_random(&m, 1);
     if (ilr_transformer_init(&tr, &m, (int)B, (int)T)) return ilr_cli_fail("bench");
     int N = (int)(B * T);
-    int *tokens = malloc(sizeof(int) * (size_t)N), *targets = malloc(sizeof(int) * (size_t)N);
-    int *lengths = malloc(sizeof(int) * (size_t)B);
-    float *dlogprob = malloc(sizeof(float) * (size_t)N);
-    ilr_rng rng;
-    ilr_rng_init(&rng, 1, 0);
-    for (int i = 0; i < N; i++) tokens[i] = (int)ilr_rng_below(&rng, (uint32_t)cfg.vocab_size);
-    for (int b = 0; b < B; b++) lengths[b] = (int)T;
-    ilr_next_token_targets(targets, tokens, lengths, (int)B, (int)T);
+    ilr_bench_batch bb;
+    ilr_bench_batch_make(&bb, cfg.vocab_size, (int)B, (int)T);
+    int *tokens = bb.tokens, *targets = bb.targets, *lengths = bb.lengths;
+    float *dlogprob = bb.dlogprob;
     ilr_adamw_params hp = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.0f};
     double start = 0;
     for (int step = 0; step <= steps; step++) {
@@ -158,10 +189,7 @@ static int bench_train(int argc, char **argv) {
            "MFU %.1f%% of %.1f GFLOP/s sgemm peak, peak RSS %.2f GiB\n",
            ilr_arch_name(cfg.arch), shape, m.table.total, B, T, seconds, N / seconds, flops, 100 * flops / peak, peak,
            peak_rss_gib());
-    free(tokens);
-    free(targets);
-    free(lengths);
-    free(dlogprob);
+    ilr_bench_batch_free(&bb);
     ilr_transformer_free(&tr);
     ilr_model_free(&m);
     return 0;
