@@ -18,6 +18,12 @@ for shape in $shapes; do
   for bt in "4 256" "8 1024"; do
     set -- $bt
     run "$BIN/ilr" bench train --device cuda --shape "$shape" --batch "$1" --seq "$2" --steps 5
+    if [ "$shape $2" = "qwen2.5-0.5b 1024" ]; then  # the attention on CUDA cores, for comparison
+      ILR_CUDA_ATTENTION=cuda-cores run "$BIN/ilr" bench train --device cuda --shape "$shape" --batch "$1" --seq "$2" --steps 3
+    fi
+    if [ "$2" = 1024 ]; then  # where the time goes
+      ILR_CUDA_PROFILE=1 run "$BIN/ilr" bench train --device cuda --shape "$shape" --batch "$1" --seq "$2" --steps 2
+    fi
     if python3 -c 'import torch, transformers' 2>/dev/null; then
       run python3 bench/compare_cuda_train.py --shape "$shape" --batch "$1" --seq "$2" --steps 5
     else

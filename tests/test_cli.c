@@ -53,6 +53,17 @@ static void test_usage_errors(void **state) {
     expect_output("--seed takes an integer");
     assert_int_equal(run_cli("init", "--bogus", NULL), 2);
     expect_output("unknown or incomplete option '--bogus'");
+    /* --device: cpu or cuda; cuda only in a build with the CUDA backend */
+    assert_int_equal(run_cli("sft", "--device", "gpu", "--model", "m", "--data", "d", "-o", "o", NULL), 2);
+    expect_output("device must be cpu or cuda, not 'gpu'");
+    assert_int_equal(run_cli("bench", "train", "--device", "tpu", NULL), 2);
+    expect_output("--device must be cpu or cuda, not 'tpu'");
+#ifndef ILR_CUDA
+    assert_int_equal(run_cli("sft", "--device", "cuda", "--model", "m", "--data", "d", "-o", "o", NULL), 2);
+    expect_output("built without the CUDA backend (make CUDA=1)");
+    assert_int_equal(run_cli("bench", "matmul", "--device", "cuda", NULL), 2);
+    expect_output("built without the CUDA backend (make CUDA=1)");
+#endif
     assert_int_equal(run_cli("convert", "a", "b", "--dtype", "f8", NULL), 2);
     expect_output("--dtype takes f32 or bf16");
     assert_int_equal(run_cli("convert", "a", "b", "--shard-size", "lots", NULL), 2);

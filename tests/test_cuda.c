@@ -26,12 +26,15 @@ ILR_TEST_GROUP(cuda, tests)
 
 #else
 
+#include <jansson.h>
+
 #include "ilr/cuda.h"
 #include "ilr/error.h"
 #include "ilr/grpo_loss.h"
 #include "ilr/kernels.h"
 #include "ilr/model.h"
 #include "ilr/rng.h"
+#include "ilr/sft.h"
 #include "ilr/transformer.h"
 #include "ilr/transformer_cuda.h"
 
@@ -237,19 +240,20 @@ static void check_attention(int B, int T, int NH, int NKV, int HD, const int *le
     ilr_bf16 *gq = dev_bf16(q, nq), *gk = dev_bf16(k, nk), *gv = dev_bf16(v, nk), *gdout = dev_bf16(dout, nq);
     ilr_bf16 *gout = dev_bf16(out, nq), *gdq = dev_bf16(dq, nq), *gdk = dev_bf16(dk, nk), *gdv = dev_bf16(dv, nk);
     ilr_cuda_zero(gout, nq * 2), ilr_cuda_zero(gdq, nq * 2), ilr_cuda_zero(gdk, nk * 2), ilr_cuda_zero(gdv, nk * 2);
-    float *glse = ilr_cuda_alloc(sizeof(float) * B * NH * T, "t"), *gs = ilr_cuda_alloc(sizeof(float) * B * NH * T, "t");
+    float *glse = ilr_cuda_alloc(sizeof(float) * B * NH * T, "t"), *gs = ilr_cuda_alloc(sizeof(float) * ilr_cuda_attention_backward_scratch_floats(B, T, NH, HD), "t");
     int *glen = dev_copy(lengths, sizeof(int) * B), *gpos = dev_copy(pos, sizeof(int) * B * T);
     ilr_cuda_attention_forward(gout, glse, gq, gk, gv, glen, packed ? gpos : NULL, B, T, NH, NKV, HD);
     ilr_cuda_attention_backward(gdq, gdk, gdv, gdout, gout, gq, gk, gv, glse, glen, packed ? gpos : NULL, B, T, NH, NKV,
                                 HD, gs);
     char what[96];
-    snprintf(what, sizeof what, "attention HD %d%s forward", HD, packed ? " packed" : "");
+    const char *cores = getenv("ILR_CUDA_ATTENTION") || HD % 16 ? "CUDA cores" : "tensor cores";
+    snprintf(what, sizeof what, "attention HD %d%s (%s) out", HD, packed ? " packed" : "", cores);
     expect_close(what, host_of_bf16(gout, nq), out, nq, 1e-2);
-    snprintf(what, sizeof what, "attention HD %d%s dq", HD, packed ? " packed" : "");
+    snprintf(what, sizeof what, "attention HD %d%s (%s) dq", HD, packed ? " packed" : "", cores);
     expect_close(what, host_of_bf16(gdq, nq), dq, nq, 2e-2);
-    snprintf(what, sizeof what, "attention HD %d%s dk", HD, packed ? " packed" : "");
+    snprintf(what, sizeof what, "attention HD %d%s (%s) dk", HD, packed ? " packed" : "", cores);
     expect_close(what, host_of_bf16(gdk, nk), dk, nk, 2e-2);
-    snprintf(what, sizeof what, "attention HD %d%s dv", HD, packed ? " packed" : "");
+    snprintf(what, sizeof what, "attention HD %d%s (%s) dv", HD, packed ? " packed" : "", cores);
     expect_close(what, host_of_bf16(gdv, nk), dv, nk, 2e-2);
     /* the same inputs give the same bits */
     float *first = host_of_bf16(gdk, nk);
@@ -275,6 +279,12 @@ static void test_attention(void **state) {
     check_attention(3, 70, 6, 2, 48, lengths, 1);
     int long_lengths[2] = {200, 131};
     check_attention(2, 200, 2, 2, 64, long_lengths, 1);
+    check_attention(3, 70, 4, 2, 40, lengths, 1); /* not a multiple of 16: the CUDA-core kernels */
+    /* the CUDA-core kernels for the sizes that usually take the tensor cores */
+    setenv("ILR_CUDA_ATTENTION", "cuda-cores", 1);
+    check_attention(3, 70, 4, 2, 64, lengths, 0);
+    check_attention(3, 70, 4, 1, 128, lengths, 1);
+    unsetenv("ILR_CUDA_ATTENTION");
 }
 
 static void test_lm_head(void **state) {
@@ -475,6 +485,114 @@ static void test_transformer_llama(void **state) {
     check_transformer("tiny", ILR_ARCH_LLAMA);
 }
 
+/* ilr sft on the GPU against the CPU on the same data: the same first loss (bf16 apart), learning as fast; and a
+ * GPU run resumed from its step-10 checkpoint ends on the same weights, bit for bit, as the run that went
+ * straight on (the GPU's reductions run in a fixed order; the moments travel through the checkpoint). */
+static void test_sft_on_gpu(void **state) {
+    (void)state;
+    NEED_GPU();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "cuda-sft");
+    ilr_sft_options o;
+    ilr_sft_options_default(&o);
+    char out_cpu[600], out_gpu[600], out_resumed[600], ckpt[700];
+    snprintf(out_cpu, sizeof out_cpu, "%s/cpu", fx.dir);
+    snprintf(out_gpu, sizeof out_gpu, "%s/gpu", fx.dir);
+    snprintf(out_resumed, sizeof out_resumed, "%s/gpu-resumed", fx.dir);
+    o.model_dir = fx.model, o.train_path = fx.sft, o.out_dir = out_cpu;
+    o.batch = 16, o.seq = 64, o.lr = 2e-3f, o.warmup_steps = 5, o.steps = 40, o.quiet = 1;
+    o.save_every = 10, o.keep_checkpoints = 10;
+    ilr_sft_result cpu, gpu, resumed;
+    assert_int_equal(ilr_sft_run(&o, &cpu), 0);
+    o.out_dir = out_gpu, o.device = ILR_DEVICE_CUDA;
+    assert_int_equal(ilr_sft_run(&o, &gpu), 0);
+    print_message("sft 40 steps: CPU loss %.4f -> %.4f (%.0f tokens/s), GPU loss %.4f -> %.4f (%.0f tokens/s)\n",
+                  cpu.first_loss, cpu.last_loss, cpu.tokens_per_s, gpu.first_loss, gpu.last_loss, gpu.tokens_per_s);
+    assert_true(fabs(gpu.first_loss - cpu.first_loss) < 0.02);
+    assert_true(gpu.last_loss < 0.8 * gpu.first_loss);
+    assert_true(fabs(gpu.last_loss - cpu.last_loss) < 0.1 * cpu.last_loss + 0.02);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint-000010", out_gpu);
+    o.out_dir = out_resumed, o.resume_dir = ckpt, o.model_dir = NULL;
+    assert_int_equal(ilr_sft_run(&o, &resumed), 0);
+    float *straight, *again;
+    size_t n, n2, differ = 0;
+    ilr_test_read_params(out_gpu, &straight, &n);
+    ilr_test_read_params(out_resumed, &again, &n2);
+    assert_int_equal(n, n2);
+    for (size_t i = 0; i < n; i++) differ += memcmp(&straight[i], &again[i], sizeof(float)) != 0;
+    print_message("GPU sft resumed at step 10: %zu of %zu weights differ from the straight run\n", differ, n);
+    assert_int_equal(differ, 0);
+    free(straight), free(again);
+    ilr_test_rmtree(fx.dir);
+}
+
+/* The step lines of a run's train_log.jsonl (those with a reward), in order; *steps of them (at most 16). */
+static int read_steps(const char *run, json_t **lines) {
+    char path[700], line[16384];
+    snprintf(path, sizeof path, "%s/train_log.jsonl", run);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (n < 16 && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        if (json_object_get(j, "reward")) lines[n++] = j;
+        else json_decref(j);
+    }
+    fclose(f);
+    return n;
+}
+
+static double field(json_t *line, const char *key) { return json_number_value(json_object_get(line, key)); }
+
+/* ilr train (GRPO) with train.device=cuda against the CPU: the first step samples the same completions (the
+ * rollouts run on the CPU from the same weights and seed), so the rewards are equal and the gradient norms
+ * agree to bf16; the run goes on, checkpoints, and resumes on the GPU. */
+static void test_grpo_on_gpu(void **state) {
+    (void)state;
+    NEED_GPU();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "cuda-grpo");
+    char cfg[256], text[2048], out[16384], run_cpu[600], run_gpu[600], o_cpu[700], o_gpu[700];
+    snprintf(text, sizeof text,
+             "method: grpo\nmodel: %s\nseed: 5\ndata:\n  train: %s\n  template: %s\n  task: math\n"
+             "reward:\n  math_extract: last_number\n"
+             "rollout:\n  prompts_per_step: 6\n  num_generations: 4\n  max_new_tokens: 12\n"
+             "optim:\n  lr: 1e-3\n  micro_batch: 10\ntrain:\n  quiet: true\n  steps: 4\n  save_every: 2\n",
+             fx.model, fx.train, fx.tmpl);
+    ilr_test_write_file(cfg, fx.dir, "grpo.yaml", text, strlen(text));
+    snprintf(run_cpu, sizeof run_cpu, "%s/cpu", fx.dir);
+    snprintf(run_gpu, sizeof run_gpu, "%s/gpu", fx.dir);
+    snprintf(o_cpu, sizeof o_cpu, "output_dir=%s", run_cpu);
+    snprintf(o_gpu, sizeof o_gpu, "output_dir=%s", run_gpu);
+    int rc = ilr_test_cli(out, sizeof out, "train", cfg, o_cpu, NULL);
+    if (rc) print_error("%s\n", out);
+    assert_int_equal(rc, 0);
+    rc = ilr_test_cli(out, sizeof out, "train", cfg, o_gpu, "train.device=cuda", NULL);
+    if (rc) print_error("%s\n", out);
+    assert_int_equal(rc, 0);
+    json_t *cpu[16], *gpu[16];
+    int n_cpu = read_steps(run_cpu, cpu), n_gpu = read_steps(run_gpu, gpu);
+    assert_int_equal(n_cpu, 4);
+    assert_int_equal(n_gpu, 4);
+    print_message("grpo step 1: reward %.4f (CPU) vs %.4f (GPU), grad norm %.5f vs %.5f; step 4 reward %.4f vs %.4f\n",
+                  field(cpu[0], "reward"), field(gpu[0], "reward"), field(cpu[0], "grad_norm"),
+                  field(gpu[0], "grad_norm"), field(cpu[3], "reward"), field(gpu[3], "reward"));
+    assert_true(field(cpu[0], "reward") == field(gpu[0], "reward"));
+    assert_true(fabs(field(gpu[0], "grad_norm") - field(cpu[0], "grad_norm")) < 0.05 * field(cpu[0], "grad_norm"));
+    for (int i = 0; i < 4; i++) json_decref(cpu[i]), json_decref(gpu[i]);
+    /* resume the GPU run from its step-4 checkpoint for two more steps */
+    rc = ilr_test_cli(out, sizeof out, "train", "--resume", run_gpu, "train.steps=6", NULL);
+    if (rc) print_error("%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_int_equal(read_steps(run_gpu, gpu), 6);
+    for (int i = 0; i < 6; i++) json_decref(gpu[i]);
+    ilr_model m;
+    assert_int_equal(ilr_model_load(&m, run_gpu), 0);
+    ilr_model_free(&m);
+    ilr_test_rmtree(fx.dir);
+}
+
 static void test_errors(void **state) {
     (void)state;
     NEED_GPU();
@@ -493,6 +611,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_adamw_and_norm),
     cmocka_unit_test(test_transformer_qwen2),
     cmocka_unit_test(test_transformer_llama),
+    cmocka_unit_test(test_sft_on_gpu),
+    cmocka_unit_test(test_grpo_on_gpu),
     cmocka_unit_test(test_errors),
 };
 ILR_TEST_GROUP_SETUP(cuda, tests, setup, NULL)

@@ -252,7 +252,7 @@ static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch)
     memset(p, 0, sizeof *p);
     assert_int_equal(ilr_model_create(&p->model, &cfg), 0);
     ilr_model_init_random(&p->model, 11);
-    assert_int_equal(ilr_transformer_init(&p->tr, &p->model, micro_batch, 32), 0);
+    assert_int_equal(ilr_train_state_init(&p->ts, &p->model, micro_batch, 32, ILR_DEVICE_CPU), 0);
     ilr_rng rng;
     ilr_rng_init(&rng, 5, 0);
     ilr_rollout_batch_init(b);
@@ -281,7 +281,7 @@ static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch)
 
 static void update_free(ilr_policy *p, ilr_rollout_batch *b) {
     ilr_rollout_batch_free(b);
-    ilr_transformer_free(&p->tr);
+    ilr_train_state_free(&p->ts);
     ilr_model_free(&p->model);
 }
 
@@ -308,7 +308,7 @@ static void test_update_micro_batch_invariant(void **state) {
         assert_int_equal(ilr_grpo_update(&p, &b, &hp, &st[v]), 0);
         n = p.model.table.total;
         grads[v] = malloc(sizeof(float) * n);
-        memcpy(grads[v], p.tr.grads, sizeof(float) * n); /* max_grad_norm 0: AdamW leaves the gradient as it was */
+        memcpy(grads[v], p.ts.cpu.grads, sizeof(float) * n); /* max_grad_norm 0: AdamW leaves the gradient as it was */
         update_free(&p, &b);
     }
     double worst = 0, scale = 0;
@@ -342,7 +342,7 @@ static void test_update_stats_cover_iterations(void **state) {
     assert_float_equal(three.entropy_tokens, 3 * one.entropy_tokens, 0);
     assert_float_equal(one.entropy_tokens, (double)one.trained_tokens, 0);
     assert_int_equal(three.trained_tokens, one.trained_tokens);
-    assert_int_equal(p.tr.adam_step, 3);
+    assert_int_equal(ilr_train_state_step(&p.ts), 3);
     /* later iterations move away from the sampling policy, so some ratios leave the clip range */
     assert_true(three.tok.low_clip + three.tok.high_clip >= one.tok.low_clip + one.tok.high_clip);
     print_message("grpo update, mu 3: %g token statistics (3 x %g), entropy over %g trained tokens per iteration; "

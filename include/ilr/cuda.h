@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ilr/kernels.h"
 
@@ -72,6 +73,14 @@ void ilr_cuda_reset_peak(void);
 void ilr_cuda_timer_start(void);
 double ilr_cuda_timer_ms(void);
 
+/* The profile: with ILR_CUDA_PROFILE=1 in the environment every launch waits for the stream and the time since
+ * the previous launch ended is added to the launch's name (host gaps included).  ilr_cuda_profiling() says
+ * whether it is on; _reset clears it; _print writes one line per name, largest first, in ms per `per` (e.g.
+ * the number of steps). */
+int ilr_cuda_profiling(void);
+void ilr_cuda_profile_reset(void);
+void ilr_cuda_profile_print(FILE *out, double per);
+
 /* ---- conversion and elementwise ---- */
 
 void ilr_cuda_f32_to_bf16(ilr_bf16 *dst, const float *src, size_t n);
@@ -122,12 +131,16 @@ void ilr_cuda_rope_backward(ilr_bf16 *dx, const float *cos_table, const float *s
 
 /* ---- attention: kernels.h's masks (causal, right padding, packed documents by pos), flash-style ----
  * No T x T matrix is kept: forward saves each row's log-sum-exp, lse (B, NH, T) fp32, and backward recomputes
- * the probabilities tile by tile.  HD <= 128. */
+ * the probabilities tile by tile.  HD <= 128; multiples of 16 run on tensor cores (mma.sync, bf16 operands, fp32
+ * accumulation; P and dS rounded to bf16 as operands), the others on CUDA cores in fp32.  The environment
+ * variable ILR_CUDA_ATTENTION=cuda-cores sends every size to the CUDA-core kernels. */
 
 /* q: (B, T, NH, HD)  k, v: (B, T, NKV, HD)  out: (B, T, NH, HD); padding rows give out = 0. */
 void ilr_cuda_attention_forward(ilr_bf16 *out, float *lse, const ilr_bf16 *q, const ilr_bf16 *k, const ilr_bf16 *v,
                                 const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
-/* Accumulates into dq, dk, dv.  out and lse are the forward's.  scratch: B * NH * T floats. */
+/* Accumulates into dq, dk, dv.  out and lse are the forward's.  scratch: ilr_cuda_attention_backward_scratch_floats
+ * floats (each row's softmax term, and the query heads' partial dK, dV before a group's are added). */
+size_t ilr_cuda_attention_backward_scratch_floats(int B, int T, int NH, int HD);
 void ilr_cuda_attention_backward(ilr_bf16 *dq, ilr_bf16 *dk, ilr_bf16 *dv, const ilr_bf16 *dout, const ilr_bf16 *out,
                                  const ilr_bf16 *q, const ilr_bf16 *k, const ilr_bf16 *v, const float *lse,
                                  const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD,

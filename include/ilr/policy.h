@@ -11,6 +11,7 @@
 #include "ilr/generate.h"
 #include "ilr/model.h"
 #include "ilr/tokenizer.h"
+#include "ilr/train_state.h"
 #include "ilr/transformer.h"
 
 typedef struct {
@@ -18,9 +19,11 @@ typedef struct {
     char start[4096];        /* the model directory training started from (the reference) */
     char from[4096];         /* where these weights were loaded: start, or a checkpoint being resumed */
     ilr_model model, ref_model;
-    ilr_transformer tr, ref_tr;
+    ilr_train_state ts;      /* the training state, on the CPU or the GPU */
+    ilr_transformer ref_tr;  /* the reference's forward passes (CPU) */
     int has_ref;
     int resumed;             /* from is a checkpoint: prepare reads its AdamW state */
+    ilr_device device;       /* where the training step runs (ilr_policy_options) */
     ilr_tokenizer *tok;
     ilr_chat_template *chat; /* NULL: prompts are plain text */
     ilr_generator gen;
@@ -29,6 +32,7 @@ typedef struct {
 typedef struct {
     int chat;            /* read prompts through the model's chat template */
     int reference;       /* keep the starting model frozen beside (KL penalty) */
+    ilr_device device;   /* where the training step runs */
 } ilr_policy_options;
 
 /* Loads the policy's weights and tokenizer from model_dir, or, when resume_dir is given, from that checkpoint
@@ -44,6 +48,6 @@ void ilr_policy_close(ilr_policy *p);
 
 /* Writes the policy (model directory, tokenizer files, AdamW moments, state merged into trainer_state.json)
  * into dir, not atomically (see ilr_checkpoint_begin). */
-int ilr_policy_checkpoint(const ilr_policy *p, const char *dir, const json_t *state);
+int ilr_policy_checkpoint(ilr_policy *p, const char *dir, const json_t *state);
 
 #endif

@@ -19,6 +19,8 @@
 #ifndef ILR_SFT_H
 #define ILR_SFT_H
 
+#include "ilr/train_state.h"
+
 #include <stdint.h>
 
 #include "ilr/level_accuracy.h"
@@ -43,6 +45,8 @@ typedef struct {
     int eval_new_tokens;    /* 0: the longest eval response + 8 */
     uint64_t seed;
     int quiet;              /* no per-step lines on stdout */
+    ilr_device device;      /* where the training step runs (cpu, the default, or cuda; evaluation's generation
+                               runs on the CPU either way) */
 } ilr_sft_options;
 
 /* Sensible defaults (everything not yet set). */

@@ -66,6 +66,7 @@ typedef struct {
     long steps, log_every, eval_every, save_every, keep_checkpoints;
     double max_minutes;
     int quiet, save_rollouts, print_config;
+    int device; /* an ilr_device */
 } ilr_train_config;
 
 const ilr_cfg_schema *ilr_train_config_schema(void);

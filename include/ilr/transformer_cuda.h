@@ -58,5 +58,9 @@ int ilr_cuda_transformer_adamw_step(ilr_cuda_transformer *tr, const ilr_adamw_pa
 /* Device fp32 master weights -> model->params; device gradients -> grads (host, n_params floats). */
 int ilr_cuda_transformer_download_params(ilr_cuda_transformer *tr);
 int ilr_cuda_transformer_download_grads(const ilr_cuda_transformer *tr, float *grads);
+/* The AdamW moments (host arrays of n_params floats) out of the device, and into it with the step count they
+ * belong to (a resume). */
+int ilr_cuda_transformer_download_moments(const ilr_cuda_transformer *tr, float *m, float *v);
+int ilr_cuda_transformer_upload_moments(ilr_cuda_transformer *tr, const float *m, const float *v, int step);
 
 #endif

@@ -96,7 +96,10 @@ int ilr_bench_train_cuda(const ilr_model_config *cfg_in, const char *shape, long
     double t_fwd = 0, t_bwd = 0, t_opt = 0, start = 0, loss = 0;
     int rc = 0;
     for (int step = 0; step <= steps && !rc; step++) {
-        if (step == 1) start = ilr_time_now(), t_fwd = t_bwd = t_opt = 0; /* step 0 warms up */
+        if (step == 1) { /* step 0 warms up */
+            start = ilr_time_now(), t_fwd = t_bwd = t_opt = 0;
+            ilr_cuda_profile_reset();
+        }
         double t0 = ilr_time_now();
         ilr_cuda_transformer_zero_grad(&tr);
         rc = ilr_cuda_transformer_forward(&tr, tokens, lengths, NULL, targets, (int)B, (int)T);
@@ -117,6 +120,10 @@ int ilr_bench_train_cuda(const ilr_model_config *cfg_in, const char *shape, long
                ilr_arch_name(cfg.arch), shape, m.table.total, B, T, 1e3 * seconds, 1e3 * t_fwd / steps,
                1e3 * t_bwd / steps, 1e3 * t_opt / steps, N / seconds, tflops, 100 * tflops / peak, peak,
                ilr_cuda_transformer_bytes(&tr) / 1073741824.0, ilr_cuda_peak_bytes() / 1073741824.0, loss);
+        if (ilr_cuda_profiling()) {
+            printf("profile (ILR_CUDA_PROFILE=1: every launch waited for, so the step above is slower than without):\n");
+            ilr_cuda_profile_print(stdout, (double)steps);
+        }
     }
     ilr_bench_batch_free(&bb);
     ilr_cuda_transformer_free(&tr);

@@ -77,7 +77,7 @@ static void layout(ilr_cuda_transformer *tr, layout_cursor *cur) {
     size_t widest = max_size(max_size(C, QD), max_size(KD, I));
     size_t s = ilr_cuda_lm_head_scratch_floats((int)N, (int)C, tr->vocab_chunk);
     s = max_size(s, ilr_cuda_colsum_scratch_floats((int)N, (int)widest));
-    s = max_size(s, B * NH * T);
+    s = max_size(s, ilr_cuda_attention_backward_scratch_floats((int)B, (int)T, (int)NH, c->head_dim));
     s = max_size(s, 1024);
     tr->scratch_floats = s;
     tr->scratch = TAKE_F32(cur, s);
@@ -309,16 +309,22 @@ int ilr_cuda_transformer_backward(ilr_cuda_transformer *tr, const float *dlogpro
 
 /* ---- the optimizer ---- */
 
+static int alloc_moments(ilr_cuda_transformer *tr) {
+    size_t n = tr->n_params;
+    if (tr->adam_m) return 0;
+    tr->adam_m = ilr_cuda_alloc(n * sizeof(float), "AdamW first moments");
+    tr->adam_v = ilr_cuda_alloc(n * sizeof(float), "AdamW second moments");
+    if (!tr->adam_m || !tr->adam_v) return ILR_ENOMEM;
+    ilr_cuda_zero(tr->adam_m, n * sizeof(float));
+    ilr_cuda_zero(tr->adam_v, n * sizeof(float));
+    return 0;
+}
+
 int ilr_cuda_transformer_adamw_step(ilr_cuda_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,
                                     double *grad_norm) {
     size_t n = tr->n_params;
-    if (!tr->adam_m) {
-        tr->adam_m = ilr_cuda_alloc(n * sizeof(float), "AdamW first moments");
-        tr->adam_v = ilr_cuda_alloc(n * sizeof(float), "AdamW second moments");
-        if (!tr->adam_m || !tr->adam_v) return ILR_ENOMEM;
-        ilr_cuda_zero(tr->adam_m, n * sizeof(float));
-        ilr_cuda_zero(tr->adam_v, n * sizeof(float));
-    }
+    int rc = alloc_moments(tr);
+    if (rc) return rc;
     double norm = ilr_cuda_grad_norm(tr->grads, n, tr->scratch);
     if (grad_norm) *grad_norm = norm;
     /* torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1 */
@@ -334,4 +340,18 @@ int ilr_cuda_transformer_download_params(ilr_cuda_transformer *tr) {
 
 int ilr_cuda_transformer_download_grads(const ilr_cuda_transformer *tr, float *grads) {
     return ilr_cuda_download(grads, tr->grads, tr->n_params * sizeof(float));
+}
+
+int ilr_cuda_transformer_download_moments(const ilr_cuda_transformer *tr, float *m, float *v) {
+    if (!tr->adam_m) return ILR_FAIL(ILR_EINVAL, "transformer (CUDA): no optimizer step taken yet");
+    int rc = ilr_cuda_download(m, tr->adam_m, tr->n_params * sizeof(float));
+    return rc ? rc : ilr_cuda_download(v, tr->adam_v, tr->n_params * sizeof(float));
+}
+
+int ilr_cuda_transformer_upload_moments(ilr_cuda_transformer *tr, const float *m, const float *v, int step) {
+    int rc = alloc_moments(tr);
+    if (!rc) rc = ilr_cuda_upload(tr->adam_m, m, tr->n_params * sizeof(float));
+    if (!rc) rc = ilr_cuda_upload(tr->adam_v, v, tr->n_params * sizeof(float));
+    if (!rc) tr->adam_step = step;
+    return rc;
 }

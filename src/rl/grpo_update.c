@@ -80,7 +80,7 @@ static int sort_by_length(update_scratch *w, const ilr_rollout_batch *b) {
  * group of equal rewards contributes exactly nothing then, so it is not run at all). */
 static int scratch_init(update_scratch *w, const ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp) {
     memset(w, 0, sizeof *w);
-    size_t cells = (size_t)hp->micro_batch * p->tr.max_T;
+    size_t cells = (size_t)hp->micro_batch * p->ts.max_T;
     w->tokens = malloc(sizeof(int) * cells);
     w->targets = malloc(sizeof(int) * cells);
     w->lengths = malloc(sizeof(int) * (size_t)hp->micro_batch);
@@ -115,22 +115,23 @@ static void reference_logprobs(ilr_policy *p, const ilr_rollout_batch *b, const 
 
 /* One pass over the active completions: forward, token losses, backward (gradients accumulate). */
 static double loss_pass(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp, update_scratch *w,
-                        ilr_grpo_update_stats *st) {
+                        ilr_grpo_update_stats *st, int *error) {
     double loss = 0;
     for (int first = 0; first < w->num_active; first += hp->micro_batch) {
         int B = w->num_active - first < hp->micro_batch ? w->num_active - first : hp->micro_batch;
         int T = fill_batch(b, w->active + first, B, w->tokens, w->lengths, w->targets);
-        ilr_transformer_forward(&p->tr, w->tokens, w->lengths, w->targets, B, T);
+        int rc = ilr_train_state_forward(&p->ts, w->tokens, w->lengths, NULL, w->targets, B, T, hp->temperature);
+        if (rc) return *error = rc, loss;
         memset(w->dlogp, 0, sizeof(float) * (size_t)B * T);
         for (int r = 0; r < B; r++) {
             int k = w->active[first + r], n = b->out[k].count;
             long at = (long)r * T + w->lengths[r] - n - 1; /* the completion's first target position */
-            for (int j = 0; j < n; j++) st->entropy += p->tr.entropy[at + j];
+            for (int j = 0; j < n; j++) st->entropy += p->ts.entropy[at + j];
             st->entropy_tokens += n;
-            loss += ilr_grpo_token_loss(w->dlogp + at, p->tr.logprob + at, b->out[k].logprobs,
+            loss += ilr_grpo_token_loss(w->dlogp + at, p->ts.logprob + at, b->out[k].logprobs,
                                         w->ref_lp ? w->ref_lp[k] : NULL, n, b->adv[k], b->weight[k], &hp->loss, &st->tok);
         }
-        ilr_transformer_backward(&p->tr, w->dlogp);
+        if ((rc = ilr_train_state_backward(&p->ts, w->dlogp))) return *error = rc, loss;
     }
     return loss;
 }
@@ -140,19 +141,21 @@ int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_up
     memset(st, 0, sizeof *st);
     /* the ratio, the KL and the gradient are those of the distribution sampled from: log softmax(logits / T),
      * as the generator recorded the rollout's log-probs (TRL divides the logits by T the same way) */
-    p->tr.temperature = hp->temperature;
     if (p->has_ref) p->ref_tr.temperature = hp->temperature;
     update_scratch w;
     int rc = scratch_init(&w, p, b, hp);
     for (int i = 0; i < w.num_active; i++) st->trained_tokens += b->out[w.active[i]].count;
     if (!rc && w.ref_lp) reference_logprobs(p, b, hp, &w);
     for (int it = 0; !rc && it < hp->num_iterations; it++) {
-        ilr_transformer_zero_grad(&p->tr);
-        st->loss += loss_pass(p, b, hp, &w, st) / hp->num_iterations;
-        st->learning_rate = ilr_lr_at(&hp->lr, p->tr.adam_step + 1);
+        ilr_train_state_zero_grad(&p->ts);
+        st->loss += loss_pass(p, b, hp, &w, st, &rc) / hp->num_iterations;
+        if (rc) break;
+        st->learning_rate = ilr_lr_at(&hp->lr, ilr_train_state_step(&p->ts) + 1);
         ilr_adamw_params adam = {(float)st->learning_rate, hp->adam_beta1, hp->adam_beta2, hp->adam_eps, hp->weight_decay};
-        rc = ilr_transformer_adamw_step(&p->tr, &adam, hp->max_grad_norm, &st->grad_norm);
+        rc = ilr_train_state_adamw_step(&p->ts, &adam, hp->max_grad_norm, &st->grad_norm);
     }
+    /* the next rollouts read the host weights: bring the GPU's back (nothing to do on the CPU) */
+    if (!rc) rc = ilr_train_state_sync_model(&p->ts);
     scratch_free(&w, b->S);
     return rc;
 }

@@ -14,6 +14,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     snprintf(p->start, sizeof p->start, "%s", model_dir);
     snprintf(p->from, sizeof p->from, "%s", resume_dir ? resume_dir : model_dir);
     p->resumed = resume_dir != NULL;
+    p->device = o->device;
     int rc = ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
     if (!rc && o->chat) rc = ilr_chat_template_load(&p->chat, p->from);
@@ -33,14 +34,14 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
     int rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
-    if (!rc) rc = ilr_transformer_init(&p->tr, &p->model, micro_batch, max_len);
+    if (!rc) rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device);
     if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, micro_batch, max_len);
-    if (!rc && p->resumed) rc = ilr_checkpoint_load_state(p->from, &p->tr, NULL);
+    if (!rc && p->resumed) rc = ilr_train_state_load_checkpoint(&p->ts, p->from, NULL);
     return rc;
 }
 
 void ilr_policy_close(ilr_policy *p) {
-    if (p->tr.model) ilr_transformer_free(&p->tr);
+    ilr_train_state_free(&p->ts);
     if (p->ref_tr.model) ilr_transformer_free(&p->ref_tr);
     if (p->gen.model) ilr_gen_free(&p->gen);
     ilr_chat_template_free(p->chat);
@@ -50,6 +51,6 @@ void ilr_policy_close(ilr_policy *p) {
     memset(p, 0, sizeof *p);
 }
 
-int ilr_policy_checkpoint(const ilr_policy *p, const char *dir, const json_t *state) {
-    return ilr_checkpoint_write(dir, &p->model, &p->tr, p->from, state);
+int ilr_policy_checkpoint(ilr_policy *p, const char *dir, const json_t *state) {
+    return ilr_train_state_write_checkpoint(&p->ts, dir, p->from, state);
 }

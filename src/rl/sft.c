@@ -15,6 +15,7 @@
 #include "ilr/math_grader.h"
 #include "ilr/timer.h"
 #include "ilr/tokenizer_files.h"
+#include "ilr/train_state.h"
 #include "ilr/trainer.h"
 #include "ilr/transformer.h"
 #include "sft_internal.h"
@@ -42,7 +43,7 @@ void ilr_sft_options_default(ilr_sft_options *o) {
 typedef struct {
     const ilr_sft_options *o;
     ilr_model model;
-    ilr_transformer tr;
+    ilr_train_state ts;
     ilr_tokenizer *tok;
     ilr_chat_template *chat;
     sft_data train, eval;
@@ -61,10 +62,11 @@ static double eval_loss(sft_run *r) {
     long count = 0;
     int rows;
     while ((rows = sft_batch_fill(&r->eval, &r->batch, &cur, r->o->batch, r->o->pack, 0, 0, 0)) > 0) {
-        ilr_transformer_forward_packed(&r->tr, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
-                                       rows, r->batch.T);
+        if (ilr_train_state_forward(&r->ts, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
+                                    rows, r->batch.T, 1.0f))
+            return NAN;
         for (long i = 0; i < (long)rows * r->batch.T; i++)
-            if (r->batch.targets[i] >= 0) sum -= r->tr.logprob[i], count++;
+            if (r->batch.targets[i] >= 0) sum -= r->ts.logprob[i], count++;
     }
     return count ? sum / count : 0;
 }
@@ -129,8 +131,10 @@ static int evaluate(sft_run *r, ilr_sft_eval *ev) {
     memset(ev, 0, sizeof *ev);
     if (!r->eval.n) return 0;
     ev->loss = eval_loss(r);
+    if (isnan(ev->loss)) return ilr_last_error_code();
     ev->evaluated = 1;
-    return eval_accuracy(r, ev);
+    int rc = ilr_train_state_sync_model(&r->ts); /* the generator reads the host weights */
+    return rc ? rc : eval_accuracy(r, ev);
 }
 
 static json_t *eval_json(const ilr_sft_eval *ev) {
@@ -161,7 +165,7 @@ static int save_checkpoint(sft_run *r, long step) {
     json_object_set_new(state, "index", json_integer(r->cursor.index));
     json_object_set_new(state, "seed", json_integer((json_int_t)r->o->seed));
     json_object_set_new(state, "trainer", json_string("sft"));
-    int rc = ilr_checkpoint_save(dir, &r->model, &r->tr, r->o->resume_dir ? r->o->resume_dir : r->o->model_dir, state);
+    int rc = ilr_train_state_save_checkpoint(&r->ts, dir, r->o->resume_dir ? r->o->resume_dir : r->o->model_dir, state);
     json_decref(state);
     return rc ? rc : ilr_trainer_commit_checkpoint(&r->trainer, step);
 }
@@ -182,12 +186,12 @@ static int sft_open(sft_run *r, const ilr_sft_options *o) {
                         ilr_tok_vocab_size(r->tok), c->vocab_size);
     rc = sft_data_load(&r->train, o->train_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
     if (!rc && o->eval_path) rc = sft_data_load(&r->eval, o->eval_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
-    if (!rc) rc = ilr_transformer_init(&r->tr, &r->model, o->batch, o->seq);
+    if (!rc) rc = ilr_train_state_init(&r->ts, &r->model, o->batch, o->seq, o->device);
     if (!rc) rc = sft_batch_init(&r->batch, o->batch, o->seq);
     if (rc) return rc;
     if (o->resume_dir) {
         json_t *state = NULL;
-        rc = ilr_checkpoint_load_state(o->resume_dir, &r->tr, &state);
+        rc = ilr_train_state_load_checkpoint(&r->ts, o->resume_dir, &state);
         if (!rc) {
             r->cursor.epoch = (long)json_integer_value(json_object_get(state, "epoch"));
             r->cursor.index = (int)json_integer_value(json_object_get(state, "index"));
@@ -207,14 +211,14 @@ static int sft_open(sft_run *r, const ilr_sft_options *o) {
                                  : (long)ceil(r->train.n * o->epochs / ((double)o->batch * o->grad_accum));
         if (r->total_steps < 1) r->total_steps = 1;
     }
-    return ilr_trainer_open(&r->trainer, o->out_dir, "sft_log.jsonl", o->resume_dir ? (long)r->tr.adam_step : -1,
+    return ilr_trainer_open(&r->trainer, o->out_dir, "sft_log.jsonl", o->resume_dir ? (long)ilr_train_state_step(&r->ts) : -1,
                             o->keep_checkpoints, 1 /* no progress bar: the step lines show progress */);
 }
 
 static void sft_close(sft_run *r) {
     ilr_trainer_close(&r->trainer);
     sft_batch_free(&r->batch);
-    if (r->tr.model) ilr_transformer_free(&r->tr);
+    ilr_train_state_free(&r->ts);
     sft_data_free(&r->train);
     sft_data_free(&r->eval);
     ilr_chat_template_free(r->chat);
@@ -231,29 +235,30 @@ static float sft_lr(const sft_run *r, long step) {
     return ilr_lr_at(&sched, step);
 }
 
-/* One optimizer step: grad_accum packed micro-batches; returns the mean loss per response token. */
-static double train_step(sft_run *r, long step, double *grad_norm, long *tokens) {
+/* One optimizer step: grad_accum packed micro-batches; the mean loss per response token in *loss. */
+static int train_step(sft_run *r, long step, double *loss, double *grad_norm, long *tokens) {
     const ilr_sft_options *o = r->o;
-    ilr_transformer_zero_grad(&r->tr);
-    double loss = 0;
-    for (int micro = 0; micro < o->grad_accum; micro++) {
+    ilr_train_state_zero_grad(&r->ts);
+    *loss = 0;
+    int rc = 0;
+    for (int micro = 0; !rc && micro < o->grad_accum; micro++) {
         int rows = sft_batch_fill(&r->train, &r->batch, &r->cursor, o->batch, o->pack, o->seed, 1, 1);
         int N = rows * r->batch.T;
-        ilr_transformer_forward_packed(&r->tr, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
-                                       rows, r->batch.T);
-        loss += ilr_sft_loss(r->batch.dlogprob, r->tr.logprob, r->batch.targets, N) / o->grad_accum;
+        rc = ilr_train_state_forward(&r->ts, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
+                                     rows, r->batch.T, 1.0f);
+        if (rc) break;
+        *loss += ilr_sft_loss(r->batch.dlogprob, r->ts.logprob, r->batch.targets, N) / o->grad_accum;
         if (o->grad_accum > 1) ilr_scale(r->batch.dlogprob, (size_t)N, 1.0f / o->grad_accum);
-        ilr_transformer_backward(&r->tr, r->batch.dlogprob);
+        rc = ilr_train_state_backward(&r->ts, r->batch.dlogprob);
         *tokens += r->batch.real_tokens;
     }
     ilr_adamw_params hp = {sft_lr(r, step), o->beta1, o->beta2, 1e-8f, o->weight_decay};
-    ilr_transformer_adamw_step(&r->tr, &hp, o->clip, grad_norm);
-    return loss;
+    return rc ? rc : ilr_train_state_adamw_step(&r->ts, &hp, o->clip, grad_norm);
 }
 
 static int sft_loop(sft_run *r, ilr_sft_result *res) {
     const ilr_sft_options *o = r->o;
-    long start = r->tr.adam_step;
+    long start = ilr_train_state_step(&r->ts);
     int rc = 0;
     if (!o->quiet)
         printf("sft: %d examples (%ld response tokens), %ld steps of %d x %d tokens%s, lr %g %s, warmup %d\n", r->train.n,
@@ -266,7 +271,9 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
     ilr_trainer_begin(&r->trainer, "sft", start, r->total_steps);
     long tokens = 0;
     for (long step = start + 1; !rc && step <= r->total_steps; step++) {
-        double norm = 0, loss = train_step(r, step, &norm, &tokens);
+        double norm = 0, loss = 0;
+        rc = train_step(r, step, &loss, &norm, &tokens);
+        if (rc) break;
         if (step == start + 1) res->first_loss = loss;
         res->last_loss = loss;
         res->steps = step;
@@ -332,6 +339,7 @@ int ilr_sft_run(const ilr_sft_options *o, ilr_sft_result *res) {
     memset(&r, 0, sizeof r);
     int rc = sft_open(&r, o);
     if (!rc) rc = sft_loop(&r, res);
+    if (!rc && !res->interrupted) rc = ilr_train_state_sync_model(&r.ts);
     if (!rc && !res->interrupted) {
         ilr_save_options save = {.dtype = ILR_DTYPE_F32};
         rc = ilr_model_save(&r.model, o->out_dir, &save);

@@ -2,14 +2,30 @@
  * an online softmax, and no T x T matrix anywhere.  Forward keeps each row's log-sum-exp; backward recomputes
  * the probabilities and runs as two kernels so that every gradient element has one owner (no atomics, the
  * same bits every run): dK, dV per key tile (looping over the query heads of its group and the query tiles
- * after it), dQ per query tile.  Arithmetic is fp32 on bf16 inputs (CUDA cores, not tensor cores yet).
+ * after it), dQ per query tile.  Head sizes that are multiples of 16 go to the tensor-core kernels of
+ * attention_mma.cu (the same algorithm); the kernels here, fp32 arithmetic on CUDA cores, take the others.
  *
  * Masks (kernels.h): query t of sequence b attends key t2 when t < lengths[b], t2 <= t, and t2 >= the start
  * of t's document (t - pos[b, t] when pos is given, else 0).  A document's start never decreases along t,
  * so a tile's first row has the earliest start of the tile. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
+
+/* attention_mma.cu: tensor-core kernels for head sizes that are multiples of 16 (1 when they took the call). */
+int ilr_cuda_attention_forward_mma(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
+                                   const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
+int ilr_cuda_attention_backward_mma(bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout, const bf16 *q, const bf16 *k,
+                                    const bf16 *v, const float *lse, const float *D, float *part, const int *lengths,
+                                    const int *pos, int B, int T, int NH, int NKV, int HD);
+
+/* ILR_CUDA_ATTENTION=cuda-cores keeps every head size on the kernels below (tests and benchmarks compare). */
+static int tensor_cores_allowed(void) {
+    const char *e = getenv("ILR_CUDA_ATTENTION");
+    return !e || strcmp(e, "cuda-cores") != 0;
+}
 
 enum { TILE = 32, THREADS = 256, ROWS_PER_WARP = TILE / (THREADS / 32), MAX_HD = 128 };
 
@@ -277,6 +293,11 @@ template <typename K> static void allow_smem(K kernel, size_t smem) {
 extern "C" void ilr_cuda_attention_forward(ilr_bf16 *out, float *lse, const ilr_bf16 *q, const ilr_bf16 *k,
                                            const ilr_bf16 *v, const int *lengths, const int *pos, int B, int T, int NH,
                                            int NKV, int HD) {
+    if (tensor_cores_allowed() && ilr_cuda_attention_forward_mma(as_bf16(out), lse, as_bf16(q), as_bf16(k), as_bf16(v),
+                                                                 lengths, pos, B, T, NH, NKV, HD)) {
+        ILR_CUDA_LAUNCHED("attention forward (tensor cores)");
+        return;
+    }
     dim3 grid((T + TILE - 1) / TILE, NH, B);
     size_t smem = sizeof(float) * (size_t)(TILE * HD + TILE * (HD + 1) + TILE * HD);
     float scale = 1.0f / sqrtf((float)HD);
@@ -288,6 +309,10 @@ extern "C" void ilr_cuda_attention_forward(ilr_bf16 *out, float *lse, const ilr_
     ILR_CUDA_LAUNCHED("attention forward");
 }
 
+extern "C" size_t ilr_cuda_attention_backward_scratch_floats(int B, int T, int NH, int HD) {
+    return (size_t)B * T * NH * (1 + 2 * (size_t)HD);
+}
+
 extern "C" void ilr_cuda_attention_backward(ilr_bf16 *dq, ilr_bf16 *dk, ilr_bf16 *dv, const ilr_bf16 *dout,
                                             const ilr_bf16 *out, const ilr_bf16 *q, const ilr_bf16 *k,
                                             const ilr_bf16 *v, const float *lse, const int *lengths, const int *pos,
@@ -297,6 +322,12 @@ extern "C" void ilr_cuda_attention_backward(ilr_bf16 *dq, ilr_bf16 *dk, ilr_bf16
     attention_rowdot_kernel<<<(unsigned)((rows * 32 + 255) / 256), 256, 0, ilr_cuda_stream>>>(
         scratch, as_bf16(dout), as_bf16(out), lengths, B, T, NH, HD);
     ILR_CUDA_LAUNCHED("attention backward (row terms)");
+    if (tensor_cores_allowed() &&
+        ilr_cuda_attention_backward_mma(as_bf16(dq), as_bf16(dk), as_bf16(dv), as_bf16(dout), as_bf16(q), as_bf16(k),
+                                        as_bf16(v), lse, scratch, scratch + rows, lengths, pos, B, T, NH, NKV, HD)) {
+        ILR_CUDA_LAUNCHED("attention backward (tensor cores)");
+        return;
+    }
     dim3 grid_kv((T + TILE - 1) / TILE, NKV, B), grid_q((T + TILE - 1) / TILE, NH, B);
     size_t smem_kv = sizeof(float) * (size_t)(2 * TILE * HD + 2 * TILE * (HD + 1) + 2 * TILE);
     size_t smem_q = sizeof(float) * (size_t)(2 * TILE * HD + 2 * TILE * (HD + 1));

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common.cuh"
 
@@ -9,19 +10,81 @@ cudaStream_t ilr_cuda_stream;
 cublasHandle_t ilr_cuda_blas;
 static int initialised = -1; /* the device, once ilr_cuda_init succeeded */
 static cudaEvent_t timer_begin, timer_end;
+static void *blas_workspace;
+enum { BLAS_WORKSPACE_BYTES = 64 << 20 };
 static size_t bytes_in_use, peak_bytes;
 /* The first error seen in a launch or a cuBLAS call, reported by the next ilr_cuda_sync. */
 static char pending_error[512];
+
+/* ---- the profile (ILR_CUDA_PROFILE=1): each launch waits for the stream, and the time since the previous
+ * launch's end goes to the launch's name.  The waits slow the run down; the shares are what it is for. ---- */
+
+enum { PROFILE_ENTRIES = 64 };
+static struct {
+    const char *what;
+    double seconds;
+    long calls;
+} profile[PROFILE_ENTRIES];
+static int profiling = -1; /* -1: the environment not read yet */
+static double profile_last;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+extern "C" int ilr_cuda_profiling(void) {
+    if (profiling < 0) profiling = getenv("ILR_CUDA_PROFILE") && strcmp(getenv("ILR_CUDA_PROFILE"), "0") != 0;
+    return profiling;
+}
+
+static void profile_mark(const char *what) {
+    if (!ilr_cuda_profiling()) return;
+    cudaStreamSynchronize(ilr_cuda_stream);
+    double t = now_seconds();
+    for (int i = 0; i < PROFILE_ENTRIES; i++)
+        if (!profile[i].what || strcmp(profile[i].what, what) == 0) {
+            profile[i].what = what;
+            profile[i].seconds += profile_last > 0 ? t - profile_last : 0;
+            profile[i].calls++;
+            break;
+        }
+    profile_last = t;
+}
+
+extern "C" void ilr_cuda_profile_reset(void) {
+    memset(profile, 0, sizeof profile);
+    profile_last = 0;
+}
+
+extern "C" void ilr_cuda_profile_print(FILE *out, double per) {
+    double total = 0;
+    for (int i = 0; i < PROFILE_ENTRIES && profile[i].what; i++) total += profile[i].seconds;
+    for (int done = 0; done < PROFILE_ENTRIES; done++) { /* largest first */
+        int best = -1;
+        for (int i = 0; i < PROFILE_ENTRIES && profile[i].what; i++)
+            if (profile[i].calls >= 0 && (best < 0 || profile[i].seconds > profile[best].seconds)) best = i;
+        if (best < 0) break;
+        fprintf(out, "  %-40s %8.2f ms %5.1f%%  (%ld calls)\n", profile[best].what, 1e3 * profile[best].seconds / per,
+                100 * profile[best].seconds / (total > 0 ? total : 1), profile[best].calls);
+        profile[best].calls = -1 - profile[best].calls; /* printed */
+    }
+    for (int i = 0; i < PROFILE_ENTRIES && profile[i].what; i++)
+        if (profile[i].calls < 0) profile[i].calls = -1 - profile[i].calls;
+}
 
 void ilr_cuda_check_launch(const char *what, const char *file, int line) {
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess && !pending_error[0])
         snprintf(pending_error, sizeof pending_error, "CUDA: %s at %s:%d: %s", what, file, line, cudaGetErrorString(e));
+    profile_mark(what);
 }
 
 static void check_blas(cublasStatus_t s, const char *what) {
     if (s != CUBLAS_STATUS_SUCCESS && !pending_error[0])
         snprintf(pending_error, sizeof pending_error, "cuBLAS: %s failed: %s", what, cublasGetStatusString(s));
+    profile_mark(what);
 }
 
 extern "C" int ilr_cuda_device_count(void) {
@@ -49,6 +112,11 @@ extern "C" int ilr_cuda_init(int device) {
     /* Pedantic math: no reduced-precision reductions inside cuBLAS beyond what the types say. */
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetMathMode(ilr_cuda_blas, CUBLAS_DEFAULT_MATH);
     if (s != CUBLAS_STATUS_SUCCESS) return ILR_FAIL(ILR_EIO, "cuBLAS: cannot start: %s", cublasGetStatusString(s));
+    /* A workspace of its own lets cuBLAS pick its split-K and Hopper kernels (NVIDIA suggests 32 MiB on Hopper). */
+    e = cudaMalloc(&blas_workspace, BLAS_WORKSPACE_BYTES);
+    if (e != cudaSuccess) return ILR_FAIL(ILR_ENOMEM, "CUDA: cuBLAS workspace: %s", cudaGetErrorString(e));
+    s = cublasSetWorkspace(ilr_cuda_blas, blas_workspace, BLAS_WORKSPACE_BYTES);
+    if (s != CUBLAS_STATUS_SUCCESS) return ILR_FAIL(ILR_EIO, "cuBLAS: workspace: %s", cublasGetStatusString(s));
     initialised = device;
     return 0;
 }
@@ -124,6 +192,7 @@ extern "C" int ilr_cuda_upload(void *dst, const void *host_src, size_t bytes) {
     cudaError_t e = cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, ilr_cuda_stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(ilr_cuda_stream);
     if (e != cudaSuccess) return ILR_FAIL(ILR_EIO, "CUDA: upload of %zu bytes: %s", bytes, cudaGetErrorString(e));
+    profile_mark("host -> device copies");
     return 0;
 }
 
@@ -131,6 +200,7 @@ extern "C" int ilr_cuda_download(void *host_dst, const void *src, size_t bytes) 
     cudaError_t e = cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, ilr_cuda_stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(ilr_cuda_stream);
     if (e != cudaSuccess) return ILR_FAIL(ILR_EIO, "CUDA: download of %zu bytes: %s", bytes, cudaGetErrorString(e));
+    profile_mark("device -> host copies");
     return 0;
 }
 

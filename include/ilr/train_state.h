@@ -1,0 +1,54 @@
+/* The training state of one model on the device a run chose: the CPU transformer (ilr/transformer.h) or, in a
+ * build with the CUDA backend (make CUDA=1), the GPU one (ilr/transformer_cuda.h).  Trainers drive it the same
+ * way on either: forward (log-probabilities and entropies come back to the host), backward from
+ * d(loss)/d(logprob), AdamW, checkpoints.
+ *
+ * On the GPU the master weights live on the device: ilr_train_state_sync_model copies them into the host
+ * model before anything on the host reads it (the generation engine, saving); checkpoints bring the AdamW
+ * moments through host memory for the write (and back for a resume), so a checkpoint is the same files
+ * whichever device wrote it, and either device resumes it. */
+#ifndef ILR_TRAIN_STATE_H
+#define ILR_TRAIN_STATE_H
+
+#include <jansson.h>
+
+#include "ilr/model.h"
+#include "ilr/transformer.h"
+
+typedef enum { ILR_DEVICE_CPU = 0, ILR_DEVICE_CUDA = 1 } ilr_device;
+
+/* "cpu" or "cuda"; ILR_EUNSUPPORTED for cuda in a build without the CUDA backend, ILR_EINVAL otherwise. */
+int ilr_device_parse(const char *text, ilr_device *device);
+const char *ilr_device_name(ilr_device device);
+
+typedef struct {
+    ilr_device device;
+    ilr_model *model;             /* not owned */
+    int max_B, max_T;             /* the sizes it was made for */
+    ilr_transformer cpu;          /* the CPU state (unused on the GPU) */
+    void *gpu;                    /* an ilr_cuda_transformer on the GPU */
+    const float *logprob, *entropy; /* the last forward's, on the host (B * T) */
+} ilr_train_state;
+
+/* Sizes the state for batches up to B x T on device (starting the GPU when it is cuda). */
+int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device);
+void ilr_train_state_free(ilr_train_state *s);
+
+/* As ilr_transformer_forward_packed (positions may be NULL), at temperature (> 0). */
+int ilr_train_state_forward(ilr_train_state *s, const int *tokens, const int *lengths, const int *positions,
+                            const int *targets, int B, int T, float temperature);
+int ilr_train_state_backward(ilr_train_state *s, const float *dlogprob);
+void ilr_train_state_zero_grad(ilr_train_state *s);
+int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm);
+/* Optimizer steps taken (resumed ones included). */
+int ilr_train_state_step(const ilr_train_state *s);
+/* The device's weights into the host model (nothing to do on the CPU). */
+int ilr_train_state_sync_model(ilr_train_state *s);
+
+/* ilr_checkpoint_save / ilr_checkpoint_load_state for this state (the host model synced first). */
+int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state);
+int ilr_train_state_load_checkpoint(ilr_train_state *s, const char *dir, json_t **state);
+/* ilr_checkpoint_write's twin (one part of a checkpoint of several). */
+int ilr_train_state_write_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state);
+
+#endif

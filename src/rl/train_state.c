@@ -1,0 +1,168 @@
+/* One model's training state on the CPU or the GPU (see ilr/train_state.h). */
+#include "ilr/train_state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/checkpoint.h"
+#include "ilr/error.h"
+#ifdef ILR_CUDA
+#include "ilr/cuda.h"
+#include "ilr/transformer_cuda.h"
+#endif
+
+int ilr_device_parse(const char *text, ilr_device *device) {
+    if (strcmp(text, "cpu") == 0) return *device = ILR_DEVICE_CPU, 0;
+    if (strcmp(text, "cuda") == 0) {
+#ifdef ILR_CUDA
+        return *device = ILR_DEVICE_CUDA, 0;
+#else
+        return ILR_FAIL(ILR_EUNSUPPORTED, "device cuda: this ilr was built without the CUDA backend (make CUDA=1)");
+#endif
+    }
+    return ILR_FAIL(ILR_EINVAL, "device must be cpu or cuda, not '%s'", text);
+}
+
+const char *ilr_device_name(ilr_device device) { return device == ILR_DEVICE_CUDA ? "cuda" : "cpu"; }
+
+int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device) {
+    memset(s, 0, sizeof *s);
+    s->device = device;
+    s->model = model;
+    s->max_B = B, s->max_T = T;
+    if (device == ILR_DEVICE_CPU) {
+        int rc = ilr_transformer_init(&s->cpu, model, B, T);
+        s->logprob = s->cpu.logprob, s->entropy = s->cpu.entropy;
+        return rc;
+    }
+#ifdef ILR_CUDA
+    ilr_cuda_transformer *g = calloc(1, sizeof *g);
+    if (!g) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    int rc = ilr_cuda_init(0);
+    if (!rc) rc = ilr_cuda_transformer_init(g, model, B, T);
+    if (rc) return free(g), rc;
+    s->gpu = g;
+    s->logprob = g->logprob, s->entropy = g->entropy;
+    return 0;
+#else
+    return ILR_FAIL(ILR_EUNSUPPORTED, "device cuda: this ilr was built without the CUDA backend (make CUDA=1)");
+#endif
+}
+
+void ilr_train_state_free(ilr_train_state *s) {
+    if (s->cpu.model) ilr_transformer_free(&s->cpu);
+#ifdef ILR_CUDA
+    if (s->gpu) ilr_cuda_transformer_free(s->gpu);
+#endif
+    free(s->gpu);
+    memset(s, 0, sizeof *s);
+}
+
+#ifdef ILR_CUDA
+#define GPU(s) ((ilr_cuda_transformer *)(s)->gpu)
+#endif
+
+int ilr_train_state_forward(ilr_train_state *s, const int *tokens, const int *lengths, const int *positions,
+                            const int *targets, int B, int T, float temperature) {
+#ifdef ILR_CUDA
+    if (s->gpu) {
+        GPU(s)->temperature = temperature;
+        return ilr_cuda_transformer_forward(GPU(s), tokens, lengths, positions, targets, B, T);
+    }
+#endif
+    s->cpu.temperature = temperature;
+    ilr_transformer_forward_packed(&s->cpu, tokens, lengths, positions, targets, B, T);
+    return 0;
+}
+
+int ilr_train_state_backward(ilr_train_state *s, const float *dlogprob) {
+#ifdef ILR_CUDA
+    if (s->gpu) return ilr_cuda_transformer_backward(GPU(s), dlogprob);
+#endif
+    ilr_transformer_backward(&s->cpu, dlogprob);
+    return 0;
+}
+
+void ilr_train_state_zero_grad(ilr_train_state *s) {
+#ifdef ILR_CUDA
+    if (s->gpu) return ilr_cuda_transformer_zero_grad(GPU(s));
+#endif
+    ilr_transformer_zero_grad(&s->cpu);
+}
+
+int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm) {
+#ifdef ILR_CUDA
+    if (s->gpu) return ilr_cuda_transformer_adamw_step(GPU(s), hp, max_grad_norm, grad_norm);
+#endif
+    return ilr_transformer_adamw_step(&s->cpu, hp, max_grad_norm, grad_norm);
+}
+
+int ilr_train_state_step(const ilr_train_state *s) {
+#ifdef ILR_CUDA
+    if (s->gpu) return GPU(s)->adam_step;
+#endif
+    return s->cpu.adam_step;
+}
+
+int ilr_train_state_sync_model(ilr_train_state *s) {
+#ifdef ILR_CUDA
+    if (s->gpu) return ilr_cuda_transformer_download_params(GPU(s));
+#endif
+    return 0;
+}
+
+#ifdef ILR_CUDA
+/* The checkpoint code reads and writes an ilr_transformer's moments (host arrays); on the GPU a transformer
+ * holding only those (no activations) carries them through host memory. */
+static int host_moments(ilr_train_state *s, ilr_transformer *view) {
+    memset(view, 0, sizeof *view);
+    view->model = s->model;
+    view->adam_step = GPU(s)->adam_step;
+    return ilr_transformer_alloc_moments(view);
+}
+static void free_host_moments(ilr_transformer *view) {
+    ilr_aligned_free(view->adam_m);
+    ilr_aligned_free(view->adam_v);
+}
+#endif
+
+/* ilr_checkpoint_save (atomic) or ilr_checkpoint_write (a part), with the state's moments on the host. */
+static int checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state, int atomic) {
+    int (*write)(const char *, const ilr_model *, const ilr_transformer *, const char *, const json_t *) =
+        atomic ? ilr_checkpoint_save : ilr_checkpoint_write;
+#ifdef ILR_CUDA
+    if (s->gpu) {
+        ilr_transformer view;
+        int rc = ilr_train_state_sync_model(s);
+        if (!rc) rc = host_moments(s, &view);
+        if (!rc && GPU(s)->adam_m) rc = ilr_cuda_transformer_download_moments(GPU(s), view.adam_m, view.adam_v);
+        if (!rc) rc = write(dir, s->model, GPU(s)->adam_m ? &view : NULL, tokenizer_dir, state);
+        free_host_moments(&view);
+        return rc;
+    }
+#endif
+    return write(dir, s->model, &s->cpu, tokenizer_dir, state);
+}
+
+int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state) {
+    return checkpoint(s, dir, tokenizer_dir, state, 1);
+}
+
+int ilr_train_state_write_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state) {
+    return checkpoint(s, dir, tokenizer_dir, state, 0);
+}
+
+int ilr_train_state_load_checkpoint(ilr_train_state *s, const char *dir, json_t **state) {
+#ifdef ILR_CUDA
+    if (s->gpu) {
+        ilr_transformer view;
+        int rc = host_moments(s, &view);
+        if (!rc) rc = ilr_checkpoint_load_state(dir, &view, state);
+        if (!rc && view.adam_step > 0)
+            rc = ilr_cuda_transformer_upload_moments(GPU(s), view.adam_m, view.adam_v, view.adam_step);
+        free_host_moments(&view);
+        return rc;
+    }
+#endif
+    return ilr_checkpoint_load_state(dir, &s->cpu, state);
+}
