@@ -1,13 +1,12 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The PyTorch side of the generation comparison in README.md (a benchmark, never a test).
 
 Greedy KV-cache generation with the same decoder as bench/pytorch_train.py (fp32, CPU): B sequences of a
 P-token prompt prefilled together, then N decode steps; prints prefill and decode tokens/s and peak RSS:
-    /usr/bin/python3 bench/pytorch_generate.py --shape small --batch 64 --prompt 128 --new 64
+    bench/.venv/bin/python bench/pytorch_generate.py --shape small --batch 64 --prompt 128 --new 64
 Compare with
     ./ilr bench generate --arch llama --shape small --batch 64 --prompt 128 --new 64
-Needs Debian's python3-torch (not a dependency of the build or the tests); bench/compare_generate.sh skips
-it when torch is missing.
+Attention is torch's scaled_dot_product_attention unless --attention naive.  Needs torch (bench/venv.sh).
 """
 import argparse, os, resource, sys, time
 
@@ -18,7 +17,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_train import SHAPES, Model, rms, rotate  # noqa: E402
 
 
-@torch.no_grad()
+ATTENTION = "sdpa"
+
+
+@torch.inference_mode()
 def forward_cached(model, ids, cache, pos0, cos, sin):
     B, T = ids.shape
     x = model.embed(ids)
@@ -32,10 +34,14 @@ def forward_cached(model, ids, cache, pos0, cos, sin):
         K, V = cache[li]
         K[:, :, pos0:pos0 + T] = k
         V[:, :, pos0:pos0 + T] = v
-        kk = K[:, :, :pos0 + T].repeat_interleave(l.NH // l.NKV, dim=1)
-        vv = V[:, :, :pos0 + T].repeat_interleave(l.NH // l.NKV, dim=1)
-        att = torch.softmax(q @ kk.transpose(-1, -2) / l.HD ** 0.5 + mask, dim=-1)
-        x = x + l.o((att @ vv).transpose(1, 2).reshape(B, T, -1))
+        if ATTENTION == "sdpa":  # one new token sees every cached one; a prefill from 0 is plain causal
+            y = F.scaled_dot_product_attention(q, K[:, :, :pos0 + T], V[:, :, :pos0 + T], is_causal=T > 1,
+                                               enable_gqa=l.NH != l.NKV) if T == 1 or pos0 == 0 else None
+        if ATTENTION != "sdpa" or y is None:
+            kk = K[:, :, :pos0 + T].repeat_interleave(l.NH // l.NKV, dim=1)
+            vv = V[:, :, :pos0 + T].repeat_interleave(l.NH // l.NKV, dim=1)
+            y = torch.softmax(q @ kk.transpose(-1, -2) / l.HD ** 0.5 + mask, dim=-1) @ vv
+        x = x + l.o(y.transpose(1, 2).reshape(B, T, -1))
         h = rms(x, l.ln2)
         x = x + l.down(F.silu(l.gate(h)) * l.up(h))
     x = rms(x[:, -1], model.norm)
@@ -49,7 +55,10 @@ def main():
     p.add_argument("--prompt", type=int, default=128)
     p.add_argument("--new", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--attention", default="sdpa", choices=["sdpa", "naive"])
     a = p.parse_args()
+    global ATTENTION
+    ATTENTION = a.attention
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = Model(*SHAPES[a.shape]).eval()
@@ -70,7 +79,7 @@ def main():
         tok = logits.argmax(-1, keepdim=True)
     decode = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1048576
-    print(f"pytorch {torch.__version__}: {a.shape}, batch {a.batch}, prompt {a.prompt}, {a.new} new: prefill "
+    print(f"pytorch {torch.__version__} ({a.attention} attention): {a.shape}, batch {a.batch}, prompt {a.prompt}, {a.new} new: prefill "
           f"{a.batch * a.prompt / prefill:.0f} tokens/s, decode {a.batch * a.new / decode:.1f} tokens/s "
           f"({a.new / decode:.1f} per sequence), peak RSS {rss:.2f} GiB, {a.threads} threads")
 

@@ -1,10 +1,12 @@
-#!/usr/bin/python3
-"""The PyTorch side of the training-throughput comparison in README.md (a benchmark, never a test).
+#!/usr/bin/env python3
+"""The PyTorch side of the training-throughput comparison (bench/compare_all.sh; a benchmark, never a test).
 
 Times forward + backward + AdamW of the same decoder ilr trains (Llama/Qwen2 layout: RMSNorm, rotary,
 GQA causal attention, SwiGLU, fp32 on the CPU) on random tokens, and prints tokens/s and peak RSS:
-    /usr/bin/python3 bench/pytorch_train.py --shape small --batch 4 --seq 256 --steps 3
-Needs Debian's python3-torch (not a dependency of the build or the tests).  Compare with
+    bench/.venv/bin/python bench/pytorch_train.py --shape small --batch 4 --seq 256 --steps 3
+Attention is torch's scaled_dot_product_attention (its fused CPU kernel, grouped-query heads without copies)
+unless --attention naive; --compile runs the model through torch.compile (inductor's C++ code).  Needs torch
+(bench/venv.sh installs it; not a dependency of the build or the tests).  Compare with
     ./ilr bench train --arch llama --shape small --batch 4 --seq 256
 """
 import argparse, resource, time
@@ -43,6 +45,17 @@ def rotate(x, cos, sin):
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
 
+ATTENTION = "sdpa"
+
+
+def attend(q, k, v, NH, NKV, HD, mask):
+    if ATTENTION == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=NH != NKV)
+    k = k.repeat_interleave(NH // NKV, dim=1)
+    v = v.repeat_interleave(NH // NKV, dim=1)
+    return torch.softmax(q @ k.transpose(-1, -2) / HD ** 0.5 + mask, dim=-1) @ v
+
+
 class Model(torch.nn.Module):
     def __init__(self, V, C, I, L, NH, NKV, tied):
         super().__init__()
@@ -64,10 +77,8 @@ class Model(torch.nn.Module):
             q = rotate(l.q(h).view(B, T, l.NH, l.HD).transpose(1, 2), cos, sin)
             k = rotate(l.k(h).view(B, T, l.NKV, l.HD).transpose(1, 2), cos, sin)
             v = l.v(h).view(B, T, l.NKV, l.HD).transpose(1, 2)
-            k = k.repeat_interleave(l.NH // l.NKV, dim=1)
-            v = v.repeat_interleave(l.NH // l.NKV, dim=1)
-            att = torch.softmax(q @ k.transpose(-1, -2) / l.HD ** 0.5 + mask, dim=-1)
-            x = x + l.o((att @ v).transpose(1, 2).reshape(B, T, -1))
+            y = attend(q, k, v, l.NH, l.NKV, l.HD, mask)
+            x = x + l.o(y.transpose(1, 2).reshape(B, T, -1))
             h = rms(x, l.ln2)
             x = x + l.down(F.silu(l.gate(h)) * l.up(h))
         x = rms(x, self.norm)
@@ -81,17 +92,22 @@ def main():
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--attention", default="sdpa", choices=["sdpa", "naive"])
+    p.add_argument("--compile", action="store_true")
     a = p.parse_args()
+    global ATTENTION
+    ATTENTION = a.attention
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = Model(*SHAPES[a.shape])
+    forward = torch.compile(model) if a.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0)
     ids = torch.randint(0, SHAPES[a.shape][0], (a.batch, a.seq))
     start = 0.0
     for step in range(a.steps + 1):
         if step == 1:
             start = time.perf_counter()
-        logits = model(ids[:, :-1])
+        logits = forward(ids[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -99,7 +115,8 @@ def main():
         opt.step()
     sec = (time.perf_counter() - start) / a.steps
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1048576
-    print(f"pytorch {torch.__version__}: {a.shape}, batch {a.batch} x {a.seq}: {sec:.3f} s/step, "
+    print(f"pytorch {torch.__version__} ({a.attention} attention{', torch.compile' if a.compile else ''}, "
+          f"{torch.backends.cpu.get_cpu_capability()}): {a.shape}, batch {a.batch} x {a.seq}: {sec:.3f} s/step, "
           f"{a.batch * a.seq / sec:.0f} tokens/s, peak RSS {rss:.2f} GiB, {a.threads} threads")
 
 
