@@ -58,7 +58,7 @@ endif
 MARCH := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
 ifeq ($(SAN),1)
 BUILD := build/san
-OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT := -O1 -g $(MARCH) -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else ifeq ($(CUDA),1)
 BUILD := build/cuda
 OPT := -O3 $(MARCH) -g

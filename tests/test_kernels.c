@@ -593,6 +593,50 @@ static double swiglu_loss(void *p) {
     return dot64(c->out, c->R, c->n);
 }
 
+/* Cached attention (generation) against a float64 softmax: rows of two sequences at various positions, grouped
+ * heads, head sizes that take the AVX2 paths (32, 64: multiples of 8, contexts not multiples of 8) and the
+ * scalar ones (20). */
+static void check_attention_cached(ilr_rng *rng, int HD) {
+    enum { SEQS = 2, ROWS = 45, NH = 6, NKV = 2, N = 4 };
+    int group = NH / NKV, seq[N] = {0, 1, 1, 0}, pos[N] = {0, 7, 44, 17};
+    size_t KD = (size_t)NKV * HD;
+    float *kc = randn(rng, SEQS * ROWS * KD, 1.0f), *vc = randn(rng, SEQS * ROWS * KD, 1.0f);
+    float *q = randn(rng, (size_t)N * NH * HD, 1.0f), *out = talloc(sizeof(float) * N * NH * HD);
+    float *scores = talloc(sizeof(float) * ROWS * (size_t)omp_get_max_threads());
+    double *want = talloc(sizeof(double) * N * NH * HD), *p = talloc(sizeof(double) * ROWS);
+    ilr_attention_cached(out, q, kc, vc, ROWS, seq, pos, N, NH, NKV, HD, scores, ROWS);
+    for (int i = 0; i < N; i++)
+        for (int h = 0; h < NH; h++) {
+            const float *qi = q + ((size_t)i * NH + h) * HD;
+            double max = -INFINITY, sum = 0;
+            for (int t = 0; t <= pos[i]; t++) {
+                const float *k = kc + ((size_t)seq[i] * ROWS + t) * KD + (size_t)(h / group) * HD;
+                double d = 0;
+                for (int e = 0; e < HD; e++) d += (double)qi[e] * k[e];
+                p[t] = d / sqrt((double)HD);
+                max = fmax(max, p[t]);
+            }
+            for (int t = 0; t <= pos[i]; t++) sum += p[t] = exp(p[t] - max);
+            for (int t = 0; t <= pos[i]; t++) {
+                const float *v = vc + ((size_t)seq[i] * ROWS + t) * KD + (size_t)(h / group) * HD;
+                for (int e = 0; e < HD; e++) want[((size_t)i * NH + h) * HD + e] += p[t] / sum * v[e];
+            }
+        }
+    char what[64];
+    snprintf(what, sizeof what, "attention over KV caches, head size %d", HD);
+    expect_close(what, out, want, (size_t)N * NH * HD, 1e-5);
+    tfree_all();
+}
+
+static void test_attention_cached(void **state) {
+    (void)state;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 13, 1);
+    check_attention_cached(&rng, 32);
+    check_attention_cached(&rng, 64);
+    check_attention_cached(&rng, 20);
+}
+
 static void test_swiglu(void **state) {
     (void)state;
     enum { N = 4, FF = 50, SZ = N * FF };
@@ -839,6 +883,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_attention),
     cmocka_unit_test(test_attention_padding_ignored),
     cmocka_unit_test(test_attention_long),
+    cmocka_unit_test(test_attention_cached),
     cmocka_unit_test(test_swiglu),
     cmocka_unit_test(test_elementwise),
     cmocka_unit_test(test_lm_head_forward),
