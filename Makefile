@@ -1,6 +1,6 @@
 # ilr — Interactive Learning for LLM Reasoning, in C.  See README.md.
 #
-#   make              build build/release/ilr (the CLI) and build/release/libilr.a; ./ilr links to the CLI
+#   make              build build/release/ilr (the CLI) and build/release/libilr.a; ./ilr links to the CLI built last
 #   make test         build and run the test suite (cmocka); T=name runs the groups whose name contains it
 #   make test SAN=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer (build/san/)
 #   make bench        build and run the benchmarks in bench/
@@ -102,7 +102,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .SECONDARY:
 all: $(BUILD)/ilr $(BUILD)/libilr.a
 ifeq ($(SAN),0)
-	@ln -sf build/release/ilr ilr
+	@ln -sf $(BUILD)/ilr ilr
 endif
 
 help:
