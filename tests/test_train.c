@@ -190,6 +190,13 @@ static void test_grpo_smoke_run(void **state) {
     char *argv_code[] = {"ilr", "train", cfg, "data.task=code", run2};
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, argv_code), 1);
     assert_non_null(strstr(out, "data.task is code but the dataset holds math questions"));
+#ifndef ILR_CUDA
+    /* train.device: cuda in a build without the CUDA backend says so, and how to get it */
+    snprintf(run2, sizeof run2, "output_dir=%s/run-cuda", fx.dir);
+    char *argv_cuda[] = {"ilr", "train", cfg, "train.device=cuda", run2};
+    assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, argv_cuda), 1);
+    ilr_test_expect_contains(out, "built without the CUDA backend (make CUDA=1)");
+#endif
 
     /* the other branches: a reference model and its KL, mu = 2, per-sequence aggregation, mean-only
      * advantages, truncated completions masked */

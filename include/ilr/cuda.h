@@ -63,8 +63,7 @@ int ilr_cuda_download(void *host_dst, const void *src, size_t bytes);
 void ilr_cuda_zero(void *dst, size_t bytes);
 /* Waits for the queued work; an ilr error when any of it failed. */
 int ilr_cuda_sync(void);
-/* Bytes of device memory in use by this process's allocations through ilr_cuda_alloc, and the peak. */
-size_t ilr_cuda_bytes_in_use(void);
+/* The most device memory this process's ilr_cuda_alloc allocations held at once (since the last reset). */
 size_t ilr_cuda_peak_bytes(void);
 void ilr_cuda_reset_peak(void);
 
@@ -84,7 +83,6 @@ void ilr_cuda_profile_print(FILE *out, double per);
 /* ---- conversion and elementwise ---- */
 
 void ilr_cuda_f32_to_bf16(ilr_bf16 *dst, const float *src, size_t n);
-void ilr_cuda_bf16_to_f32(float *dst, const ilr_bf16 *src, size_t n);
 /* out = a + b (out may alias a or b). */
 void ilr_cuda_add(ilr_bf16 *out, const ilr_bf16 *a, const ilr_bf16 *b, size_t n);
 /* dst += src (fp32 into bf16). */
@@ -103,8 +101,8 @@ void ilr_cuda_matmul_backward(ilr_bf16 *dinp, float *dweight, float *dbias, cons
                               const ilr_bf16 *weight, int N, int IN, int OUT, float *scratch);
 /* Scratch for the fixed-order column sums of an (N, C) matrix (dbias, RMSNorm's dweight). */
 size_t ilr_cuda_colsum_scratch_floats(int N, int C);
-/* A general product for benchmarks: C (m, n, fp32 or bf16 per c_f32) = A (m, k) @ B (n, k)^T, row-major bf16. */
-void ilr_cuda_gemm_bench(void *c, int c_f32, const ilr_bf16 *a, const ilr_bf16 *b, int m, int n, int k);
+/* A general product for benchmarks: C (m, n) = A (m, k) @ B (n, k)^T, row-major bf16. */
+void ilr_cuda_gemm_bench(ilr_bf16 *c, const ilr_bf16 *a, const ilr_bf16 *b, int m, int n, int k);
 
 /* ---- embedding ---- */
 

@@ -19,7 +19,6 @@ typedef enum { ILR_DEVICE_CPU = 0, ILR_DEVICE_CUDA = 1 } ilr_device;
 
 /* "cpu" or "cuda"; ILR_EUNSUPPORTED for cuda in a build without the CUDA backend, ILR_EINVAL otherwise. */
 int ilr_device_parse(const char *text, ilr_device *device);
-const char *ilr_device_name(ilr_device device);
 
 typedef struct {
     ilr_device device;

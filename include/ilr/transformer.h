@@ -77,6 +77,11 @@ void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *
  * rotary embeddings use them, and a token attends only to its own document.  NULL: one document per row. */
 void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, const int *lengths,
                                     const int *positions, const int *targets, int B, int T);
+/* The batch as the forward passes read it (the CPU's and the GPU's): tok, tgt, pos (B, T) get the tokens, the
+ * targets and the positions (positions, or t when NULL) of real tokens, and token 0, no target (-1) and
+ * position t at padding.  Packed positions must restart at 0 and rise by 1 (asserted). */
+void ilr_transformer_prepare_batch(int *tok, int *tgt, int *pos, const int *tokens, const int *lengths,
+                                   const int *positions, const int *targets, int B, int T);
 /* Backward from d(loss)/d(logprob) (B*T) of the last forward, at that forward's temperature: accumulates
  * into tr->grads.  Not on a forward-only state. */
 void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob);

@@ -49,7 +49,7 @@ static double measure_bf16_peak(int n, double seconds) {
     ilr_cuda_f32_to_bf16(a, init, nn);
     ilr_cuda_f32_to_bf16(b, init, nn);
     free(host);
-    ilr_cuda_gemm_bench(c, 0, a, b, n, n, n); /* warm-up */
+    ilr_cuda_gemm_bench(c, a, b, n, n, n); /* warm-up */
     ilr_cuda_sync();
     double best = 0, start = ilr_time_now();
     while (ilr_time_now() - start < seconds || best == 0) {
@@ -57,7 +57,7 @@ static double measure_bf16_peak(int n, double seconds) {
         double ms = 0;
         ilr_cuda_timer_start();
         while (ms < 250 || reps < 3) {
-            ilr_cuda_gemm_bench(c, 0, a, b, n, n, n);
+            ilr_cuda_gemm_bench(c, a, b, n, n, n);
             reps++;
             if (reps % 4 == 0 || reps == 3) ms = ilr_cuda_timer_ms();
         }
@@ -77,19 +77,18 @@ int ilr_bench_matmul_cuda(long long n, double seconds) {
     return 0;
 }
 
-int ilr_bench_train_cuda(const ilr_model_config *cfg_in, const char *shape, long long B, long long T, long long steps) {
+int ilr_bench_train_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long T, long long steps) {
     if (start_gpu()) return 1;
     double peak = measure_bf16_peak(8192, 2.0);
-    ilr_model_config cfg = *cfg_in;
     ilr_model m;
     ilr_cuda_transformer tr;
-    if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
+    if (ilr_model_create(&m, cfg)) return ilr_cli_fail("bench");
     ilr_model_init_random(&m, 1);
     ilr_cuda_reset_peak();
     if (ilr_cuda_transformer_init(&tr, &m, (int)B, (int)T)) return ilr_model_free(&m), ilr_cli_fail("bench");
     int N = (int)(B * T);
     ilr_bench_batch bb;
-    ilr_bench_batch_make(&bb, cfg.vocab_size, (int)B, (int)T);
+    ilr_bench_batch_make(&bb, cfg->vocab_size, (int)B, (int)T);
     int *tokens = bb.tokens, *targets = bb.targets, *lengths = bb.lengths;
     float *dlogprob = bb.dlogprob;
     ilr_adamw_params hp = {1e-4f, 0.9f, 0.95f, 1e-8f, 0.0f};
@@ -113,11 +112,11 @@ int ilr_bench_train_cuda(const ilr_model_config *cfg_in, const char *shape, long
     }
     if (!rc) {
         double seconds = (ilr_time_now() - start) / steps;
-        double tflops = ilr_transformer_train_flops(&cfg, (double)N, (double)T) / seconds / 1e12;
+        double tflops = ilr_transformer_train_flops(cfg, (double)N, (double)T) / seconds / 1e12;
         printf("train: %s %s on the GPU, %zu parameters, batch %lld x %lld: %.1f ms/step (forward %.1f, backward %.1f, "
                "AdamW %.1f), %.0f tokens/s, %.1f TFLOP/s, MFU %.1f%% of %.1f TFLOP/s bf16 cuBLAS peak; device memory "
                "%.2f GiB (peak %.2f), loss %.3f\n",
-               ilr_arch_name(cfg.arch), shape, m.table.total, B, T, 1e3 * seconds, 1e3 * t_fwd / steps,
+               ilr_arch_name(cfg->arch), shape, m.table.total, B, T, 1e3 * seconds, 1e3 * t_fwd / steps,
                1e3 * t_bwd / steps, 1e3 * t_opt / steps, N / seconds, tflops, 100 * tflops / peak, peak,
                ilr_cuda_transformer_bytes(&tr) / 1073741824.0, ilr_cuda_peak_bytes() / 1073741824.0, loss);
         if (ilr_cuda_profiling()) {

@@ -191,6 +191,19 @@ static void layer_forward(ilr_transformer *tr, int l, float *out) {
                       batch_attention, tr);
 }
 
+void ilr_transformer_prepare_batch(int *tok, int *tgt, int *pos, const int *tokens, const int *lengths,
+                                   const int *positions, const int *targets, int B, int T) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t, real = t < lengths[b];
+            tok[i] = real ? tokens[i] : 0; /* padding ids may be anything; embed id 0 there */
+            tgt[i] = real ? targets[i] : -1;
+            pos[i] = positions && real ? positions[i] : t;
+            assert(!positions || !real || t == 0 || positions[i] == 0 || positions[i] == positions[i - 1] + 1);
+            assert(!positions || !real || t != 0 || positions[i] == 0);
+        }
+}
+
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,
                              int B, int T) {
     ilr_transformer_forward_packed(tr, tokens, lengths, NULL, targets, B, T);
@@ -205,17 +218,8 @@ void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, cons
     tr->T = T;
     tr->packed = positions != NULL;
     int N = B * T, C = c->hidden_size, L = c->num_layers;
-    for (int b = 0; b < B; b++) {
-        tr->lengths[b] = lengths[b];
-        for (int t = 0; t < T; t++) {
-            int i = b * T + t, real = t < lengths[b];
-            tr->tokens[i] = real ? tokens[i] : 0; /* padding ids may be anything; embed id 0 there */
-            tr->targets[i] = real ? targets[i] : -1;
-            tr->pos[i] = positions && real ? positions[i] : t;
-            assert(!positions || !real || t == 0 || positions[i] == 0 || positions[i] == positions[i - 1] + 1);
-            assert(!positions || !real || t != 0 || positions[i] == 0);
-        }
-    }
+    memcpy(tr->lengths, lengths, sizeof(int) * (size_t)B);
+    ilr_transformer_prepare_batch(tr->tokens, tr->targets, tr->pos, tokens, lengths, positions, targets, B, T);
     ilr_embedding_forward(tr->layers[0].resid, tr->tokens, param(tr, ILR_P_EMBED, -1), N, C);
     for (int l = 0; l < L; l++) layer_forward(tr, l, l + 1 < L ? tr->layers[l + 1].resid : tr->resid_out);
     ilr_rmsnorm_forward(tr->lnf, tr->lnf_rstd, tr->resid_out, param(tr, ILR_P_FINAL_NORM, -1), N, C,

@@ -9,6 +9,7 @@
 
 #include "ilr/error.h"
 #include "ilr/kernels.h"
+#include "ilr/transformer.h"
 
 /* ---- sizing: one device allocation, laid out twice (first to size it, then to place the pointers) ---- */
 
@@ -218,13 +219,7 @@ int ilr_cuda_transformer_forward(ilr_cuda_transformer *tr, const int *tokens, co
     tr->packed = positions != NULL;
     int N = B * T, C = c->hidden_size, L = c->num_layers;
     int *tok = tr->host_ints, *tgt = tok + N, *pos = tgt + N;
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            int i = b * T + t, real = t < lengths[b];
-            tok[i] = real ? tokens[i] : 0;
-            tgt[i] = real ? targets[i] : -1;
-            pos[i] = positions && real ? positions[i] : t;
-        }
+    ilr_transformer_prepare_batch(tok, tgt, pos, tokens, lengths, positions, targets, B, T);
     int rc = ilr_cuda_upload(tr->tokens, tok, sizeof(int) * (size_t)N);
     if (!rc) rc = ilr_cuda_upload(tr->targets, tgt, sizeof(int) * (size_t)N);
     if (!rc) rc = ilr_cuda_upload(tr->pos, pos, sizeof(int) * (size_t)N);

@@ -23,8 +23,6 @@ int ilr_device_parse(const char *text, ilr_device *device) {
     return ILR_FAIL(ILR_EINVAL, "device must be cpu or cuda, not '%s'", text);
 }
 
-const char *ilr_device_name(ilr_device device) { return device == ILR_DEVICE_CUDA ? "cuda" : "cpu"; }
-
 int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device) {
     memset(s, 0, sizeof *s);
     s->device = device;

@@ -12,9 +12,6 @@
 __global__ void f32_to_bf16_kernel(bf16 *dst, const float *src, size_t n) {
     GRID_STRIDE(i, n) dst[i] = __float2bfloat16(src[i]);
 }
-__global__ void bf16_to_f32_kernel(float *dst, const bf16 *src, size_t n) {
-    GRID_STRIDE(i, n) dst[i] = __bfloat162float(src[i]);
-}
 __global__ void add_kernel(bf16 *out, const bf16 *a, const bf16 *b, size_t n) {
     GRID_STRIDE(i, n) out[i] = __float2bfloat16(__bfloat162float(a[i]) + __bfloat162float(b[i]));
 }
@@ -25,10 +22,6 @@ __global__ void accumulate_f32_kernel(bf16 *dst, const float *src, size_t n) {
 extern "C" void ilr_cuda_f32_to_bf16(ilr_bf16 *dst, const float *src, size_t n) {
     f32_to_bf16_kernel<<<blocks_for(n, 256), 256, 0, ilr_cuda_stream>>>(as_bf16(dst), src, n);
     ILR_CUDA_LAUNCHED("f32_to_bf16");
-}
-extern "C" void ilr_cuda_bf16_to_f32(float *dst, const ilr_bf16 *src, size_t n) {
-    bf16_to_f32_kernel<<<blocks_for(n, 256), 256, 0, ilr_cuda_stream>>>(dst, as_bf16(src), n);
-    ILR_CUDA_LAUNCHED("bf16_to_f32");
 }
 extern "C" void ilr_cuda_add(ilr_bf16 *out, const ilr_bf16 *a, const ilr_bf16 *b, size_t n) {
     add_kernel<<<blocks_for(n, 256), 256, 0, ilr_cuda_stream>>>(as_bf16(out), as_bf16(a), as_bf16(b), n);

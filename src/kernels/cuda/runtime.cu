@@ -184,7 +184,6 @@ extern "C" void ilr_cuda_free(void *p) {
     cudaFree(p);
 }
 
-extern "C" size_t ilr_cuda_bytes_in_use(void) { return bytes_in_use; }
 extern "C" size_t ilr_cuda_peak_bytes(void) { return peak_bytes; }
 extern "C" void ilr_cuda_reset_peak(void) { peak_bytes = bytes_in_use; }
 
@@ -284,8 +283,8 @@ extern "C" void ilr_cuda_matmul_backward(ilr_bf16 *dinp, float *dweight, float *
     if (dbias) ilr_cuda_colsum_bf16(dbias, as_bf16(dout), N, OUT, scratch);
 }
 
-extern "C" void ilr_cuda_gemm_bench(void *c, int c_f32, const ilr_bf16 *a, const ilr_bf16 *b, int m, int n, int k) {
+extern "C" void ilr_cuda_gemm_bench(ilr_bf16 *c, const ilr_bf16 *a, const ilr_bf16 *b, int m, int n, int k) {
     /* C^T (n, m) = B (n, k) @ A^T (k, m) */
-    ilr_cuda_gemm(CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, as_bf16(b), k, as_bf16(a), k, 0.0f, c, c_f32 ? CUDA_R_32F : CUDA_R_16BF, n,
+    ilr_cuda_gemm(CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, as_bf16(b), k, as_bf16(a), k, 0.0f, c, CUDA_R_16BF, n,
          "gemm");
 }
