@@ -80,7 +80,7 @@ endif
 
 LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c src/generate/*.c src/reward/*.c \
                      src/data/*.c src/rl/*.c src/ilr/*.c src/eval/*.c)
-CUDA_C_SRC := src/model/transformer_cuda.c
+CUDA_C_SRC := src/model/transformer_cuda.c src/generate/engine_cuda.c
 CU_SRC := $(wildcard src/kernels/cuda/*.cu)
 ifeq ($(CUDA),1)
 LIB_CU_OBJ := $(CU_SRC:%.cu=$(BUILD)/%.o)

@@ -28,6 +28,7 @@ ILR_TEST_GROUP(cuda, tests)
 
 #include <jansson.h>
 
+#include "cuda_test_util.h"
 #include "ilr/cuda.h"
 #include "ilr/error.h"
 #include "ilr/grpo_loss.h"
@@ -38,68 +39,23 @@ ILR_TEST_GROUP(cuda, tests)
 #include "ilr/transformer.h"
 #include "ilr/transformer_cuda.h"
 
-static int have_gpu;
-
-static int setup(void **state) {
-    (void)state;
-    have_gpu = ilr_cuda_device_count() > 0 && ilr_cuda_init(0) == 0;
-    if (have_gpu) {
-        ilr_cuda_info info;
-        if (ilr_cuda_get_info(&info) == 0)
-            print_message("GPU: %s, compute capability %d.%d, %d SMs, %.1f GiB\n", info.name, info.cc_major,
-                          info.cc_minor, info.sm_count, info.total_bytes / 1073741824.0);
-    }
-    return 0;
-}
-
-#define NEED_GPU()                                                                      \
-    do {                                                                                \
-        if (!have_gpu) {                                                                \
-            print_message("skipped: no CUDA device (ilr_cuda_device_count() is 0)\n"); \
-            skip();                                                                     \
-        }                                                                               \
-    } while (0)
 
 /* ---- helpers ---- */
 
 static ilr_rng rng;
 
-/* n bf16-representable values in [-scale, scale). */
-static float *random_bf16_values(size_t n, float scale) {
-    float *x = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        x[i] = ilr_bf16_to_float(ilr_bf16_from_float(scale * (2.0f * (float)ilr_rng_uniform(&rng) - 1.0f)));
-    return x;
-}
+static float *random_bf16_values(size_t n, float scale) { return ilr_cuda_test_random_bf16(&rng, n, scale); }
+#define dev_bf16 ilr_cuda_test_dev_bf16
+#define dev_copy ilr_cuda_test_dev_copy
+#define host_of_bf16 ilr_cuda_test_host_of_bf16
+
 static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
-static ilr_bf16 *dev_bf16(const float *x, size_t n) {
-    ilr_bf16 *h = malloc(n * sizeof(ilr_bf16)), *d = ilr_cuda_alloc(n * sizeof(ilr_bf16), "test");
-    for (size_t i = 0; i < n; i++) h[i] = ilr_bf16_from_float(x[i]);
-    assert_int_equal(ilr_cuda_upload(d, h, n * sizeof(ilr_bf16)), 0);
-    free(h);
-    return d;
-}
 static ilr_bf16 *dev_bf16_zeros(size_t n) {
     ilr_bf16 *d = ilr_cuda_alloc(n * sizeof(ilr_bf16), "test");
     assert_non_null(d);
     ilr_cuda_zero(d, n * sizeof(ilr_bf16));
     return d;
-}
-static void *dev_copy(const void *x, size_t bytes) {
-    void *d = ilr_cuda_alloc(bytes, "test");
-    assert_non_null(d);
-    assert_int_equal(ilr_cuda_upload(d, x, bytes), 0);
-    return d;
-}
-static float *host_of_bf16(const ilr_bf16 *d, size_t n) {
-    ilr_bf16 *h = malloc(n * sizeof(ilr_bf16));
-    float *x = malloc(n * sizeof(float));
-    assert_int_equal(ilr_cuda_sync(), 0);
-    assert_int_equal(ilr_cuda_download(h, d, n * sizeof(ilr_bf16)), 0);
-    for (size_t i = 0; i < n; i++) x[i] = ilr_bf16_to_float(h[i]);
-    free(h);
-    return x;
 }
 static float *host_of_f32(const float *d, size_t n) {
     float *x = malloc(n * sizeof(float));
@@ -578,8 +534,10 @@ static void test_grpo_on_gpu(void **state) {
     print_message("grpo step 1: reward %.4f (CPU) vs %.4f (GPU), grad norm %.5f vs %.5f; step 4 reward %.4f vs %.4f\n",
                   field(cpu[0], "reward"), field(gpu[0], "reward"), field(cpu[0], "grad_norm"),
                   field(gpu[0], "grad_norm"), field(cpu[3], "reward"), field(gpu[3], "reward"));
-    assert_true(field(cpu[0], "reward") == field(gpu[0], "reward"));
-    assert_true(fabs(field(gpu[0], "grad_norm") - field(cpu[0], "grad_norm")) < 0.05 * field(cpu[0], "grad_norm"));
+    /* the GPU run also generates on the GPU (bf16), so its rollouts are other draws from nearly the same
+     * distributions: the same rewards and gradient sizes within sampling noise, not to the bit */
+    assert_true(fabs(field(cpu[0], "reward") - field(gpu[0], "reward")) < 0.1);
+    assert_true(fabs(field(gpu[0], "grad_norm") - field(cpu[0], "grad_norm")) < 0.2 * field(cpu[0], "grad_norm"));
     for (int i = 0; i < 4; i++) json_decref(cpu[i]), json_decref(gpu[i]);
     /* resume the GPU run from its step-4 checkpoint for two more steps */
     rc = ilr_test_cli(out, sizeof out, "train", "--resume", run_gpu, "train.steps=6", NULL);
@@ -615,6 +573,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_grpo_on_gpu),
     cmocka_unit_test(test_errors),
 };
-ILR_TEST_GROUP_SETUP(cuda, tests, setup, NULL)
+ILR_TEST_GROUP_SETUP(cuda, tests, ilr_cuda_test_setup, NULL)
 
 #endif

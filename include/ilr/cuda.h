@@ -59,6 +59,8 @@ void ilr_cuda_free(void *p);
 /* Host <-> device copies (synchronous).  An ilr error when they fail. */
 int ilr_cuda_upload(void *dst, const void *host_src, size_t bytes);
 int ilr_cuda_download(void *host_dst, const void *src, size_t bytes);
+/* dst = src, both device memory (queued). */
+void ilr_cuda_copy(void *dst, const void *src, size_t bytes);
 /* dst = 0 (bytes), queued. */
 void ilr_cuda_zero(void *dst, size_t bytes);
 /* Waits for the queued work; an ilr error when any of it failed. */
@@ -71,6 +73,15 @@ void ilr_cuda_reset_peak(void);
  * ilr_cuda_timer_ms (which waits for it). */
 void ilr_cuda_timer_start(void);
 double ilr_cuda_timer_ms(void);
+
+/* CUDA graphs: the launches queued between _capture_begin and _capture_end are recorded, not run, and replayed
+ * by ilr_cuda_graph_launch with the same arguments (the device memory they read may change between replays).
+ * Nothing may wait for the stream or allocate while capturing (so not with ILR_CUDA_PROFILE). */
+typedef struct ilr_cuda_graph ilr_cuda_graph;
+int ilr_cuda_capture_begin(void);
+int ilr_cuda_capture_end(ilr_cuda_graph **graph);
+void ilr_cuda_graph_launch(ilr_cuda_graph *graph);
+void ilr_cuda_graph_free(ilr_cuda_graph *graph);
 
 /* The profile: with ILR_CUDA_PROFILE=1 in the environment every launch waits for the stream and the time since
  * the previous launch ended is added to the launch's name (host gaps included).  ilr_cuda_profiling() says
@@ -93,6 +104,9 @@ void ilr_cuda_accumulate_f32(ilr_bf16 *dst, const float *src, size_t n);
 /* out (N, OUT) = inp (N, IN) @ weight (OUT, IN)^T + bias (OUT, fp32; may be NULL).  Overwrites out. */
 void ilr_cuda_matmul_forward(ilr_bf16 *out, const ilr_bf16 *inp, const ilr_bf16 *weight, const float *bias, int N,
                              int IN, int OUT);
+/* out (N, OUT) += inp @ weight^T, in one product (cuBLAS's beta = 1: one rounding to bf16): a residual add. */
+void ilr_cuda_matmul_forward_accumulate(ilr_bf16 *out, const ilr_bf16 *inp, const ilr_bf16 *weight, int N, int IN,
+                                        int OUT);
 /* The same with an fp32 output (the LM head's logits). */
 void ilr_cuda_matmul_forward_f32(float *out, const ilr_bf16 *inp, const ilr_bf16 *weight, int N, int IN, int OUT);
 /* dinp (N, IN) += dout @ weight;  dweight (OUT, IN, fp32) += dout^T @ inp;  dbias (OUT, fp32) += column sums of
@@ -161,6 +175,32 @@ void ilr_cuda_lm_head_logprob_forward(float *logprob, float *entropy, float *lse
 void ilr_cuda_lm_head_logprob_backward(ilr_bf16 *dx, float *dw, const float *dlogprob, const ilr_bf16 *x,
                                        const ilr_bf16 *w, const int *targets, const float *lse, float temperature,
                                        int N, int C, int V, float *scratch, int chunk);
+
+/* ---- generation (the KV-cache engine, src/generate/engine_cuda.c) ----
+ * A layer's cache is (slots, max_len, KD) bf16, KD = NKV * HD. */
+
+/* Row i's new query, key and value (q, k, v read with row strides q_stride and kv_stride in elements; the fp32
+ * biases may be NULL): bias added, the rotation at pos[i] applied to q and k, q into q_out (n, NH * HD), k and v
+ * into the caches at slot slots[i], position pos[i]; each value rounded to bf16 once. */
+void ilr_cuda_qkv_rope_append(ilr_bf16 *q_out, ilr_bf16 *k_cache, ilr_bf16 *v_cache, const ilr_bf16 *q, const ilr_bf16 *k,
+                              const ilr_bf16 *v, size_t q_stride, size_t kv_stride, const float *q_bias,
+                              const float *k_bias, const float *v_bias, const float *cos_table, const float *sin_table,
+                              const int *slots, const int *pos, int n, int NH, int NKV, int HD, int max_len);
+/* out (n, I) = silu(gate) * up of gate_up (n, 2I), each row gate then up (one product of adjacent weights). */
+void ilr_cuda_swiglu_fused(ilr_bf16 *out, const ilr_bf16 *gate_up, int n, int I);
+/* out (n, NH * HD): row i's query heads attend to keys 0..pos[i] of slot slots[i]'s cache (its own included). */
+void ilr_cuda_attention_cached(ilr_bf16 *out, const ilr_bf16 *q, const ilr_bf16 *k_cache, const ilr_bf16 *v_cache,
+                               int max_len, const int *slots, const int *pos, int n, int NH, int NKV, int HD);
+/* Whether ilr_cuda_attention_cached takes these heads (a group of <= 16 query heads per KV head, HD a multiple of
+ * 8, <= 128). */
+int ilr_cuda_attention_cached_supported(int NH, int NKV, int HD);
+/* out (m, C) = x[rows[r]]. */
+void ilr_cuda_gather_rows(ilr_bf16 *out, const ilr_bf16 *x, const int *rows, int m, int C);
+/* One token for each of n rows of logits (n, V): greedy at temperature 0 (the lowest id of the largest logit),
+ * else the inverse-CDF draw at uniforms[r] (device, one double per row) over softmax(logits / temperature), as
+ * ilr_sample without top-k / top-p / min-p; logprobs[r] = log softmax(logits / T)[ids[r]] (T = 1 when greedy). */
+void ilr_cuda_sample(int *ids, float *logprobs, const float *logits, int n, int V, float temperature,
+                     const double *uniforms);
 
 /* ---- optimizer ---- */
 

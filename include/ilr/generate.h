@@ -10,12 +10,15 @@
 #include <stdint.h>
 
 #include "ilr/arena.h"
+#include "ilr/device.h"
 #include "ilr/model.h"
 #include "ilr/sampler.h"
 #include "ilr/tokenizer.h"
 
 typedef struct {
     ilr_model *model;   /* not owned */
+    ilr_device device;  /* where the forward runs; on the GPU the cache and activations below are unused */
+    void *gpu;          /* the GPU engine (src/generate/engine_cuda.c) */
     int slots, max_len; /* cache geometry */
     int max_tokens;     /* tokens per forward call (prefill is cut into chunks of this size) */
     float *k_cache, *v_cache; /* (layers, slots, max_len, kv_heads * head_dim) */
@@ -26,8 +29,19 @@ typedef struct {
     int *pos;
 } ilr_generator;
 
-/* A generator with `slots` sequences of at most max_len tokens each. */
+/* A generator with `slots` sequences of at most max_len tokens each, on the CPU. */
 int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len);
+/* The same on a device.  On the GPU (make CUDA=1) the engine keeps a bf16 copy of the model's weights, the KV
+ * cache in bf16 and computes as the GPU training forward does (ilr/cuda.h's precision); logits come back to the
+ * host as fp32, or the GPU samples (ilr_generate does when the sampler has no top-k / top-p / min-p). */
+int ilr_gen_init_on(ilr_generator *g, ilr_model *model, int slots, int max_len, ilr_device device);
+/* On the GPU, reading the weights of a GPU training state instead of a copy of its own: params_f32 (the fp32
+ * masters, for the biases) and params_bf16 (device pointers laid out like model->params, updated in place by
+ * the optimizer), which must outlive the generator. */
+int ilr_gen_init_cuda_shared(ilr_generator *g, ilr_model *model, int slots, int max_len, const float *params_f32,
+                             const void *params_bf16);
+/* The host model's weights changed: a GPU generator holding its own copy uploads them again (else nothing). */
+int ilr_gen_weights_changed(ilr_generator *g);
 void ilr_gen_free(ilr_generator *g);
 /* Forgets slot's tokens. */
 void ilr_gen_reset_slot(ilr_generator *g, int slot);
@@ -40,6 +54,15 @@ void ilr_gen_copy_slot(ilr_generator *g, int from, int to);
  * Returns ILR_EINVAL when a slot would exceed max_len. */
 int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const unsigned char *want_logits,
                     float *logits);
+/* As ilr_gen_forward with the default rows (the last token of each slot), drawing each row's next token on the
+ * device instead of returning logits: greedy when temperature is 0, else the inverse-CDF draw at uniforms[k]
+ * (ilr_sample's, without filters); ids[k] and logprobs[k] (at temperature, 1 when greedy) for row k.  Only
+ * where ilr_gen_samples_on_device says so. */
+int ilr_gen_forward_sample(ilr_generator *g, const int *slots, const int *tokens, int n, float temperature,
+                           const double *uniforms, int *ids, float *logprobs);
+/* Whether this generator draws tokens with these sampler settings on its device (the GPU, without top-k, top-p
+ * or min-p, at temperature 0 or >= 0.01). */
+int ilr_gen_samples_on_device(const ilr_generator *g, const ilr_sampler_params *p);
 /* Convenience: prefill a whole prompt into slot (chunked), writing the last token's logits (V). */
 int ilr_gen_prefill(ilr_generator *g, int slot, const int *tokens, int n, float *logits);
 
@@ -79,7 +102,8 @@ void ilr_gen_output_free(ilr_gen_output *out);
 
 /* Generates G samples for each of num_prompts prompts (token ids), G sequences sharing one prefill per
  * prompt; out has num_prompts * G entries (prompt-major).  tokenizer may be NULL when there are no stop
- * strings and no text is wanted.  Results depend only on the seed, never on batch composition. */
+ * strings and no text is wanted.  Results depend only on the seed, never on batch composition; on the GPU they
+ * repeat to the bit for the same call, but another batch composition may round the matmuls differently. */
 int ilr_generate(ilr_generator *g, const ilr_tokenizer *tokenizer, const int *const *prompts, const int *prompt_lens,
                  int num_prompts, int G, const ilr_gen_options *opt, ilr_gen_output *out);
 

@@ -12,13 +12,9 @@
 
 #include <jansson.h>
 
+#include "ilr/device.h"
 #include "ilr/model.h"
 #include "ilr/transformer.h"
-
-typedef enum { ILR_DEVICE_CPU = 0, ILR_DEVICE_CUDA = 1 } ilr_device;
-
-/* "cpu" or "cuda"; ILR_EUNSUPPORTED for cuda in a build without the CUDA backend, ILR_EINVAL otherwise. */
-int ilr_device_parse(const char *text, ilr_device *device);
 
 typedef struct {
     ilr_device device;
@@ -41,6 +37,9 @@ void ilr_train_state_zero_grad(ilr_train_state *s);
 int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm);
 /* Optimizer steps taken (resumed ones included). */
 int ilr_train_state_step(const ilr_train_state *s);
+/* On the GPU: the device's fp32 master weights and their bf16 copy (laid out like model->params), for a generator
+ * that reads them (ilr_gen_init_cuda_shared); ILR_EUNSUPPORTED (no error recorded) on the CPU. */
+int ilr_train_state_device_params(const ilr_train_state *s, const float **params_f32, const void **params_bf16);
 /* The device's weights into the host model (nothing to do on the CPU). */
 int ilr_train_state_sync_model(ilr_train_state *s);
 

@@ -30,7 +30,8 @@ void ilr_bench_batch_make(ilr_bench_batch *bb, int vocab, int B, int T);
 void ilr_bench_batch_free(ilr_bench_batch *bb);
 /* --device cuda for ilr bench matmul and train (src/cli/cmd_bench_cuda.c; a usage error without make CUDA=1). */
 int ilr_bench_matmul_cuda(long long n, double seconds);
-int ilr_bench_train_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long T, long long steps);                         /* prints every bench's help; returns 0 */
+int ilr_bench_train_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long T, long long steps);
+int ilr_bench_generate_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long P, long long N);                         /* prints every bench's help; returns 0 */
 int ilr_cmd_tokenize(int argc, char **argv);
 int ilr_cmd_generate(int argc, char **argv);
 int ilr_cmd_chat(int argc, char **argv);

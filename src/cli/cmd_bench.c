@@ -20,7 +20,7 @@ static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S] [--device cpu|cuda]\n"
     "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--device cpu|cuda]\n"
     "       ilr bench tokenize --model DIR FILE\n"
-    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N]\n"
+    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--device cpu|cuda]\n"
     "       ilr bench grade [--input FILE.jsonl] [--seconds S]\n"
     "       ilr bench sandbox [--input HumanEval.jsonl] [--workers N] [--timeout S]\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
@@ -37,7 +37,9 @@ static const char bench_help[] =
     "generate: a random-initialised model of a named shape; B sequences of a P-token prompt (default 1 x 128)\n"
     "        prefilled, then N greedy decode steps (default 64); prints prefill and decode tokens/s, the\n"
     "        memory read bandwidth measured in the same run and the batch-1 decode bound it implies\n"
-    "        (bandwidth / weight bytes per token), and peak RSS.\n"
+    "        (bandwidth / weight bytes per token), and peak RSS.  --device cuda: the GPU engine (bf16 weights\n"
+    "        and cache, greedy tokens drawn on the device), against the bound of the device bandwidth measured\n"
+    "        in the same run (weights and every sequence's cache read once a step).\n"
     "grade:  math answer comparisons (ilr_math_equal, no extraction) per second on one thread for about S\n"
     "        seconds (default 2), over lines {\"pred\", \"gold\"} of FILE (default: the grader's verdict cases,\n"
     "        tests/data/math_grader/cases.jsonl) or a benchmark's records (each gold answer against itself);\n"
@@ -254,10 +256,11 @@ static double measure_read_bandwidth(void) {
 static int bench_generate(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
-        {"prompt", required_argument, 0, 'p'}, {"new", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"prompt", required_argument, 0, 'p'}, {"new", required_argument, 0, 'n'}, {"device", required_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *arch_name = NULL, *shape = "small";
     long long B = 1, P = 128, N = 64;
+    int cuda = 0;
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -268,11 +271,13 @@ static int bench_generate(int argc, char **argv) {
         else if (c == 'b') rc = ilr_cli_parse_long("bench", "--batch", optarg, 1, 1024, &B);
         else if (c == 'p') rc = ilr_cli_parse_long("bench", "--prompt", optarg, 1, 65536, &P);
         else if (c == 'n') rc = ilr_cli_parse_long("bench", "--new", optarg, 1, 65536, &N);
+        else if (c == 'd') rc = parse_device(optarg, &cuda) ? 2 : 0;
         else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
     ilr_model_config cfg;
     if (config_for(arch_name, shape, &cfg)) return 2;
+    if (cuda) return ilr_bench_generate_cuda(&cfg, shape, B, P, N);
     double bandwidth = measure_read_bandwidth();
     ilr_model m;
     ilr_generator g;

@@ -1,8 +1,10 @@
-/* ilr bench matmul|train --device cuda: cuBLAS's bf16 matmul peak on this GPU, and the GPU training step with
- * MFU against that peak, its time split into forward / backward / optimizer, and device memory.  Without the
+/* ilr bench matmul|train|generate --device cuda: cuBLAS's bf16 matmul peak on this GPU; the GPU training step
+ * with MFU against that peak, its time split into forward / backward / optimizer, and device memory; the GPU
+ * generation engine's prefill and decode against the bound of the device bandwidth measured in the same run.  Without the
  * CUDA backend (make CUDA=1) both say how to get it. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "ilr/error.h"
@@ -19,10 +21,14 @@ int ilr_bench_matmul_cuda(long long n, double seconds) { return (void)n, (void)s
 int ilr_bench_train_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long T, long long steps) {
     return (void)cfg, (void)shape, (void)B, (void)T, (void)steps, not_built();
 }
+int ilr_bench_generate_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long P, long long N) {
+    return (void)cfg, (void)shape, (void)B, (void)P, (void)N, not_built();
+}
 
 #else
 
 #include "ilr/cuda.h"
+#include "ilr/generate.h"
 #include "ilr/transformer_cuda.h"
 
 static int start_gpu(void) {
@@ -126,6 +132,69 @@ int ilr_bench_train_cuda(const ilr_model_config *cfg, const char *shape, long lo
     }
     ilr_bench_batch_free(&bb);
     ilr_cuda_transformer_free(&tr);
+    ilr_model_free(&m);
+    return rc ? ilr_cli_fail("bench") : 0;
+}
+
+/* Device memory bandwidth in GB/s: device-to-device copies of 1 GiB (each byte read once and written once),
+ * best of 5. */
+static double measure_device_bandwidth(void) {
+    size_t bytes = (size_t)1 << 30;
+    void *a = ilr_cuda_alloc(bytes, "bandwidth A"), *b = ilr_cuda_alloc(bytes, "bandwidth B");
+    double best = 0;
+    for (int rep = 0; a && b && rep < 6; rep++) {
+        ilr_cuda_timer_start();
+        ilr_cuda_copy(b, a, bytes);
+        double ms = ilr_cuda_timer_ms();
+        if (rep > 0 && 2.0 * bytes / (ms / 1e3) / 1e9 > best) best = 2.0 * bytes / (ms / 1e3) / 1e9;
+    }
+    ilr_cuda_free(a), ilr_cuda_free(b);
+    return ilr_cuda_sync() ? 0 : best;
+}
+
+int ilr_bench_generate_cuda(const ilr_model_config *cfg, const char *shape, long long B, long long P, long long N) {
+    if (start_gpu()) return 1;
+    double bandwidth = measure_device_bandwidth();
+    ilr_model m;
+    ilr_generator g;
+    if (ilr_model_create(&m, cfg)) return ilr_cli_fail("bench");
+    ilr_model_init_random(&m, 1);
+    ilr_cuda_reset_peak();
+    if (ilr_gen_init_on(&g, &m, (int)B, (int)(P + N + 1), ILR_DEVICE_CUDA)) return ilr_model_free(&m), ilr_cli_fail("bench");
+    int V = cfg->vocab_size, *prompt = malloc(sizeof(int) * (size_t)P), *slots = malloc(sizeof(int) * (size_t)B);
+    int *tokens = malloc(sizeof(int) * (size_t)B), *ids = malloc(sizeof(int) * (size_t)B);
+    float *lps = malloc(sizeof(float) * (size_t)B), *logits = malloc(sizeof(float) * (size_t)V);
+    for (int i = 0; i < P; i++) prompt[i] = (i * 7919) % V;
+    for (int b = 0; b < B; b++) slots[b] = b, tokens[b] = b % V;
+    int rc = ilr_gen_prefill(&g, 0, prompt, (int)P, logits); /* warm-up (cuBLAS picks its kernels) */
+    if (!rc) rc = ilr_gen_forward_sample(&g, slots, tokens, 1, 0.0f, NULL, ids, lps);
+    double start = ilr_time_now();
+    for (int b = 0; b < B && !rc; b++) ilr_gen_reset_slot(&g, b), rc = ilr_gen_prefill(&g, b, prompt, (int)P, logits);
+    double prefill = ilr_time_now() - start;
+    ilr_cuda_profile_reset();
+    start = ilr_time_now();
+    for (int step = 0; step < N && !rc; step++) { /* greedy, drawn on the device */
+        rc = ilr_gen_forward_sample(&g, slots, tokens, (int)B, 0.0f, NULL, ids, lps);
+        memcpy(tokens, ids, sizeof(int) * (size_t)B);
+    }
+    double decode = ilr_time_now() - start;
+    if (!rc) {
+        /* a decode step reads the bf16 weights once and each sequence's cache once (its mean length) */
+        double kv_row = 2.0 * cfg->num_layers * cfg->num_kv_heads * cfg->head_dim * sizeof(ilr_bf16);
+        double step_bytes = m.table.total * 2.0 + B * (P + N / 2.0) * kv_row;
+        double bound = B * bandwidth * 1e9 / step_bytes;
+        printf("generate: %s %s on the GPU, %zu parameters (bf16), batch %lld, prompt %lld, %lld new: prefill %.0f "
+               "tokens/s, decode %.0f tokens/s (%.2f ms a step); device bandwidth %.0f GB/s, decode bound %.0f tokens/s "
+               "(weights + KV cache read once a step): %.0f%% of it; device memory peak %.2f GiB\n",
+               ilr_arch_name(cfg->arch), shape, m.table.total, B, P, N, B * P / prefill, B * N / decode,
+               1e3 * decode / N, bandwidth, bound, 100 * (B * N / decode) / bound, ilr_cuda_peak_bytes() / 1073741824.0);
+        if (ilr_cuda_profiling()) {
+            printf("decode profile (ILR_CUDA_PROFILE=1: every launch waited for, so slower than without):\n");
+            ilr_cuda_profile_print(stdout, (double)N);
+        }
+    }
+    free(prompt), free(slots), free(tokens), free(ids), free(lps), free(logits);
+    ilr_gen_free(&g);
     ilr_model_free(&m);
     return rc ? ilr_cli_fail("bench") : 0;
 }

@@ -27,11 +27,14 @@ static const char generate_help[] =
     "  --max-new-tokens N     default 256\n"
     "  --stop STR             stop when the text contains STR (repeatable); eos ids always stop\n"
     "  --ignore-eos           eos ids do not stop generation (--stop strings still do)\n"
-    "  --seed S               default 1; completion k uses RNG stream k, whatever the batch\n";
+    "  --seed S               default 1; completion k uses RNG stream k, whatever the batch\n"
+    "  --device D             cpu (default) or cuda: the GPU engine (a build with make CUDA=1; bf16 weights and\n"
+    "                         KV cache, fp32 logits; it draws tokens itself unless top-k/top-p/min-p are set)\n";
 
 typedef struct {
     const char *model, *prompt, *prompts, *system, *template_file;
     int chat, n;
+    ilr_device device;
     const char *stops[16];
     int num_stops;
     ilr_gen_options gen;
@@ -51,7 +54,8 @@ static int parse_generate(int argc, char **argv, generate_options *o) {
         {"n", required_argument, 0, 'n'}, {"temperature", required_argument, 0, 't'}, {"top-k", required_argument, 0, 'k'},
         {"top-p", required_argument, 0, 'q'}, {"min-p", required_argument, 0, 'M'},
         {"max-new-tokens", required_argument, 0, 'x'}, {"stop", required_argument, 0, 's'},
-        {"ignore-eos", no_argument, 0, 'i'}, {"seed", required_argument, 0, 'e'}, {"help", no_argument, 0, 'h'},
+        {"ignore-eos", no_argument, 0, 'i'}, {"seed", required_argument, 0, 'e'}, {"device", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     long long v;
     optind = 0;
@@ -77,6 +81,9 @@ static int parse_generate(int argc, char **argv, generate_options *o) {
             o->stops[o->num_stops++] = optarg;
             break;
         case 'i': o->gen.ignore_eos = 1; break;
+        case 'D':
+            if (ilr_device_parse(optarg, &o->device)) rc = ilr_cli_usage_error("generate", "--device: %s", ilr_last_error());
+            break;
         case 'e': rc = ilr_cli_parse_long("generate", "--seed", optarg, 0, INT64_MAX, &v), o->gen.seed = (uint64_t)v; break;
         default: return ilr_cli_usage_error("generate", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -210,9 +217,10 @@ int ilr_cmd_generate(int argc, char **argv) {
     int max_len = 0;
     for (int i = 0; i < prompts.n; i++) max_len = prompts.lens[i] > max_len ? prompts.lens[i] : max_len;
     ilr_generator g;
-    int slots = o.n * (prompts.n < 8 ? prompts.n : 8);
+    int wave = o.device == ILR_DEVICE_CUDA ? 64 : 8; /* prompts decoded together */
+    int slots = o.n * (prompts.n < wave ? prompts.n : wave);
     ilr_gen_output *out = rc ? NULL : calloc((size_t)prompts.n * o.n, sizeof *out);
-    if (!rc) rc = ilr_gen_init(&g, &m, slots ? slots : 1, max_len + o.gen.max_new_tokens);
+    if (!rc) rc = ilr_gen_init_on(&g, &m, slots ? slots : 1, max_len + o.gen.max_new_tokens, o.device);
     if (!rc) {
         rc = ilr_generate(&g, tok, (const int *const *)prompts.ids, prompts.lens, prompts.n, o.n, &o.gen, out);
         for (int i = 0; !rc && i < prompts.n * o.n; i++) print_output(i / o.n, i % o.n, &out[i]);

@@ -9,6 +9,9 @@
 #include "ilr/block.h"
 #include "ilr/error.h"
 #include "ilr/kernels.h"
+#ifdef ILR_CUDA
+#include "engine_cuda.h"
+#endif
 
 static size_t kv_dim(const ilr_model_config *c) { return (size_t)c->num_kv_heads * c->head_dim; }
 
@@ -40,26 +43,35 @@ static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     g->act = ilr_arena_take(a, total, R * I * F);
     g->rows = ilr_arena_take(a, total, R * C * F);
     g->scores = ilr_arena_take(a, total, (size_t)omp_get_max_threads() * g->max_len * F);
-    g->pos = ilr_arena_take(a, total, R * sizeof(int));
     g->rope_cos = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
     g->rope_sin = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
 }
 
-int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len) {
+/* What both devices keep on the host: the geometry, the slots' lengths, the rows' positions. */
+static int init_common(ilr_generator *g, ilr_model *model, int slots, int max_len, ilr_device device) {
     memset(g, 0, sizeof *g);
-    const ilr_model_config *c = &model->config;
     if (slots < 1 || max_len < 1) return ILR_FAIL(ILR_EINVAL, "generator: %d slots of %d tokens is empty", slots, max_len);
     g->model = model;
+    g->device = device;
     g->slots = slots;
     g->max_len = max_len;
     g->max_tokens = slots > 256 ? slots : 256;
+    g->length = calloc((size_t)slots, sizeof(int));
+    g->pos = malloc(sizeof(int) * (size_t)g->max_tokens);
+    if (!g->length || !g->pos) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
+    return 0;
+}
+
+int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len) {
+    int rc = init_common(g, model, slots, max_len, ILR_DEVICE_CPU);
+    if (rc) return ilr_gen_free(g), rc;
+    const ilr_model_config *c = &model->config;
     size_t cache = (size_t)c->num_layers * slots * max_len * kv_dim(c) * sizeof(float);
     g->k_cache = ilr_aligned_alloc(cache, "KV cache (keys)");
     g->v_cache = g->k_cache ? ilr_aligned_alloc(cache, "KV cache (values)") : NULL;
-    g->length = calloc((size_t)slots, sizeof(int));
     size_t total = 0;
     layout(g, NULL, &total);
-    if (!g->v_cache || !g->length || ilr_arena_init(&g->arena, total)) {
+    if (!g->v_cache || ilr_arena_init(&g->arena, total)) {
         ilr_gen_free(g);
         return ilr_last_error_code() ? ilr_last_error_code() : ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
     }
@@ -70,10 +82,44 @@ int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len) {
     return 0;
 }
 
+#ifndef ILR_CUDA
+static int no_cuda(void) {
+    return ILR_FAIL(ILR_EUNSUPPORTED, "generator on cuda: this ilr was built without the CUDA backend (make CUDA=1)");
+}
+#endif
+
+int ilr_gen_init_cuda_shared(ilr_generator *g, ilr_model *model, int slots, int max_len, const float *params_f32,
+                             const void *params_bf16) {
+    int rc = init_common(g, model, slots, max_len, ILR_DEVICE_CUDA);
+#ifdef ILR_CUDA
+    if (!rc) rc = ilr_cuda_gen_create(g, params_f32, params_bf16);
+#else
+    if (!rc) rc = no_cuda();
+#endif
+    if (rc) ilr_gen_free(g);
+    return rc;
+}
+
+int ilr_gen_init_on(ilr_generator *g, ilr_model *model, int slots, int max_len, ilr_device device) {
+    if (device == ILR_DEVICE_CPU) return ilr_gen_init(g, model, slots, max_len);
+    return ilr_gen_init_cuda_shared(g, model, slots, max_len, NULL, NULL);
+}
+
+int ilr_gen_weights_changed(ilr_generator *g) {
+#ifdef ILR_CUDA
+    if (g->gpu) return ilr_cuda_gen_upload_weights(g);
+#endif
+    return 0;
+}
+
 void ilr_gen_free(ilr_generator *g) {
+#ifdef ILR_CUDA
+    ilr_cuda_gen_destroy(g);
+#endif
     ilr_aligned_free(g->k_cache);
     ilr_aligned_free(g->v_cache);
     free(g->length);
+    free(g->pos);
     ilr_arena_free(&g->arena);
     memset(g, 0, sizeof *g);
 }
@@ -82,8 +128,11 @@ void ilr_gen_reset_slot(ilr_generator *g, int slot) { g->length[slot] = 0; }
 
 void ilr_gen_copy_slot(ilr_generator *g, int from, int to) {
     const ilr_model_config *c = &g->model->config;
+#ifdef ILR_CUDA
+    if (g->gpu && from != to) ilr_cuda_gen_copy_slot(g, from, to, g->length[from]);
+#endif
     size_t n = (size_t)g->length[from] * kv_dim(c) * sizeof(float);
-    for (int l = 0; l < c->num_layers && from != to; l++) {
+    for (int l = 0; l < c->num_layers && from != to && !g->gpu; l++) {
         memcpy(cache_row(g, g->k_cache, l, to, 0), cache_row(g, g->k_cache, l, from, 0), n);
         memcpy(cache_row(g, g->v_cache, l, to, 0), cache_row(g, g->v_cache, l, from, 0), n);
     }
@@ -135,33 +184,85 @@ static int assign_positions(ilr_generator *g, const int *slots, int n) {
     return 0;
 }
 
-int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const unsigned char *want_logits,
-                    float *logits) {
-    const ilr_model_config *c = &g->model->config;
-    int C = c->hidden_size, V = c->vocab_size;
+/* The rows whose logits are wanted (want NULL: the last token of each slot in the call), in order. */
+static int wanted_rows(const int *slots, int n, const unsigned char *want, int *rows) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int last = 1;
+        for (int j = i + 1; j < n && last; j++) last = slots[j] != slots[i];
+        if (want ? want[i] : last) rows[m++] = i;
+    }
+    return m;
+}
+
+static int check_tokens(const ilr_generator *g, const int *tokens, int n) {
+    int V = g->model->config.vocab_size;
     if (n < 1 || n > g->max_tokens)
         return ILR_FAIL(ILR_EINVAL, "generator: %d tokens in one call (1 to %d)", n, g->max_tokens);
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V) return ILR_FAIL(ILR_EINVAL, "generator: token %d is not in [0, %d)", tokens[i], V);
-    int rc = assign_positions(g, slots, n);
-    if (rc) return rc;
+    return 0;
+}
+
+static void advance_lengths(ilr_generator *g, const int *slots, int n) {
+    for (int i = 0; i < n; i++) g->length[slots[i]] = g->pos[i] + 1 > g->length[slots[i]] ? g->pos[i] + 1 : g->length[slots[i]];
+}
+
+static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const int *rows, int m,
+                        float *logits) {
+    const ilr_model_config *c = &g->model->config;
+    int C = c->hidden_size;
     ilr_embedding_forward(g->x, tokens, param(g, ILR_P_EMBED, -1), n, C);
     for (int l = 0; l < c->num_layers; l++) layer_forward(g, l, slots, n);
-    int rows = 0;
-    for (int i = 0; i < n; i++) {
-        int last = 1; /* default: the last token of each slot in this call */
-        for (int j = i + 1; j < n && last; j++) last = slots[j] != slots[i];
-        if (want_logits ? !want_logits[i] : !last) continue;
-        memcpy(g->rows + (size_t)rows * C, g->x + (size_t)i * C, sizeof(float) * C);
-        rows++;
-    }
-    for (int i = 0; i < n; i++) g->length[slots[i]] = g->pos[i] + 1 > g->length[slots[i]] ? g->pos[i] + 1 : g->length[slots[i]];
-    if (rows) {
-        ilr_rmsnorm_forward(g->ln, g->tmp, g->rows, param(g, ILR_P_FINAL_NORM, -1), rows, C, (float)c->rms_norm_eps);
+    for (int k = 0; k < m; k++) memcpy(g->rows + (size_t)k * C, g->x + (size_t)rows[k] * C, sizeof(float) * C);
+    if (m) {
+        ilr_rmsnorm_forward(g->ln, g->tmp, g->rows, param(g, ILR_P_FINAL_NORM, -1), m, C, (float)c->rms_norm_eps);
         ilr_param_kind head = c->tie_word_embeddings ? ILR_P_EMBED : ILR_P_LM_HEAD;
-        ilr_lm_head_logits(logits, g->ln, param(g, head, -1), rows, C, V);
+        ilr_lm_head_logits(logits, g->ln, param(g, head, -1), m, C, c->vocab_size);
     }
-    return 0;
+}
+
+int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const unsigned char *want_logits,
+                    float *logits) {
+    int rc = check_tokens(g, tokens, n);
+    if (!rc) rc = assign_positions(g, slots, n);
+    if (rc) return rc;
+    int *rows = malloc(sizeof(int) * (size_t)n);
+    if (!rows) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
+    int m = wanted_rows(slots, n, want_logits, rows);
+#ifdef ILR_CUDA
+    if (g->gpu) rc = ilr_cuda_gen_forward(g, slots, tokens, n, rows, m, logits, 0.0f, NULL, NULL, NULL);
+    else
+#endif
+        cpu_forward(g, slots, tokens, n, rows, m, logits);
+    free(rows);
+    if (!rc) advance_lengths(g, slots, n);
+    return rc;
+}
+
+int ilr_gen_samples_on_device(const ilr_generator *g, const ilr_sampler_params *p) {
+    return g->gpu && p->top_k == 0 && p->top_p >= 1.0f && p->min_p == 0.0f &&
+           (p->temperature == 0.0f || p->temperature >= 0.01f);
+}
+
+int ilr_gen_forward_sample(ilr_generator *g, const int *slots, const int *tokens, int n, float temperature,
+                           const double *uniforms, int *ids, float *logprobs) {
+    int rc = check_tokens(g, tokens, n);
+    if (!rc) rc = assign_positions(g, slots, n);
+    if (rc) return rc;
+#ifdef ILR_CUDA
+    if (g->gpu) {
+        int *rows = malloc(sizeof(int) * (size_t)n);
+        if (!rows) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
+        int m = wanted_rows(slots, n, NULL, rows);
+        rc = ilr_cuda_gen_forward(g, slots, tokens, n, rows, m, NULL, temperature, uniforms, ids, logprobs);
+        free(rows);
+        if (!rc) advance_lengths(g, slots, n);
+        return rc;
+    }
+#endif
+    (void)temperature, (void)uniforms, (void)ids, (void)logprobs;
+    return ILR_FAIL(ILR_EUNSUPPORTED, "generator: drawing tokens on the device needs the GPU engine");
 }
 
 int ilr_gen_prefill(ilr_generator *g, int slot, const int *tokens, int n, float *logits) {

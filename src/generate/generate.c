@@ -89,7 +89,11 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
     int V = g->model->config.vocab_size, n = count * G, rc = 0;
     sequence *seq = calloc((size_t)n, sizeof *seq);
     int *slots = malloc(sizeof(int) * (size_t)n), *tokens = malloc(sizeof(int) * (size_t)n);
-    if (!seq || !slots || !tokens) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+    int on_device = ilr_gen_samples_on_device(g, &opt->sampler);
+    int *drawn = malloc(sizeof(int) * (size_t)n);
+    float *drawn_lp = malloc(sizeof(float) * (size_t)n);
+    double *uniforms = malloc(sizeof(double) * (size_t)n);
+    if (!seq || !slots || !tokens || !drawn || !drawn_lp || !uniforms) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
     for (int p = 0; p < count && !rc; p++) {
         int base = p * G;
         ilr_gen_reset_slot(g, base);
@@ -119,11 +123,20 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
         for (int i = 0; i < n; i++)
             if (seq[i].live) slots[live] = seq[i].slot, tokens[live] = out[seq[i].index].ids[out[seq[i].index].count - 1], live++;
         if (!live) break;
-        if ((rc = ilr_gen_forward(g, slots, tokens, live, NULL, logits))) break;
+        if (on_device) { /* the device draws: each live sequence's uniform from its own stream, as ilr_sample would */
+            for (int i = 0, k = 0; i < n; i++)
+                if (seq[i].live) uniforms[k++] = opt->sampler.temperature > 0.0f ? ilr_rng_uniform_f64(&seq[i].rng) : 0.0;
+            rc = ilr_gen_forward_sample(g, slots, tokens, live, opt->sampler.temperature, uniforms, drawn, drawn_lp);
+        } else {
+            rc = ilr_gen_forward(g, slots, tokens, live, NULL, logits);
+        }
+        if (rc) break;
         for (int i = 0, k = 0; i < n && !rc; i++) {
             if (!seq[i].live) continue;
             float lp;
-            int id = ilr_sample(logits + (size_t)k++ * V, V, &opt->sampler, &seq[i].rng, scratch, &lp);
+            int id = on_device ? (lp = drawn_lp[k], drawn[k]) : ilr_sample(logits + (size_t)k * V, V, &opt->sampler,
+                                                                          &seq[i].rng, scratch, &lp);
+            k++;
             int stop = take_token(g, tok, &seq[i], &out[seq[i].index], id, lp, opt);
             if (stop < 0) rc = ilr_last_error_code();
             seq[i].live = !stop;
@@ -132,6 +145,9 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
     free(seq);
     free(slots);
     free(tokens);
+    free(drawn);
+    free(drawn_lp);
+    free(uniforms);
     return rc;
 }
 

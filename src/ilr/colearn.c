@@ -250,7 +250,8 @@ static int finish(colearn_run *r, const ilr_colearn_result *res, json_t *s) {
     for (int i = 0; !rc && i < r->m; i++) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", c->output_dir, r->agents[i].cfg.name);
-        rc = ilr_model_save(&r->agents[i].policy.model, dir, &save);
+        rc = ilr_train_state_sync_model(&r->agents[i].policy.ts);
+        if (!rc) rc = ilr_model_save(&r->agents[i].policy.model, dir, &save);
         if (!rc) rc = ilr_tokenizer_files_copy(r->agents[i].cfg.model, dir); /* the start model: a resumed run's checkpoint may be rotated away */
         json_t *a = json_object_get(json_object_get(s, "agents"), r->agents[i].cfg.name);
         json_object_set_new(a, "model", json_string(dir));

@@ -313,7 +313,8 @@ static int grpo_loop(grpo_run *r, json_t *summary, ilr_grpo_result *res) {
 static int finish(grpo_run *r, const ilr_grpo_result *res, json_t *s) {
     const ilr_train_config *c = r->c;
     ilr_save_options save = {.dtype = ILR_DTYPE_F32};
-    int rc = ilr_model_save(&r->policy.model, c->output_dir, &save);
+    int rc = ilr_train_state_sync_model(&r->policy.ts);
+    if (!rc) rc = ilr_model_save(&r->policy.model, c->output_dir, &save);
     /* from the start model: the checkpoint a resumed run started from may have been rotated away by now */
     if (!rc) rc = ilr_tokenizer_files_copy(c->model, c->output_dir);
     if (rc) return rc;

@@ -33,8 +33,14 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
     if (max_len > p->model.config.max_position_embeddings)
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
-    int rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
-    if (!rc) rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device);
+    int rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device);
+    /* on the GPU the rollouts read the training state's weights: no copy, and each update is seen at once */
+    const float *f32;
+    const void *bf16;
+    if (!rc && ilr_train_state_device_params(&p->ts, &f32, &bf16) == 0)
+        rc = ilr_gen_init_cuda_shared(&p->gen, &p->model, gen_slots, max_len, f32, bf16);
+    else if (!rc)
+        rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
     if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, micro_batch, max_len);
     if (!rc && p->resumed) rc = ilr_train_state_load_checkpoint(&p->ts, p->from, NULL);
     return rc;

@@ -135,8 +135,8 @@ static const ilr_cfg_key train_keys[] = {
         "grpo: an ILR run directory; the budget is its per-agent generated tokens (of the agent named by `model`)"),
     NUM("train.steps", ILR_CFG_INT, steps, "100", 1, 1e9, "rollout batches (each one num_iterations optimizer steps)"),
     ENUM("train.device", device, "cpu", "cpu|cuda",
-         "where each policy's training step runs (cuda: an ilr built with make CUDA=1; rollouts and the reference "
-         "model stay on the CPU)"),
+         "where each policy's training step and rollouts run (cuda: an ilr built with make CUDA=1; the rollouts "
+         "read the training weights on the GPU; the reference model stays on the CPU)"),
     NUM("train.max_minutes", ILR_CFG_FLOAT, max_minutes, "0", 0, 1e9,
         "stop (with a checkpoint and the final evaluation) after this many minutes of training (0: no limit)"),
     NUM("train.log_every", ILR_CFG_INT, log_every, "1", 1, 1e9, "steps between lines on stdout (the JSONL log has every step)"),

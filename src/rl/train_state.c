@@ -11,18 +11,6 @@
 #include "ilr/transformer_cuda.h"
 #endif
 
-int ilr_device_parse(const char *text, ilr_device *device) {
-    if (strcmp(text, "cpu") == 0) return *device = ILR_DEVICE_CPU, 0;
-    if (strcmp(text, "cuda") == 0) {
-#ifdef ILR_CUDA
-        return *device = ILR_DEVICE_CUDA, 0;
-#else
-        return ILR_FAIL(ILR_EUNSUPPORTED, "device cuda: this ilr was built without the CUDA backend (make CUDA=1)");
-#endif
-    }
-    return ILR_FAIL(ILR_EINVAL, "device must be cpu or cuda, not '%s'", text);
-}
-
 int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device) {
     memset(s, 0, sizeof *s);
     s->device = device;
@@ -100,6 +88,14 @@ int ilr_train_state_step(const ilr_train_state *s) {
     if (s->gpu) return GPU(s)->adam_step;
 #endif
     return s->cpu.adam_step;
+}
+
+int ilr_train_state_device_params(const ilr_train_state *s, const float **params_f32, const void **params_bf16) {
+#ifdef ILR_CUDA
+    if (s->gpu) return *params_f32 = GPU(s)->params, *params_bf16 = GPU(s)->params_bf16, 0;
+#endif
+    (void)s, (void)params_f32, (void)params_bf16;
+    return ILR_EUNSUPPORTED;
 }
 
 int ilr_train_state_sync_model(ilr_train_state *s) {

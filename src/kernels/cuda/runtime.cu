@@ -203,6 +203,11 @@ extern "C" int ilr_cuda_download(void *host_dst, const void *src, size_t bytes) 
     return 0;
 }
 
+extern "C" void ilr_cuda_copy(void *dst, const void *src, size_t bytes) {
+    cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ilr_cuda_stream);
+    ILR_CUDA_LAUNCHED("device -> device copies");
+}
+
 extern "C" void ilr_cuda_zero(void *dst, size_t bytes) {
     cudaMemsetAsync(dst, 0, bytes, ilr_cuda_stream);
     ILR_CUDA_LAUNCHED("memset");
@@ -218,6 +223,49 @@ extern "C" int ilr_cuda_sync(void) {
     }
     if (e != cudaSuccess) return ILR_FAIL(ILR_EIO, "CUDA: %s", cudaGetErrorString(e));
     return 0;
+}
+
+/* ---- CUDA graphs: a captured sequence of launches replayed with one launch ---- */
+
+struct ilr_cuda_graph {
+    cudaGraphExec_t exec;
+};
+
+extern "C" int ilr_cuda_capture_begin(void) {
+    cudaError_t e = cudaStreamBeginCapture(ilr_cuda_stream, cudaStreamCaptureModeThreadLocal);
+    return e == cudaSuccess ? 0 : ILR_FAIL(ILR_EIO, "CUDA: stream capture: %s", cudaGetErrorString(e));
+}
+
+extern "C" int ilr_cuda_capture_end(ilr_cuda_graph **out) {
+    *out = NULL;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(ilr_cuda_stream, &graph);
+    if (e == cudaSuccess && pending_error[0]) e = cudaErrorStreamCaptureInvalidated; /* a launch failed inside */
+    ilr_cuda_graph *g = (ilr_cuda_graph *)calloc(1, sizeof *g);
+    if (e == cudaSuccess && !g) e = cudaErrorMemoryAllocation;
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&g->exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+        free(g);
+        cudaGetLastError();
+        int rc = ILR_FAIL(ILR_EIO, "CUDA: graph capture: %s%s%s", cudaGetErrorString(e), pending_error[0] ? ": " : "",
+                          pending_error);
+        pending_error[0] = 0;
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+extern "C" void ilr_cuda_graph_launch(ilr_cuda_graph *g) {
+    cudaGraphLaunch(g->exec, ilr_cuda_stream);
+    ILR_CUDA_LAUNCHED("graph");
+}
+
+extern "C" void ilr_cuda_graph_free(ilr_cuda_graph *g) {
+    if (!g) return;
+    cudaGraphExecDestroy(g->exec);
+    free(g);
 }
 
 extern "C" void ilr_cuda_timer_start(void) { cudaEventRecord(timer_begin, ilr_cuda_stream); }
@@ -259,6 +307,12 @@ extern "C" void ilr_cuda_matmul_forward(ilr_bf16 *out, const ilr_bf16 *inp, cons
                                                                                         OUT);
         ILR_CUDA_LAUNCHED("matmul bias");
     }
+}
+
+extern "C" void ilr_cuda_matmul_forward_accumulate(ilr_bf16 *out, const ilr_bf16 *inp, const ilr_bf16 *weight, int N,
+                                                   int IN, int OUT) {
+    ilr_cuda_gemm(CUBLAS_OP_T, CUBLAS_OP_N, OUT, N, IN, as_bf16(weight), IN, as_bf16(inp), IN, 1.0f, out, CUDA_R_16BF, OUT,
+                  "matmul forward (accumulate)");
 }
 
 extern "C" void ilr_cuda_matmul_forward_f32(float *out, const ilr_bf16 *inp, const ilr_bf16 *weight, int N, int IN,
