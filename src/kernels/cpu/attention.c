@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ilr/exp_neg.h"
 #include "ilr/kernels.h"
 
 enum { ATT_BLOCK = 64 }; /* rows per causal block: the part above the diagonal costs at most this much */
@@ -81,10 +82,8 @@ static void attention_gemm_causal_atb(float *c, int ldc, const float *p, int ldp
 static void attention_softmax(float *a, int n) {
     float maxv = -INFINITY, sum = 0.0f;
     for (int j = 0; j < n; j++) maxv = a[j] > maxv ? a[j] : maxv;
-    for (int j = 0; j < n; j++) {
-        a[j] = expf(a[j] - maxv);
-        sum += a[j];
-    }
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) sum += a[j] = ilr_exp_neg(a[j] - maxv); /* vectorised; expf was a call a score */
     float inv = 1.0f / sum;
     for (int j = 0; j < n; j++) a[j] *= inv;
 }

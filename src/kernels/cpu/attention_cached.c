@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "ilr/exp_neg.h"
 #include "ilr/kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -88,7 +89,8 @@ void ilr_attention_cached(float *out, const float *q, const float *k_cache, cons
             s[t] = dot * scale;
         }
         for (t = 0; t < len; t++) max = s[t] > max ? s[t] : max;
-        for (t = 0; t < len; t++) sum += s[t] = expf(s[t] - max);
+#pragma omp simd reduction(+ : sum)
+        for (t = 0; t < len; t++) sum += s[t] = ilr_exp_neg(s[t] - max); /* vectorised; expf was a call a key */
         float *o = out + ((size_t)i * NH + h) * HD;
 #ifdef ILR_CACHED_AVX2
         if (HD % 8 == 0) {

@@ -75,6 +75,33 @@ __device__ void load_rows(bf16 *dst, const bf16 *src, int rows, int b, int t0, i
 
 __device__ __forceinline__ int doc_start(const int *pos, int b, int T, int t) { return pos ? t - pos[b * T + t] : 0; }
 
+/* Two products of a warp's 16 rows over the head dim at once, sharing the loop: o1 = A1 B1^T and o2 = A2 B2^T,
+ * the A rows from row a_row of A1 / A2, the B rows NCOLS8 blocks of 8 from row 0 of B1 / B2 (tiles of leading
+ * dimension HD + 8).  The backward's S = Q K^T with dP = dO V^T, and their transposes. */
+template <int HD, int NCOLS8>
+__device__ __forceinline__ void two_products(float (&o1)[NCOLS8][4], float (&o2)[NCOLS8][4], const bf16 *A1,
+                                             const bf16 *A2, const bf16 *B1, const bf16 *B2, int a_row, int g, int c) {
+    constexpr int LD = HD + 8;
+#pragma unroll
+    for (int nt = 0; nt < NCOLS8; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o1[nt][e] = o2[nt][e] = 0.0f;
+#pragma unroll
+    for (int ks = 0; ks < HD / 16; ks++) {
+        uint32_t a1[4], a2[4];
+        frag_a(a1, A1, LD, a_row, ks * 16, g, c);
+        frag_a(a2, A2, LD, a_row, ks * 16, g, c);
+#pragma unroll
+        for (int nt = 0; nt < NCOLS8; nt++) {
+            uint32_t b1[2], b2[2];
+            frag_b_rows(b1, B1, LD, nt * 8, ks * 16, g, c);
+            frag_b_rows(b2, B2, LD, nt * 8, ks * 16, g, c);
+            mma(o1[nt], a1, b1);
+            mma(o2[nt], a2, b2);
+        }
+    }
+}
+
 /* ---- forward: block = (64 queries, head, sequence), warp w owns rows 16w..16w+15 ---- */
 
 template <int HD>
@@ -214,24 +241,7 @@ __global__ void __launch_bounds__(MMA_THREADS) backward_kv_kernel(bf16 *dk, bf16
             __syncthreads();
             /* S^T = K Q^T and dP^T = V dO^T: 16 keys x 32 queries per warp */
             float st[BQT / 8][4], dpt[BQT / 8][4];
-#pragma unroll
-            for (int nt = 0; nt < BQT / 8; nt++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) st[nt][e] = dpt[nt][e] = 0.0f;
-#pragma unroll
-            for (int ks = 0; ks < HD / 16; ks++) {
-                uint32_t ak[4], av[4];
-                frag_a(ak, Ks, LD, warp * 16, ks * 16, g, c);
-                frag_a(av, Vs, LD, warp * 16, ks * 16, g, c);
-#pragma unroll
-                for (int nt = 0; nt < BQT / 8; nt++) {
-                    uint32_t bq[2], bo[2];
-                    frag_b_rows(bq, Qs, LD, nt * 8, ks * 16, g, c);
-                    frag_b_rows(bo, dOs, LD, nt * 8, ks * 16, g, c);
-                    mma(st[nt], ak, bq);
-                    mma(dpt[nt], av, bo);
-                }
-            }
+            two_products<HD, BQT / 8>(st, dpt, Ks, Vs, Qs, dOs, warp * 16, g, c);
             /* P^T and dS^T = P^T (dP^T - D), masked */
 #pragma unroll
             for (int nt = 0; nt < BQT / 8; nt++)
@@ -333,24 +343,7 @@ __global__ void __launch_bounds__(MMA_THREADS) backward_q_kernel(bf16 *dq, const
         load_rows<HD>(Vs, v, KT, b, k0, len, T, NKV, grp);
         __syncthreads();
         float s[KT / 8][4], dp[KT / 8][4];
-#pragma unroll
-        for (int nt = 0; nt < KT / 8; nt++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[nt][e] = dp[nt][e] = 0.0f;
-#pragma unroll
-        for (int ks = 0; ks < HD / 16; ks++) {
-            uint32_t aq[4], ao[4];
-            frag_a(aq, Qs, LD, warp * 16, ks * 16, g, c);
-            frag_a(ao, dOs, LD, warp * 16, ks * 16, g, c);
-#pragma unroll
-            for (int nt = 0; nt < KT / 8; nt++) {
-                uint32_t bk[2], bv[2];
-                frag_b_rows(bk, Ks, LD, nt * 8, ks * 16, g, c);
-                frag_b_rows(bv, Vs, LD, nt * 8, ks * 16, g, c);
-                mma(s[nt], aq, bk);
-                mma(dp[nt], ao, bv);
-            }
-        }
+        two_products<HD, KT / 8>(s, dp, Qs, dOs, Ks, Vs, warp * 16, g, c);
 #pragma unroll
         for (int nt = 0; nt < KT / 8; nt++)
 #pragma unroll
