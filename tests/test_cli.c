@@ -63,7 +63,19 @@ static void test_usage_errors(void **state) {
     expect_output("built without the CUDA backend (make CUDA=1)");
     assert_int_equal(run_cli("bench", "matmul", "--device", "cuda", NULL), 2);
     expect_output("built without the CUDA backend (make CUDA=1)");
+    assert_int_equal(run_cli("bench", "generate", "--shape", "qwen2.5-0.5b", "--device", "cuda", NULL), 2);
+    expect_output("built without the CUDA backend (make CUDA=1)");
+    const char *takes_device[][2] = {{"generate", "--prompt"}, {"eval", "--model"}, {"interact", "--data"},
+                                     {"irt", "collect"}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(run_cli(takes_device[i][0], takes_device[i][1], "x", "--device", "cuda", NULL), 2);
+        expect_output("built without the CUDA backend (make CUDA=1)");
+    }
 #endif
+    assert_int_equal(run_cli("generate", "--device", "gpu", NULL), 2);
+    expect_output("device must be cpu or cuda, not 'gpu'");
+    assert_int_equal(run_cli("eval", "--device", "gpu", NULL), 2);
+    expect_output("device must be cpu or cuda, not 'gpu'");
     assert_int_equal(run_cli("convert", "a", "b", "--dtype", "f8", NULL), 2);
     expect_output("--dtype takes f32 or bf16");
     assert_int_equal(run_cli("convert", "a", "b", "--shard-size", "lots", NULL), 2);

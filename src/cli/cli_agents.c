@@ -22,14 +22,14 @@ int cli_agent_parse(const char *cmd, const char *spec, cli_agent *agents, int *m
 }
 
 int cli_agent_open(cli_agent *a, int chat, const ilr_dataset *ds, long max, const ilr_task *t, int slots, int max_new,
-                   int extra) {
+                   int extra, ilr_device device) {
     int rc = ilr_model_load(&a->model, a->dir);
     if (!rc) rc = ilr_tok_load(&a->tok, a->dir);
     if (!rc && chat) rc = ilr_chat_template_load(&a->chat, a->dir);
     if (!rc) rc = ilr_question_set_build(&a->q, ds, max, t, a->tok, a->chat, a->model.config.max_position_embeddings);
     int len = a->q.max_prompt + max_new + extra;
     if (len > a->model.config.max_position_embeddings) len = a->model.config.max_position_embeddings;
-    if (!rc) rc = ilr_gen_init(&a->gen, &a->model, slots, len);
+    if (!rc) rc = ilr_gen_init_on(&a->gen, &a->model, slots, len, device);
     return rc ? ilr_error_prefix("agent %s (%s)", a->name, a->dir) : 0;
 }
 
@@ -46,4 +46,8 @@ int cli_parse_task(const char *cmd, const char *text, ilr_task_type *out) {
     for (int i = 0; i < 4; i++)
         if (!strcmp(text, names[i])) return *out = (ilr_task_type)i, 0;
     return ilr_cli_usage_error(cmd, "--task takes auto, world-arith, math or code, not '%s'", text);
+}
+
+int cli_parse_device(const char *cmd, const char *text, ilr_device *device) {
+    return ilr_device_parse(text, device) ? ilr_cli_usage_error(cmd, "--device: %s", ilr_last_error()) : 0;
 }

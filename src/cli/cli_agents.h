@@ -26,9 +26,11 @@ typedef struct {
  * too many). */
 int cli_agent_parse(const char *cmd, const char *spec, cli_agent *agents, int *m);
 /* Loads the model, tokenizer (and chat template), tokenises the first max questions of ds (0: all) and sizes
- * a generator of `slots` sequences for the longest prompt + max_new + extra tokens. */
+ * a generator of `slots` sequences for the longest prompt + max_new + extra tokens on device. */
 int cli_agent_open(cli_agent *a, int chat, const ilr_dataset *ds, long max, const ilr_task *t, int slots, int max_new,
-                   int extra);
+                   int extra, ilr_device device);
+/* --device's value into *device (a usage error, returning 2, when it is neither cpu nor cuda in this build). */
+int cli_parse_device(const char *cmd, const char *text, ilr_device *device);
 void cli_agent_close(cli_agent *a);
 /* "auto", "world-arith", "math", "code" -> the task type (a usage error otherwise). */
 int cli_parse_task(const char *cmd, const char *text, ilr_task_type *out);

@@ -35,7 +35,8 @@ static const char interact_help[] =
     "  --max-new-tokens N   per message (default 256)\n"
     "  --max-peer-tokens N  a peer's text longer than this keeps its last tokens (default 512)\n"
     "  --chat               prompts through each model's chat template\n"
-    "  --prompts DIR        the Idea3 templates (default: prompts/world, prompts/idea3/math or .../code)\n\n"
+    "  --prompts DIR        the Idea3 templates (default: prompts/world, prompts/idea3/math or .../code)\n"
+    "  --device D           cpu (default) or cuda: each agent's generation on the GPU (make CUDA=1)\n\n"
     "Example (the world's base agents; make agents first):\n"
     "  ilr interact --agent agent-a=build/agents/agent-a --agent agent-b=build/agents/agent-b \\\n"
     "      --data build/agents/data/test.jsonl --max 500 --task world-arith --protocol debate -o runs/debate\n";
@@ -46,6 +47,7 @@ typedef struct {
     int have_protocol, chat, mode; /* mode: 0 coop, 1 comp, 2 dynamic */
     long long rounds, max, max_new, max_peer;
     ilr_task_type task;
+    ilr_device device;
 } interact_args;
 
 static int parse_args(int argc, char **argv, interact_args *a, cli_agent *agents, int *m) {
@@ -56,7 +58,8 @@ static int parse_args(int argc, char **argv, interact_args *a, cli_agent *agents
         {"task", required_argument, 0, 't'},        {"max", required_argument, 0, 'm'},
         {"max-new-tokens", required_argument, 0, 'n'}, {"max-peer-tokens", required_argument, 0, 'P'},
         {"chat", no_argument, 0, 'c'},              {"prompts", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+        {"device", required_argument, 0, 'G'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *cmd = "interact";
     *a = (interact_args){.rounds = 2, .max_new = 256, .max_peer = 512};
     optind = 0;
@@ -71,6 +74,7 @@ static int parse_args(int argc, char **argv, interact_args *a, cli_agent *agents
         else if (c == 'D') a->prompts = optarg;
         else if (c == 'c') a->chat = 1;
         else if (c == 't') bad = cli_parse_task(cmd, optarg, &a->task);
+        else if (c == 'G') bad = cli_parse_device(cmd, optarg, &a->device);
         else if (c == 'r') bad = ilr_cli_parse_long(cmd, "--rounds", optarg, 1, 100, &a->rounds);
         else if (c == 'm') bad = ilr_cli_parse_long(cmd, "--max", optarg, 0, 1000000000, &a->max);
         else if (c == 'n') bad = ilr_cli_parse_long(cmd, "--max-new-tokens", optarg, 1, 1000000, &a->max_new);
@@ -157,7 +161,8 @@ int ilr_cmd_interact(int argc, char **argv) {
     /* a discussion prompt holds the question and up to 2m - 1 peer texts beside the own answer */
     int extra = a.protocol == ILR_PROTOCOL_SINGLE ? 0 : (int)(2 * m * a.max_peer) + 256;
     for (int i = 0; !rc && i < m; i++)
-        rc = cli_agent_open(&agents[i], a.chat, &ds, a.max, &task, WAVE * (m > 1 ? m - 1 : 1), (int)a.max_new, extra);
+        rc = cli_agent_open(&agents[i], a.chat, &ds, a.max, &task, WAVE * (m > 1 ? m - 1 : 1), (int)a.max_new, extra,
+                            a.device);
     if (!rc && a.mode == 2 && !(stance = malloc(sizeof *stance * (size_t)agents[0].q.n))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     if (!rc && a.mode == 2) rc = dynamic_stances(a.irt, agents, m, &agents[0].q, stance);
     if (!rc && a.mode == 1 && !(stance = malloc(sizeof *stance * (size_t)agents[0].q.n))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");

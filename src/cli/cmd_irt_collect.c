@@ -29,7 +29,8 @@ static const char collect_help[] =
     "  --max-new-tokens N   answer length limit (default 256)\n"
     "  --chat               prompts as a user turn of each model's chat template\n"
     "  --seed S             the sampling seed (default 1)\n"
-    "  --fit FILE           also fit the answers and write irt.json there (prior sd 3)\n";
+    "  --fit FILE           also fit the answers and write irt.json there (prior sd 3)\n"
+    "  --device D           cpu (default) or cuda: each agent's generation on the GPU (make CUDA=1)\n";
 
 int ilr_cmd_irt_collect(int argc, char **argv) {
     static const struct option longopts[] = {
@@ -38,12 +39,14 @@ int ilr_cmd_irt_collect(int argc, char **argv) {
         {"task", required_argument, 0, 't'},        {"temperature", required_argument, 0, 'T'},
         {"max-new-tokens", required_argument, 0, 'n'}, {"chat", no_argument, 0, 'c'},
         {"seed", required_argument, 0, 's'},        {"fit", required_argument, 0, 'f'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+        {"device", required_argument, 0, 'G'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *cmd = "irt collect", *data = NULL, *out = NULL, *fit_path = NULL;
     cli_agent *agents = calloc(CLI_MAX_AGENTS, sizeof *agents);
     long long k = 4, max = 0, max_new = 256, seed = 1;
     double temperature = 1;
     int m = 0, chat = 0, status = 2;
+    ilr_device device = ILR_DEVICE_CPU;
     ilr_task_type type = ILR_TASK_TYPE_AUTO;
     if (!agents) return ilr_cli_usage_error(cmd, "out of memory");
     optind = 0;
@@ -66,6 +69,7 @@ int ilr_cmd_irt_collect(int argc, char **argv) {
         else if (c == 's') bad = ilr_cli_parse_long(cmd, "--seed", optarg, 0, 1LL << 62, &seed);
         else if (c == 'T') bad = ilr_cli_parse_double(cmd, "--temperature", optarg, 1e-6, 100, &temperature);
         else if (c == 't') bad = cli_parse_task(cmd, optarg, &type);
+        else if (c == 'G') bad = cli_parse_device(cmd, optarg, &device);
         else bad = ilr_cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         if (bad) goto done;
     }
@@ -81,7 +85,7 @@ int ilr_cmd_irt_collect(int argc, char **argv) {
     int rc = ilr_task_init(&task, type, data, 0.0, 0, NULL);
     if (!rc) rc = ilr_task_open_dataset(&task, data, NULL, &ds);
     int slots = (int)(64 * k);
-    for (int i = 0; !rc && i < m; i++) rc = cli_agent_open(&agents[i], chat, &ds, max, &task, slots, (int)max_new, 0);
+    for (int i = 0; !rc && i < m; i++) rc = cli_agent_open(&agents[i], chat, &ds, max, &task, slots, (int)max_new, 0, device);
     if (!rc && !(mem = open_memstream(&buf, &len))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     ilr_irt_collect_agent ca[CLI_MAX_AGENTS];
     for (int i = 0; i < m; i++) ca[i] = (ilr_irt_collect_agent){agents[i].name, &agents[i].gen, agents[i].tok, &agents[i].q};
