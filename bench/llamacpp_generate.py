@@ -28,7 +28,8 @@ def system_info():
     for (CPU: the SIMD sets, LLAMAFILE = llamafile's sgemm for batched products, REPACK, OPENMP)."""
     info = llama_cpp.llama_print_system_info().decode()
     return "; ".join(f"ggml {name} backend: " + " ".join(k for k, v in re.findall(r"(\w+) = (\d+)", feats) if v != "0")
-                     for name, feats in re.findall(r"(\w+) : ((?:\w+ = \d+ \| ?)+)", info))
+                     for name, feats in re.findall(r"(\w+) : ((?:\w+ = \d+ \| ?)+)", info)) + (
+        "; ggml BLAS backend (OpenBLAS)" if "libggml-blas" in open("/proc/self/maps").read() else "")
 
 
 def greedy(llm, n_vocab):
