@@ -1,10 +1,12 @@
-"""Runs ilr and PyTorch side by side and prints issue #16's table (see bench/compare_all.sh).
+"""Runs ilr beside PyTorch and llama.cpp and prints issue #16's table (see bench/compare_all.sh).
 
 Each figure is measured in this one run: ilr through `ilr bench`, PyTorch through bench/pytorch_train.py and
 bench/pytorch_generate.py (the same decoder: RMSNorm, rotary, grouped-query causal attention through
-torch's fused scaled_dot_product_attention, SwiGLU, fp32), both on the same number of threads.  Each line
-says which kernels each side ran."""
+torch's fused scaled_dot_product_attention, SwiGLU, fp32), llama.cpp through bench/llamacpp_generate.py on
+GGUF conversions (bench/to_gguf.py) of the very weights ilr runs, all on the same number of threads.  Each
+line says which kernels each side ran."""
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -14,16 +16,19 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ILR = os.path.join(ROOT, "ilr")
+SHARED = os.environ.get("SHARED", os.path.join(ROOT, "..", "shared", "data", "tokenizers"))
+QWEN = os.path.join(ROOT, "out", "llamacpp", "qwen2.5-0.5b")  # ilr init's random qwen2.5-0.5b and its GGUFs
 
 
-def run(cmd, env=None, timeout=1800):
+def run(cmd, env=None, timeout=1800, quiet=False):
     t0 = time.time()
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     text = out.stdout + out.stderr
     if out.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{text}")
     line = [l for l in text.splitlines() if l.strip() and not l.startswith("W1")][-1]
-    print(f"  [{time.time() - t0:5.1f} s] {line}", flush=True)
+    if not quiet:
+        print(f"  [{time.time() - t0:5.1f} s] {line}", flush=True)
     return line
 
 
@@ -34,33 +39,9 @@ def num(pattern, text):
     return float(m.group(1).replace(",", ""))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    th = str(a.threads)
-    env = dict(os.environ, OMP_NUM_THREADS=th)
-    py = [sys.executable]
-    rows = []  # (figure, ilr, peer, ratio, target)
-
-    print("matmul peak")
-    ilr_mm = run([ILR, "bench", "matmul"], env)
-    torch_mm = run(py + ["-c", f"""
-import torch, time
-torch.set_num_threads({a.threads})
-a = torch.randn(2048, 2048); b = torch.randn(2048, 2048)
-for _ in range(3): a @ b
-best = 0
-for _ in range(5):
-    t = time.perf_counter(); n = 8
-    for _ in range(n): a @ b
-    best = max(best, 2 * 2048 ** 3 * n / (time.perf_counter() - t) / 1e9)
-print(f"torch {{torch.__version__}} matmul: {{best:.1f}} GFLOP/s (MKL, {{torch.backends.cpu.get_cpu_capability()}})")
-"""], env)
-    g_ilr, g_torch = num(r"([\d.]+) GFLOP/s", ilr_mm), num(r"([\d.]+) GFLOP/s", torch_mm)
-    kernels = re.search(r"OpenBLAS kernels: (\w+)", ilr_mm).group(1)
-    rows.append(("sgemm 2048³ GFLOP/s", f"{g_ilr:.0f} (OpenBLAS {kernels})", f"{g_torch:.0f} (MKL)", g_ilr / g_torch, ""))
-
+def pytorch_rows(a, env, rows):
+    """ilr beside PyTorch at its best: training, generation, and the world's agents (ilr alone)."""
+    th, py = str(a.threads), [sys.executable]
     print("training small, batch 4 x 256")
     tr = run([ILR, "bench", "train", "--arch", "llama", "--shape", "small", "--batch", "4", "--seq", "256", "--steps", "3"], env)
     t_ilr, mfu = num(r"([\d.]+) tokens/s", tr), num(r"MFU ([\d.]+)%", tr)
@@ -95,7 +76,98 @@ print(f"torch {{torch.__version__}} matmul: {{best:.1f}} GFLOP/s (MKL, {{torch.b
     t, mfu = num(r"([\d.]+) tokens/s", tr), num(r"MFU ([\d.]+)%", tr)
     rows.append(("train `world-a` 8 × 512, tokens/s", f"{t:.0f} (MFU {mfu:.1f} %)", "", None, "≥ 60 % MFU"))
 
-    print(f"\n| figure ({a.threads} threads, fp32) | ilr | PyTorch at its best | ilr / PyTorch | target |")
+
+def llamacpp_rows(a, env, kernels, rows):
+    """ilr beside llama.cpp on qwen2.5-0.5b, batch 1: the same random weights (`ilr init --seed 1` writes what
+    `ilr bench generate` builds in memory; bench/to_gguf.py converts that directory), the same prompt ids and
+    greedy decode.  llama.cpp runs as llama-cpp-python built it (llamafile's sgemm for the prefill) and with
+    ggml's BLAS backend on OpenBLAS; the faster counts.  Each runs `repeats` times, alternating with ilr; the
+    best run counts (a shared machine only ever slows a run down) and the cell gives the spread."""
+    th, py = str(a.threads), [sys.executable]
+    if not os.path.exists(os.path.join(QWEN, "model.safetensors")):
+        run([ILR, "init", "--arch", "qwen2", "--shape", "qwen2.5-0.5b", "--seed", "1", "--tokenizer",
+             os.path.join(SHARED, "qwen3"), "-o", QWEN], env)
+    run(py + [f"{HERE}/to_gguf.py", QWEN, "--types", "f32,f16,bf16"], env)
+    gguf = {t: f"{QWEN}-{t}.gguf" for t in ("f32", "f16", "bf16")}
+
+    print("greedy tokens, qwen2.5-0.5b random weights: ilr generate vs llama.cpp (f32 KV cache)")
+    prompt = [(i * 7919) % 151936 for i in range(128)]
+    with open(QWEN + "-prompt.jsonl", "w") as f:
+        f.write(json.dumps({"ids": prompt}) + "\n")
+    gen = subprocess.run([ILR, "generate", "--model", QWEN, "--prompts", QWEN + "-prompt.jsonl", "--temperature", "0",
+                          "--max-new-tokens", "16", "--ignore-eos"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if gen.returncode:
+        sys.exit(f"ilr generate failed:\n{gen.stdout}{gen.stderr}")
+    ids_ilr = json.loads(gen.stdout.splitlines()[0])["ids"]
+    print(f"  ilr:            {ids_ilr}")
+    agree = {}
+    for t in ("f32", "f16", "bf16"):
+        out = run(py + [f"{HERE}/llamacpp_generate.py", "--model", gguf[t], "--prompt", "128", "--new", "16", "--threads",
+                        th, "--kv", "f32", "--ids"], env, quiet=True)
+        ids = json.loads(out)["ids"]
+        agree[t] = next((i for i, (x, y) in enumerate(zip(ids_ilr, ids)) if x != y), len(ids))
+        print(f"  llama.cpp {t:4}: {ids} ({agree[t]} of 16 agree before the first difference)")
+    rows.append(("greedy tokens `qwen2.5-0.5b`, same prefix of 16", "", f"f32 {agree['f32']}, f16 {agree['f16']}, "
+                 f"bf16 {agree['bf16']}", None, "f32: 16 of 16"))
+
+    P, N = "128", "64"
+    variants = {"llamafile sgemm": [], "OpenBLAS": ["--blas"]}  # what takes llama.cpp's batched products
+    print(f"prefill and decode qwen2.5-0.5b, batch 1, prompt {P}, {N} new, {a.repeats} runs of each")
+    ilr_p, ilr_d, cpp = [], [], {(t, v): ([], []) for t in gguf for v in variants}
+    for _ in range(a.repeats):
+        gi = run([ILR, "bench", "generate", "--arch", "qwen2", "--shape", "qwen2.5-0.5b", "--prompt", P, "--new", N], env)
+        ilr_p.append(num(r"prefill ([\d.]+) tokens/s", gi)), ilr_d.append(num(r"decode ([\d.]+) tokens/s", gi))
+        for t, v in cpp:
+            gc = run(py + [f"{HERE}/llamacpp_generate.py", "--model", gguf[t], "--prompt", P, "--new", N, "--threads", th]
+                     + variants[v], env)
+            cpp[t, v][0].append(num(r"prefill ([\d.]+) tokens/s", gc)), cpp[t, v][1].append(num(r"decode ([\d.]+) tokens/s", gc))
+
+    def cell(xs, fmt):
+        return f"{max(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})" if len(xs) > 1 else f"{xs[0]:{fmt}}"
+
+    for what, ilr, k, fmt in (("prefill", ilr_p, 0, ".0f"), ("decode", ilr_d, 1, ".1f")):
+        for t in gguf:
+            best = max(variants, key=lambda v: max(cpp[t, v][k]))
+            other = next(v for v in variants if v != best)
+            shape = f"1 × {P}" if what == "prefill" else "batch 1"
+            rows.append((f"{what} `qwen2.5-0.5b` {shape}, tokens/s: llama.cpp {t}", f"{cell(ilr, fmt)} (f32, OpenBLAS {kernels})",
+                         f"llama.cpp {t}, {best}: {cell(cpp[t, best][k], fmt)} ({other} {max(cpp[t, other][k]):{fmt}})",
+                         max(ilr) / max(cpp[t, best][k]), "≥ 1×" if t == "f32" else "(ilr has no 16-bit CPU weights yet)"))
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each side for the llama.cpp rows (best counts)")
+    ap.add_argument("--only", choices=["llamacpp"], help="only the llama.cpp rows (and the matmul peak)")
+    a = ap.parse_args()
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    py = [sys.executable]
+    rows = []  # (figure, ilr, peer, ratio, target)
+
+    print("matmul peak")
+    ilr_mm = run([ILR, "bench", "matmul"], env)
+    torch_mm = run(py + ["-c", f"""
+import torch, time
+torch.set_num_threads({a.threads})
+a = torch.randn(2048, 2048); b = torch.randn(2048, 2048)
+for _ in range(3): a @ b
+best = 0
+for _ in range(5):
+    t = time.perf_counter(); n = 8
+    for _ in range(n): a @ b
+    best = max(best, 2 * 2048 ** 3 * n / (time.perf_counter() - t) / 1e9)
+print(f"torch {{torch.__version__}} matmul: {{best:.1f}} GFLOP/s (MKL, {{torch.backends.cpu.get_cpu_capability()}})")
+"""], env)
+    g_ilr, g_torch = num(r"([\d.]+) GFLOP/s", ilr_mm), num(r"([\d.]+) GFLOP/s", torch_mm)
+    kernels = re.search(r"OpenBLAS kernels: (\w+)", ilr_mm).group(1)
+    rows.append(("sgemm 2048³ GFLOP/s", f"{g_ilr:.0f} (OpenBLAS {kernels})", f"{g_torch:.0f} (MKL)", g_ilr / g_torch, ""))
+
+    if a.only != "llamacpp":
+        pytorch_rows(a, env, rows)
+    rows[:] = [(f, i, f"PyTorch: {p}" if p else p, r, t) for f, i, p, r, t in rows]  # so far, PyTorch's cells
+    llamacpp_rows(a, env, kernels, rows)
+
+    print(f"\n| figure ({a.threads} threads) | ilr | peer at its best | ilr / peer | target |")
     print("|---|---|---|---|---|")
     for fig, i, p, r, target in rows:
         print(f"| {fig} | {i} | {p} | {'' if r is None else f'{r:.2f}×'} | {target} |")
