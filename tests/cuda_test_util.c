@@ -20,14 +20,14 @@ int ilr_cuda_test_setup(void **state) {
 float *ilr_cuda_test_random_bf16(ilr_rng *rng, size_t n, float scale) {
     float *x = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++)
-        x[i] = ilr_bf16_to_float(ilr_bf16_from_float(scale * (2.0f * (float)ilr_rng_uniform(rng) - 1.0f)));
+        x[i] = ilr_bf16_to_f32(ilr_f32_to_bf16(scale * (2.0f * (float)ilr_rng_uniform(rng) - 1.0f)));
     return x;
 }
 
 ilr_bf16 *ilr_cuda_test_dev_bf16(const float *x, size_t n) {
     ilr_bf16 *h = malloc(n * sizeof(ilr_bf16)), *d = ilr_cuda_alloc(n * sizeof(ilr_bf16), "test");
     assert_non_null(d);
-    for (size_t i = 0; i < n; i++) h[i] = ilr_bf16_from_float(x[i]);
+    for (size_t i = 0; i < n; i++) h[i] = ilr_f32_to_bf16(x[i]);
     assert_int_equal(ilr_cuda_upload(d, h, n * sizeof(ilr_bf16)), 0);
     free(h);
     return d;
@@ -45,7 +45,7 @@ float *ilr_cuda_test_host_of_bf16(const ilr_bf16 *d, size_t n) {
     float *x = malloc(n * sizeof(float));
     assert_int_equal(ilr_cuda_sync(), 0);
     assert_int_equal(ilr_cuda_download(h, d, n * sizeof(ilr_bf16)), 0);
-    for (size_t i = 0; i < n; i++) x[i] = ilr_bf16_to_float(h[i]);
+    for (size_t i = 0; i < n; i++) x[i] = ilr_bf16_to_f32(h[i]);
     free(h);
     return x;
 }

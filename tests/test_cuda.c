@@ -296,7 +296,7 @@ static void test_adamw_and_norm(void **state) {
         ilr_cuda_adamw_update(gp, gpb, gg, gm, gv, n, &hp, step, 0.5f);
     }
     float *got = host_of_f32(gp, n), *bf = host_of_bf16(gpb, n);
-    for (size_t i = 0; i < n; i++) assert_true(bf[i] == ilr_bf16_to_float(ilr_bf16_from_float(got[i])));
+    for (size_t i = 0; i < n; i++) assert_true(bf[i] == ilr_bf16_to_f32(ilr_f32_to_bf16(got[i])));
     expect_close("adamw (3 steps, grads scaled 0.5)", got, p, n, 1e-6);
     expect_close("adamw second moments", host_of_f32(gv, n), v, n, 1e-5);
     free(bf);
@@ -358,7 +358,7 @@ static void check_transformer(const char *shape, ilr_arch arch) {
     assert_int_equal(ilr_model_create(&m_gpu, &cfg), 0);
     ilr_model_init_random(&m_cpu, 5);
     /* the CPU reference runs on the bf16-rounded weights the GPU computes with */
-    for (size_t i = 0; i < m_cpu.table.total; i++) m_cpu.params[i] = ilr_bf16_to_float(ilr_bf16_from_float(m_cpu.params[i]));
+    for (size_t i = 0; i < m_cpu.table.total; i++) m_cpu.params[i] = ilr_bf16_to_f32(ilr_f32_to_bf16(m_cpu.params[i]));
     memcpy(m_gpu.params, m_cpu.params, m_cpu.table.total * sizeof(float));
     batch bt;
     ilr_rng_init(&rng, 21, 0);

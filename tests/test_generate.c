@@ -323,6 +323,123 @@ static void test_generation_config_eos_stops(void **state) {
     ilr_test_rmtree(dir);
 }
 
+/* ---- bf16 weights ---- */
+
+/* The largest |a - b| over n values, relative to the largest |b|. */
+static double rel_to_max(const float *a, const float *b, size_t n) {
+    double diff = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) diff = fmax(diff, fabs(a[i] - b[i])), scale = fmax(scale, fabs(b[i]));
+    return diff / scale;
+}
+
+/* The bf16 engine's logits against the fp32 engine's on a fixture model: a 20-token prompt (prefill past
+ * ILR_BF16_FEW_ROWS: the panel path), then 12 greedy steps of 2 sequences (the few-row kernel), tokens taken
+ * from the fp32 engine so both see the same sequence.  Returns the worst error relative to the largest logit. */
+static double bf16_logit_gap(const char *name, double *worst_logprob) {
+    ilr_model m;
+    load(&m, name);
+    int V = m.config.vocab_size, prompt[20];
+    for (int i = 0; i < 20; i++) prompt[i] = (i * 37 + 5) % V;
+    ilr_generator f32, bf16;
+    assert_int_equal(ilr_gen_init(&f32, &m, 2, 40), 0);
+    assert_int_equal(ilr_gen_init(&bf16, &m, 2, 40), 0);
+    assert_int_equal(ilr_gen_set_weights(&bf16, ILR_GEN_WEIGHTS_BF16), 0);
+    assert_non_null(bf16.params_bf16);
+    float *a = malloc(sizeof(float) * 2 * V), *b = malloc(sizeof(float) * 2 * V);
+    double worst = 0;
+    *worst_logprob = 0;
+    for (int s = 0; s < 2; s++) {
+        assert_int_equal(ilr_gen_prefill(&f32, s, prompt, 20 - s, a), 0);
+        assert_int_equal(ilr_gen_prefill(&bf16, s, prompt, 20 - s, b), 0);
+        worst = fmax(worst, rel_to_max(b, a, (size_t)V));
+    }
+    int slots[2] = {0, 1}, toks[2] = {3, 4};
+    for (int step = 0; step < 12; step++) {
+        assert_int_equal(ilr_gen_forward(&f32, slots, toks, 2, NULL, a), 0);
+        assert_int_equal(ilr_gen_forward(&bf16, slots, toks, 2, NULL, b), 0);
+        for (int s = 0; s < 2; s++) {
+            const float *x = a + (size_t)s * V, *y = b + (size_t)s * V;
+            worst = fmax(worst, rel_to_max(y, x, (size_t)V));
+            /* log-probabilities of the fp32 engine's greedy token under both */
+            double lx = 0, ly = 0, mx = x[argmax(x, V)], my = y[argmax(y, V)];
+            for (int v = 0; v < V; v++) lx += exp(x[v] - mx), ly += exp(y[v] - my);
+            toks[s] = argmax(x, V);
+            *worst_logprob = fmax(*worst_logprob, fabs((x[toks[s]] - mx - log(lx)) - (y[toks[s]] - my - log(ly))));
+        }
+    }
+    free(a), free(b);
+    ilr_gen_free(&f32);
+    ilr_gen_free(&bf16);
+    ilr_model_free(&m);
+    return worst;
+}
+
+static void test_bf16_logits(void **state) {
+    (void)state;
+    const char *names[2] = {"qwen2", "llama"};
+    for (int i = 0; i < 2; i++) {
+        double lp, gap = bf16_logit_gap(names[i], &lp);
+        print_message("%s, bf16 weights vs fp32: prefill of 20 and 19 tokens + 12 decode steps of 2 sequences, logits "
+                      "max err %.2e of the largest logit; greedy token's logprob max abs err %.2e\n", names[i], gap, lp);
+        assert_true(gap > 0);    /* the weights were really rounded */
+        assert_true(gap < 2e-2); /* the stated tolerance (README: bf16 weights) */
+        assert_true(lp < 5e-2);
+    }
+}
+
+/* Rollout log-probs from a bf16 generator against the fp32 training forward at the sampling temperature (what
+ * GRPO's ratio compares them with); then the copy follows the weights only when told they changed. */
+static void test_bf16_rollout_logprobs_and_refresh(void **state) {
+    (void)state;
+    ilr_model m;
+    load(&m, "qwen2");
+    const int p0[3] = {5, 6, 7}, p1[5] = {9, 8, 7, 6, 5};
+    const int *prompts[2] = {p0, p1}, lens[2] = {3, 5};
+    ilr_gen_options opt = {.sampler = {0.7f, 0, 1.0f, 0.0f}, .max_new_tokens = 12, .ignore_eos = 1, .seed = 9};
+    ilr_generator g, fresh;
+    assert_int_equal(ilr_gen_init(&g, &m, 4, 32), 0);
+    assert_int_equal(ilr_gen_set_weights(&g, ILR_GEN_WEIGHTS_BF16), 0);
+    ilr_transformer tr;
+    assert_int_equal(ilr_transformer_init(&tr, &m, 1, 32), 0);
+    ilr_gen_output out[4];
+    assert_int_equal(ilr_generate(&g, NULL, prompts, lens, 2, 2, &opt, out), 0);
+    double gap = logprob_gap(&tr, prompts, lens, out, 4, 2, 0.7f);
+    print_message("bf16 rollouts at T 0.7 (2 prompts x 2 samples x 12 tokens): logprobs vs the fp32 training forward "
+                  "max abs err %.2e (fp32 rollouts: < 1e-4)\n", gap);
+    assert_true(gap > 1e-4 && gap < 5e-2);
+    for (int k = 0; k < 4; k++) ilr_gen_output_free(&out[k]);
+    /* an "optimizer step": the copy keeps the old weights until ilr_gen_weights_changed, then equals a new copy */
+    int V = m.config.vocab_size;
+    float *before = malloc(sizeof(float) * V), *stale = malloc(sizeof(float) * V), *after = malloc(sizeof(float) * V),
+          *want = malloc(sizeof(float) * V);
+    ilr_gen_reset_slot(&g, 0);
+    assert_int_equal(ilr_gen_prefill(&g, 0, p1, 5, before), 0);
+    for (size_t i = 0; i < m.table.total; i++) m.params[i] *= 1.05f;
+    ilr_gen_reset_slot(&g, 0);
+    assert_int_equal(ilr_gen_prefill(&g, 0, p1, 5, stale), 0);
+    assert_int_equal(ilr_gen_weights_changed(&g), 0);
+    ilr_gen_reset_slot(&g, 0);
+    assert_int_equal(ilr_gen_prefill(&g, 0, p1, 5, after), 0);
+    assert_int_equal(ilr_gen_init(&fresh, &m, 1, 32), 0);
+    assert_int_equal(ilr_gen_set_weights(&fresh, ILR_GEN_WEIGHTS_BF16), 0);
+    assert_int_equal(ilr_gen_prefill(&fresh, 0, p1, 5, want), 0);
+    double moved = rel_to_max(after, before, (size_t)V), stale_gap = rel_to_max(stale, want, (size_t)V);
+    print_message("bf16 copy refresh: weights x1.05 move the logits by %.2e of the largest; before "
+                  "ilr_gen_weights_changed the engine still reads the old matrices (%.2e from the new copy's logits), "
+                  "after it equals a new bf16 generator's to the bit\n", moved, stale_gap);
+    assert_true(moved > 5e-2);
+    assert_true(stale_gap > 1e-2);
+    assert_memory_equal(after, want, sizeof(float) * V);
+    /* back to fp32: the engine reads the model again */
+    assert_int_equal(ilr_gen_set_weights(&g, ILR_GEN_WEIGHTS_F32), 0);
+    assert_null(g.params_bf16);
+    free(before), free(stale), free(after), free(want);
+    ilr_gen_free(&fresh);
+    ilr_gen_free(&g);
+    ilr_transformer_free(&tr);
+    ilr_model_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_stop_string_across_tokens),
     cmocka_unit_test(test_generate_loop),
@@ -330,6 +447,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),
     cmocka_unit_test(test_batched_and_shared_prefix),
+    cmocka_unit_test(test_bf16_logits),
+    cmocka_unit_test(test_bf16_rollout_logprobs_and_refresh),
 };
 
 ILR_TEST_GROUP(generate, tests)

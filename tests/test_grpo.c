@@ -351,9 +351,42 @@ static void test_update_stats_cover_iterations(void **state) {
     update_free(&p, &b);
 }
 
+/* A CPU generator reading bf16 weights follows the policy: after the update its logits are those of a new bf16
+ * copy of the updated weights, not the old copy's. */
+static void test_update_refreshes_bf16_generator(void **state) {
+    (void)state;
+    ilr_policy p;
+    ilr_rollout_batch b;
+    update_fixture(&p, &b, 4);
+    assert_int_equal(ilr_gen_init(&p.gen, &p.model, 1, 32), 0);
+    assert_int_equal(ilr_gen_set_weights(&p.gen, ILR_GEN_WEIGHTS_BF16), 0);
+    int nv = p.model.config.vocab_size, prompt[4] = {3, 9, 27, 17};
+    float before[64], after[64], want[64];
+    assert_int_equal(ilr_gen_prefill(&p.gen, 0, prompt, 4, before), 0);
+    ilr_grpo_update_params hp = update_params(4, 2);
+    ilr_grpo_update_stats st;
+    assert_int_equal(ilr_grpo_update(&p, &b, &hp, &st), 0);
+    ilr_gen_reset_slot(&p.gen, 0);
+    assert_int_equal(ilr_gen_prefill(&p.gen, 0, prompt, 4, after), 0);
+    ilr_generator fresh;
+    assert_int_equal(ilr_gen_init(&fresh, &p.model, 1, 32), 0);
+    assert_int_equal(ilr_gen_set_weights(&fresh, ILR_GEN_WEIGHTS_BF16), 0);
+    assert_int_equal(ilr_gen_prefill(&fresh, 0, prompt, 4, want), 0);
+    double moved = 0;
+    for (int v = 0; v < nv; v++) moved = fmax(moved, fabs(after[v] - before[v]));
+    print_message("grpo update with a bf16 generator: 2 optimizer steps move its logits by up to %.2e, and they equal "
+                  "a new bf16 copy's of the updated weights to the bit\n", moved);
+    assert_true(moved > 1e-3);
+    assert_memory_equal(after, want, sizeof(float) * (size_t)nv);
+    ilr_gen_free(&fresh);
+    ilr_gen_free(&p.gen);
+    update_free(&p, &b);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_update_micro_batch_invariant),
     cmocka_unit_test(test_update_stats_cover_iterations),
+    cmocka_unit_test(test_update_refreshes_bf16_generator),
     cmocka_unit_test(test_advantages_match_reference),
     cmocka_unit_test(test_advantages_of_equal_rewards_are_zero),
     cmocka_unit_test(test_sequence_weights),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ilr/bf16.h"
 #include "ilr/exp_neg.h"
 #include "ilr/kernels.h"
 #include "ilr/rng.h"
@@ -163,6 +164,68 @@ static void test_matmul(void **state) {
     expect_accumulated("matmul dinp", dinp, dinp0, N * IN);
     expect_accumulated("matmul dweight", dw, dw0, OUT * IN);
     expect_accumulated("matmul dbias", db, db0, OUT);
+    tfree_all();
+}
+
+/* ---- matmul with bf16 weights ---- */
+
+/* One case of ilr_matmul_bf16_forward against the float64 product with the bf16-rounded weights: the
+ * few-row kernel (N <= ILR_BF16_FEW_ROWS), or panels of panel_rows weight rows through sgemm (0: no scratch,
+ * every N on the few-row kernel).  Returns the relative error. */
+static double matmul_bf16_case(ilr_rng *rng, int N, int IN, int OUT, int with_bias, int panel_rows) {
+    float *inp = randn(rng, (size_t)N * IN, 1), *w = randn(rng, (size_t)OUT * IN, 1), *b = randn(rng, OUT, 1);
+    uint16_t *h = talloc((size_t)OUT * IN * sizeof(uint16_t));
+    ilr_bf16_round(h, w, (size_t)OUT * IN);
+    double *want = talloc((size_t)N * OUT * sizeof(double)), *wr = talloc((size_t)OUT * IN * sizeof(double));
+    for (size_t i = 0; i < (size_t)OUT * IN; i++) {
+        assert_int_equal(h[i], ilr_f32_to_bf16(w[i]));
+        wr[i] = ilr_bf16_to_f32(h[i]);
+    }
+    matmul_ctx c = {to_f64(inp, (size_t)N * IN), wr, with_bias ? to_f64(b, OUT) : NULL, NULL, want, N, IN, OUT};
+    matmul_ref(&c);
+    size_t scratch_floats = (size_t)panel_rows * IN;
+    float *scratch = panel_rows ? talloc(scratch_floats * sizeof(float)) : NULL;
+    float *out = talloc((size_t)N * OUT * sizeof(float));
+    for (size_t i = 0; i < (size_t)N * OUT; i++) out[i] = NAN; /* every output is written */
+    ilr_matmul_bf16_forward(out, inp, h, with_bias ? b : NULL, N, IN, OUT, scratch, scratch_floats);
+    double e = rel_err(out, want, (size_t)N * OUT);
+    tfree_all();
+    return e;
+}
+
+static void test_matmul_bf16(void **state) {
+    (void)state;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 3, 1);
+    /* the few-row kernel: every row-tile height (1-4) and more rows than a tile, column counts past a multiple
+     * of 8, lengths past a multiple of 8 */
+    const int few[][3] = {{1, 37, 13}, {2, 64, 8}, {3, 19, 17}, {4, 300, 33}, {5, 45, 29}, {7, 8, 3}, {16, 71, 40},
+                          {1, 5, 1}, {9, 130, 9}};
+    double worst = 0;
+    int cases = 0;
+    for (size_t i = 0; i < sizeof few / sizeof few[0]; i++)
+        for (int bias = 0; bias < 2; bias++, cases++)
+            worst = fmax(worst, matmul_bf16_case(&rng, few[i][0], few[i][1], few[i][2], bias, 4));
+    print_message("matmul bf16, few rows (N 1-16, %d cases, with and without bias): max rel err %.1e against float64 "
+                  "on the bf16-rounded weights\n", cases, worst);
+    assert_true(worst < FWD_TOL);
+    /* many rows: panels of 3 and 64 weight rows (several panels, a short last one, one panel for all), and
+     * without scratch the few-row kernel for any N */
+    const int many[][4] = {{17, 45, 29, 3}, {40, 37, 70, 64}, {33, 9, 5, 3}, {20, 100, 11, 0}};
+    worst = 0, cases = 0;
+    for (size_t i = 0; i < sizeof many / sizeof many[0]; i++)
+        for (int bias = 0; bias < 2; bias++, cases++)
+            worst = fmax(worst, matmul_bf16_case(&rng, many[i][0], many[i][1], many[i][2], bias, many[i][3]));
+    print_message("matmul bf16, many rows (N 17-40 in panels through sgemm, %d cases): max rel err %.1e\n", cases, worst);
+    assert_true(worst < FWD_TOL);
+    /* rounding to bf16 is to nearest even, and widening back is exact */
+    float x[4] = {1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -2.5f, 1e-30f};
+    uint16_t hx[4];
+    ilr_bf16_round(hx, x, 4);
+    assert_int_equal(hx[0], 0x3f80); /* a tie goes to the even mantissa (down) */
+    assert_int_equal(hx[1], 0x3f82); /* ... and here up */
+    assert_true(ilr_bf16_to_f32(hx[2]) == -2.5f);
+    assert_true(fabsf(ilr_bf16_to_f32(hx[3]) - 1e-30f) < 1e-32f);
     tfree_all();
 }
 
@@ -896,6 +959,7 @@ static void test_grad_norm_and_scale(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_matmul),
+    cmocka_unit_test(test_matmul_bf16),
     cmocka_unit_test(test_embedding),
     cmocka_unit_test(test_rmsnorm),
     cmocka_unit_test(test_rope_tables),

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "ilr/error.h"
+#include "ilr/generate.h"
 #include "ilr/io.h"
 #include "ilr/model.h"
 #include "ilr/train_config.h"
@@ -233,6 +234,23 @@ static void test_grpo_smoke_run(void **state) {
     assert_int_equal(json_integer_value(json_object_get(st, "step")), 6);
     assert_int_equal(json_integer_value(json_object_get(st, "optimizer_step")), 8);
     json_decref(st);
+    /* rollouts from bf16 weights (remade after every update): the run completes and records the key */
+    snprintf(run2, sizeof run2, "output_dir=%s/run-bf16", fx.dir);
+    char *argv_bf16[] = {"ilr", "train", cfg, run2, "train.steps=2", "train.save_every=0", "data.eval=null",
+                         "rollout.weights=bf16"};
+    status = ilr_test_run_cli(out, sizeof out, 8, argv_bf16);
+    if (status) printf("%s\n", out);
+    assert_int_equal(status, 0);
+    snprintf(run, sizeof run, "%s/run-bf16", fx.dir);
+    last = read_log(run, &steps, &evals);
+    assert_int_equal(steps, 2);
+    double clip = json_number_value(json_object_get(last, "clip_ratio/region_mean"));
+    assert_true(clip >= 0 && clip < 0.5); /* bf16 rollout log-probs stay close to the fp32 ratio's start */
+    json_decref(last);
+    snprintf(path, sizeof path, "%s/config.yaml", run);
+    assert_int_equal(ilr_train_config_load(&c, path, NULL, 0), 0);
+    assert_int_equal(c.rollout_weights, ILR_GEN_WEIGHTS_BF16);
+    ilr_train_config_free(&c);
     /* temperature 0 cannot be trained on: there is no distribution for the ratio */
     char *argv5[] = {"ilr", "train", cfg, run2, "rollout.temperature=0"};
     assert_int_equal(ilr_test_run_cli(out, sizeof out, 5, argv5), 1);

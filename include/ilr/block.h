@@ -8,13 +8,21 @@
 #ifndef ILR_BLOCK_H
 #define ILR_BLOCK_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "ilr/model.h"
 
 typedef struct {
     const float *attn_norm, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *mlp_norm, *gate_w, *up_w, *down_w;
+    /* bf16 copies of the seven matrices (the CPU generator's --weights bf16), read instead of the fp32 ones where
+     * set, and scratch of panel_floats for their many-row products (ilr_matmul_bf16_forward) */
+    const uint16_t *q_h, *k_h, *v_h, *o_h, *gate_h, *up_h, *down_h;
+    float *panel;
+    size_t panel_floats;
 } ilr_block_weights;
 
-/* Layer l's weights in m (the biases NULL where the architecture has none). */
+/* Layer l's weights in m (the biases NULL where the architecture has none; no bf16 copies). */
 void ilr_block_weights_of(const ilr_model *m, int layer, ilr_block_weights *w);
 
 /* The layer's activations for n rows: ln1, ln2, mid (n, C); rstd1, rstd2 (n); q, atty (n, NH * HD); k, v

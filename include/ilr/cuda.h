@@ -17,26 +17,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ilr/bf16.h"
 #include "ilr/kernels.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef uint16_t ilr_bf16;
-
-/* ---- host-side bf16 (for tests and uploads) ---- */
-
-/* fp32 -> bf16 with round-to-nearest-even (NaN stays NaN), and back (exact). */
-static inline ilr_bf16 ilr_bf16_from_float(float f) {
-    union { float f; uint32_t u; } x = {f};
-    if ((x.u & 0x7fffffffu) > 0x7f800000u) return (ilr_bf16)((x.u >> 16) | 0x40u);
-    return (ilr_bf16)((x.u + 0x7fffu + ((x.u >> 16) & 1u)) >> 16);
-}
-static inline float ilr_bf16_to_float(ilr_bf16 h) {
-    union { uint32_t u; float f; } x = {(uint32_t)h << 16};
-    return x.f;
-}
+typedef uint16_t ilr_bf16; /* converted on the host by include/ilr/bf16.h's ilr_f32_to_bf16 / ilr_bf16_to_f32 */
 
 /* ---- device and memory ---- */
 

@@ -15,6 +15,12 @@
 #include "ilr/sampler.h"
 #include "ilr/tokenizer.h"
 
+/* The weights the CPU engine's matmuls and LM head read: the model's fp32 parameters (the default), or a bf16
+ * copy of them (round to nearest even; products still accumulate in fp32; embeddings, norms and biases stay
+ * fp32).  Decoding few sequences is bound by reading the weights, so bf16 decodes up to twice as fast; logits
+ * move by about 1e-2 (see README, "bf16 weights").  The GPU engine always reads bf16. */
+typedef enum { ILR_GEN_WEIGHTS_F32 = 0, ILR_GEN_WEIGHTS_BF16 = 1 } ilr_gen_weights;
+
 typedef struct {
     ilr_model *model;   /* not owned */
     ilr_device device;  /* where the forward runs; on the GPU the cache and activations below are unused */
@@ -27,6 +33,9 @@ typedef struct {
     ilr_arena arena;    /* per-call activations for max_tokens rows */
     float *x, *ln, *q, *k, *v, *atty, *tmp, *mid, *gate, *up, *act, *scores, *rows;
     int *pos;
+    uint16_t *params_bf16; /* bf16 copy of model->params, same offsets (ILR_GEN_WEIGHTS_BF16), else NULL */
+    float *panel;          /* scratch for bf16 products of many rows (panel_floats) */
+    size_t panel_floats;
 } ilr_generator;
 
 /* A generator with `slots` sequences of at most max_len tokens each, on the CPU. */
@@ -40,7 +49,14 @@ int ilr_gen_init_on(ilr_generator *g, ilr_model *model, int slots, int max_len, 
  * the optimizer), which must outlive the generator. */
 int ilr_gen_init_cuda_shared(ilr_generator *g, ilr_model *model, int slots, int max_len, const float *params_f32,
                              const void *params_bf16);
-/* The host model's weights changed: a GPU generator holding its own copy uploads them again (else nothing). */
+/* Which weights a CPU generator reads (ILR_GEN_WEIGHTS_F32 after init).  BF16 makes the copy (2 bytes a
+ * parameter) now; the generator then reads it until told ilr_gen_weights_changed.  Nothing on the GPU. */
+int ilr_gen_set_weights(ilr_generator *g, ilr_gen_weights weights);
+/* "f32" or "bf16" -> *out; ILR_EINVAL otherwise. */
+int ilr_gen_weights_parse(const char *name, ilr_gen_weights *out);
+const char *ilr_gen_weights_name(ilr_gen_weights weights);
+/* The host model's weights changed (an optimizer step): a generator holding its own copy of them (a GPU one, or
+ * a CPU one reading bf16) makes it again; else nothing. */
 int ilr_gen_weights_changed(ilr_generator *g);
 void ilr_gen_free(ilr_generator *g);
 /* Forgets slot's tokens. */

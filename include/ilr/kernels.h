@@ -9,6 +9,7 @@
 #define ILR_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- linear layers ---- */
 
@@ -18,6 +19,20 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
 /* dinp (N, IN) += dout @ weight;  dweight (OUT, IN) += dout^T @ inp;  dbias (OUT) += column sums of dout. */
 void ilr_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int N, int IN, int OUT);
+
+/* ---- linear layers with bf16 weights (inference; src/kernels/cpu/matmul_bf16.c) ---- */
+
+/* Up to this many rows a product reads the bf16 weights directly (AVX2); more rows widen panels of them into
+ * scratch for sgemm. */
+#define ILR_BF16_FEW_ROWS 16
+
+/* out (N, OUT) = inp (N, IN) @ weight (OUT, IN)^T + bias (OUT), weight in bf16 (ilr/bf16.h), accumulated in fp32
+ * (bias may be NULL).  Overwrites out.  scratch: scratch_floats >= IN floats for the many-row path (more: wider
+ * panels; NULL: every N takes the few-row kernel). */
+void ilr_matmul_bf16_forward(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int IN,
+                             int OUT, float *scratch, size_t scratch_floats);
+/* dst (n) = src rounded to bf16 (to nearest even), in parallel. */
+void ilr_bf16_round(uint16_t *dst, const float *src, size_t n);
 
 /* ---- embedding ---- */
 

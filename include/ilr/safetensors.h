@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ilr/bf16.h"
 #include "ilr/io.h"
 
 #define ILR_ST_MAX_DIMS 8
@@ -77,8 +78,7 @@ int ilr_st_write(const char *path, const ilr_st_entry *entries, int n, ilr_dtype
                  const char *const *metadata);
 
 /* Number conversions. */
-float ilr_bf16_to_f32(uint16_t h);
-uint16_t ilr_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
+/* (bf16 <-> fp32: ilr/bf16.h) */
 float ilr_f16_to_f32(uint16_t h);  /* IEEE half, subnormals, inf and NaN included */
 
 #endif

@@ -39,6 +39,7 @@ typedef struct {
     long prompts_per_step, num_generations, max_new_tokens, max_prompt_tokens;
     double temperature, top_p, min_p;
     long top_k;
+    int rollout_weights; /* an ilr_gen_weights */
     /* reward */
     double format_weight;
     /* grpo */

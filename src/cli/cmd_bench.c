@@ -20,7 +20,8 @@ static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S] [--device cpu|cuda]\n"
     "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--device cpu|cuda]\n"
     "       ilr bench tokenize --model DIR FILE\n"
-    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--device cpu|cuda]\n"
+    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--weights f32|bf16]\n"
+    "                          [--device cpu|cuda]\n"
     "       ilr bench grade [--input FILE.jsonl] [--seconds S]\n"
     "       ilr bench sandbox [--input HumanEval.jsonl] [--workers N] [--timeout S]\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
@@ -257,9 +258,10 @@ static int bench_generate(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
         {"prompt", required_argument, 0, 'p'}, {"new", required_argument, 0, 'n'}, {"device", required_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"weights", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *arch_name = NULL, *shape = "small";
     long long B = 1, P = 128, N = 64;
+    ilr_gen_weights weights = ILR_GEN_WEIGHTS_F32;
     int cuda = 0;
     optind = 0;
     opterr = 0;
@@ -272,7 +274,9 @@ static int bench_generate(int argc, char **argv) {
         else if (c == 'p') rc = ilr_cli_parse_long("bench", "--prompt", optarg, 1, 65536, &P);
         else if (c == 'n') rc = ilr_cli_parse_long("bench", "--new", optarg, 1, 65536, &N);
         else if (c == 'd') rc = parse_device(optarg, &cuda) ? 2 : 0;
-        else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
+        else if (c == 'w' && ilr_gen_weights_parse(optarg, &weights))
+            return ilr_cli_usage_error("bench", "--weights: %s", ilr_last_error());
+        else if (c != 'w') return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
     ilr_model_config cfg;
@@ -283,7 +287,7 @@ static int bench_generate(int argc, char **argv) {
     ilr_generator g;
     if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
     ilr_model_init_random(&m, 1);
-    if (ilr_gen_init(&g, &m, (int)B, (int)(P + N))) return ilr_cli_fail("bench");
+    if (ilr_gen_init(&g, &m, (int)B, (int)(P + N)) || ilr_gen_set_weights(&g, weights)) return ilr_cli_fail("bench");
     int V = cfg.vocab_size, *prompt = malloc(sizeof(int) * (size_t)P), *slots = malloc(sizeof(int) * (size_t)B);
     int *tokens = malloc(sizeof(int) * (size_t)B);
     float *logits = malloc(sizeof(float) * (size_t)V * (size_t)B);
@@ -303,11 +307,13 @@ static int bench_generate(int argc, char **argv) {
         }
     }
     double decode = ilr_time_now() - start;
-    double weight_bytes = (double)m.table.total * 4, bound = bandwidth * 1e9 / weight_bytes;
-    printf("generate: %s %s, %zu parameters, batch %lld, prompt %lld, %lld new: prefill %.0f tokens/s, decode %.1f "
-           "tokens/s (%.1f per sequence); read bandwidth %.1f GB/s, batch-1 decode bound %.1f tokens/s (%.0f%% of it "
-           "per sequence); peak RSS %.2f GiB\n",
-           ilr_arch_name(cfg.arch), shape, m.table.total, B, P, N, B * P / prefill, B * N / decode, N / decode,
+    double weight_bytes = (double)m.table.total * (weights == ILR_GEN_WEIGHTS_BF16 ? 2 : 4);
+    double bound = bandwidth * 1e9 / weight_bytes;
+    printf("generate: %s %s, %zu parameters (%s), batch %lld, prompt %lld, %lld new: prefill %.0f tokens/s, decode "
+           "%.1f tokens/s (%.1f per sequence); read bandwidth %.1f GB/s, batch-1 decode bound %.1f tokens/s (%.0f%% of "
+           "it per sequence); peak RSS %.2f GiB\n",
+           ilr_arch_name(cfg.arch), shape, m.table.total, ilr_gen_weights_name(weights), B, P, N, B * P / prefill,
+           B * N / decode, N / decode,
            bandwidth, bound, 100 * (N / decode) / bound, peak_rss_gib());
     free(prompt), free(slots), free(tokens), free(logits);
     ilr_gen_free(&g);

@@ -24,6 +24,12 @@ static const float *param(const ilr_generator *g, ilr_param_kind kind, int layer
     return v ? g->model->params + v->offset : NULL;
 }
 
+/* The bf16 copy of a parameter; NULL when the generator reads fp32. */
+static const uint16_t *param_bf16(const ilr_generator *g, ilr_param_kind kind, int layer) {
+    const ilr_param_view *v = g->params_bf16 ? ilr_param_get(&g->model->table, kind, layer) : NULL;
+    return v ? g->params_bf16 + v->offset : NULL;
+}
+
 
 /* Per-call activations for max_tokens rows; run once to size the arena, once to place the buffers. */
 static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
@@ -105,10 +111,39 @@ int ilr_gen_init_on(ilr_generator *g, ilr_model *model, int slots, int max_len, 
     return ilr_gen_init_cuda_shared(g, model, slots, max_len, NULL, NULL);
 }
 
+/* Rows of W widened per sgemm of a many-row bf16 product. */
+#define BF16_PANEL_ROWS 128
+
+int ilr_gen_set_weights(ilr_generator *g, ilr_gen_weights weights) {
+    if (g->gpu) return 0;
+    ilr_aligned_free(g->params_bf16);
+    ilr_aligned_free(g->panel);
+    g->params_bf16 = NULL, g->panel = NULL, g->panel_floats = 0;
+    if (weights == ILR_GEN_WEIGHTS_F32) return 0;
+    const ilr_model_config *c = &g->model->config;
+    size_t widest = (size_t)c->hidden_size, qd = (size_t)c->num_heads * c->head_dim;
+    widest = qd > widest ? qd : widest;
+    widest = (size_t)c->intermediate_size > widest ? (size_t)c->intermediate_size : widest;
+    g->params_bf16 = ilr_aligned_alloc(g->model->table.total * sizeof(uint16_t), "bf16 weights");
+    g->panel = g->params_bf16 ? ilr_aligned_alloc(BF16_PANEL_ROWS * widest * sizeof(float), "bf16 panel") : NULL;
+    if (!g->panel) return ilr_gen_set_weights(g, ILR_GEN_WEIGHTS_F32), ilr_last_error_code();
+    g->panel_floats = BF16_PANEL_ROWS * widest;
+    return ilr_gen_weights_changed(g);
+}
+
+int ilr_gen_weights_parse(const char *name, ilr_gen_weights *out) {
+    if (strcmp(name, "f32") == 0) return *out = ILR_GEN_WEIGHTS_F32, 0;
+    if (strcmp(name, "bf16") == 0) return *out = ILR_GEN_WEIGHTS_BF16, 0;
+    return ILR_FAIL(ILR_EINVAL, "weights '%s': expected f32 or bf16", name);
+}
+
+const char *ilr_gen_weights_name(ilr_gen_weights weights) { return weights == ILR_GEN_WEIGHTS_BF16 ? "bf16" : "f32"; }
+
 int ilr_gen_weights_changed(ilr_generator *g) {
 #ifdef ILR_CUDA
     if (g->gpu) return ilr_cuda_gen_upload_weights(g);
 #endif
+    if (g->params_bf16) ilr_bf16_round(g->params_bf16, g->model->params, g->model->table.total);
     return 0;
 }
 
@@ -118,6 +153,8 @@ void ilr_gen_free(ilr_generator *g) {
 #endif
     ilr_aligned_free(g->k_cache);
     ilr_aligned_free(g->v_cache);
+    ilr_aligned_free(g->params_bf16);
+    ilr_aligned_free(g->panel);
     free(g->length);
     free(g->pos);
     ilr_arena_free(&g->arena);
@@ -164,6 +201,12 @@ static void cached_attention(void *ctx, const ilr_block_acts *a, int n) {
 static void layer_forward(ilr_generator *g, int l, const int *slots, int n) {
     ilr_block_weights w;
     ilr_block_weights_of(g->model, l, &w);
+    if (g->params_bf16) {
+        w.q_h = param_bf16(g, ILR_P_Q_W, l), w.k_h = param_bf16(g, ILR_P_K_W, l), w.v_h = param_bf16(g, ILR_P_V_W, l);
+        w.o_h = param_bf16(g, ILR_P_O_W, l), w.gate_h = param_bf16(g, ILR_P_GATE_W, l);
+        w.up_h = param_bf16(g, ILR_P_UP_W, l), w.down_h = param_bf16(g, ILR_P_DOWN_W, l);
+        w.panel = g->panel, w.panel_floats = g->panel_floats;
+    }
     /* (the norms' rstd go to tmp: inference does not keep them) */
     ilr_block_acts a = {g->ln, g->tmp, g->q, g->k, g->v, g->atty, g->mid, g->ln, g->tmp, g->gate, g->up, g->act};
     cached_ctx ctx = {g, l, slots};
@@ -218,7 +261,11 @@ static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, i
     if (m) {
         ilr_rmsnorm_forward(g->ln, g->tmp, g->rows, param(g, ILR_P_FINAL_NORM, -1), m, C, (float)c->rms_norm_eps);
         ilr_param_kind head = c->tie_word_embeddings ? ILR_P_EMBED : ILR_P_LM_HEAD;
-        ilr_lm_head_logits(logits, g->ln, param(g, head, -1), m, C, c->vocab_size);
+        if (g->params_bf16)
+            ilr_matmul_bf16_forward(logits, g->ln, param_bf16(g, head, -1), NULL, m, C, c->vocab_size, g->panel,
+                                    g->panel_floats);
+        else
+            ilr_lm_head_logits(logits, g->ln, param(g, head, -1), m, C, c->vocab_size);
     }
 }
 

@@ -154,9 +154,10 @@ int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_up
         ilr_adamw_params adam = {(float)st->learning_rate, hp->adam_beta1, hp->adam_beta2, hp->adam_eps, hp->weight_decay};
         rc = ilr_train_state_adamw_step(&p->ts, &adam, hp->max_grad_norm, &st->grad_norm);
     }
-    /* a CPU generator reads the host weights: bring the GPU's back (a GPU generator reads the device's own; the
-     * final save syncs then) */
+    /* a CPU generator reads the host weights: bring the GPU's back, and remake its bf16 copy when it reads one (a
+     * GPU generator reads the device's own; the final save syncs then) */
     if (!rc && !p->gen.gpu) rc = ilr_train_state_sync_model(&p->ts);
+    if (!rc && !p->gen.gpu) rc = ilr_gen_weights_changed(&p->gen);
     scratch_free(&w, b->S);
     return rc;
 }

@@ -15,6 +15,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     snprintf(p->from, sizeof p->from, "%s", resume_dir ? resume_dir : model_dir);
     p->resumed = resume_dir != NULL;
     p->device = o->device;
+    p->gen_weights = o->gen_weights;
     int rc = ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
     if (!rc && o->chat) rc = ilr_chat_template_load(&p->chat, p->from);
@@ -41,6 +42,7 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
         rc = ilr_gen_init_cuda_shared(&p->gen, &p->model, gen_slots, max_len, f32, bf16);
     else if (!rc)
         rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
+    if (!rc) rc = ilr_gen_set_weights(&p->gen, p->gen_weights);
     if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, micro_batch, max_len);
     if (!rc && p->resumed) rc = ilr_train_state_load_checkpoint(&p->ts, p->from, NULL);
     return rc;
