@@ -24,6 +24,7 @@ typedef struct {
     int has_ref;
     int resumed;             /* from is a checkpoint: prepare reads its AdamW state */
     ilr_device device;       /* where the training step runs (ilr_policy_options) */
+    int recompute;           /* the training step recomputes activations in backward (ilr_policy_options) */
     ilr_tokenizer *tok;
     ilr_chat_template *chat; /* NULL: prompts are plain text */
     ilr_generator gen;
@@ -33,6 +34,7 @@ typedef struct {
     int chat;            /* read prompts through the model's chat template */
     int reference;       /* keep the starting model frozen beside (KL penalty) */
     ilr_device device;   /* where the training step runs */
+    int recompute;       /* keep only each layer's input through the forward pass (train.recompute) */
 } ilr_policy_options;
 
 /* Loads the policy's weights and tokenizer from model_dir, or, when resume_dir is given, from that checkpoint

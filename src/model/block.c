@@ -38,6 +38,7 @@ void ilr_block_forward(const ilr_model_config *c, const ilr_block_weights *w, co
     ilr_matmul_forward(a->gate, a->ln2, w->gate_w, NULL, n, C, I);
     ilr_matmul_forward(a->up, a->ln2, w->up_w, NULL, n, C, I);
     ilr_swiglu_forward(a->act, a->gate, a->up, n, I);
+    if (!out) return;
     ilr_matmul_forward(out, a->act, w->down_w, NULL, n, I, C);
     ilr_add_forward(out, out, a->mid, (size_t)n * C);
 }

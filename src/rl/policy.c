@@ -15,6 +15,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     snprintf(p->from, sizeof p->from, "%s", resume_dir ? resume_dir : model_dir);
     p->resumed = resume_dir != NULL;
     p->device = o->device;
+    p->recompute = o->recompute;
     int rc = ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
     if (!rc && o->chat) rc = ilr_chat_template_load(&p->chat, p->from);
@@ -34,7 +35,7 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
     int rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
-    if (!rc) rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device);
+    if (!rc) rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device, p->recompute);
     if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, micro_batch, max_len);
     if (!rc && p->resumed) rc = ilr_train_state_load_checkpoint(&p->ts, p->from, NULL);
     return rc;
