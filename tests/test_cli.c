@@ -58,6 +58,8 @@ static void test_usage_errors(void **state) {
     expect_output("device must be cpu or cuda, not 'gpu'");
     assert_int_equal(run_cli("bench", "train", "--device", "tpu", NULL), 2);
     expect_output("--device must be cpu or cuda, not 'tpu'");
+    assert_int_equal(run_cli("bench", "train", "--arch", "llama", "--recompute", "--device", "cuda", NULL), 2);
+    expect_output("--recompute is for the CPU training step");
 #ifndef ILR_CUDA
     assert_int_equal(run_cli("sft", "--device", "cuda", "--model", "m", "--data", "d", "-o", "o", NULL), 2);
     expect_output("built without the CUDA backend (make CUDA=1)");

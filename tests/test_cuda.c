@@ -470,15 +470,9 @@ static void test_sft_on_gpu(void **state) {
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint-000010", out_gpu);
     o.out_dir = out_resumed, o.resume_dir = ckpt, o.model_dir = NULL;
     assert_int_equal(ilr_sft_run(&o, &resumed), 0);
-    float *straight, *again;
-    size_t n, n2, differ = 0;
-    ilr_test_read_params(out_gpu, &straight, &n);
-    ilr_test_read_params(out_resumed, &again, &n2);
-    assert_int_equal(n, n2);
-    for (size_t i = 0; i < n; i++) differ += memcmp(&straight[i], &again[i], sizeof(float)) != 0;
+    size_t n, differ = ilr_test_weights_differing(out_gpu, out_resumed, &n);
     print_message("GPU sft resumed at step 10: %zu of %zu weights differ from the straight run\n", differ, n);
     assert_int_equal(differ, 0);
-    free(straight), free(again);
     ilr_test_rmtree(fx.dir);
 }
 

@@ -242,9 +242,10 @@ static void test_kl_k3_value_and_gradient(void **state) {
 
 enum { UB_GROUPS = 3, UB_G = 4 };
 
-/* A tiny random Llama as a policy, and a batch of 3 groups x 4 completions of random tokens with rewards
- * (group 2's all equal: no gradient) and one truncated completion (masked). */
-static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch) {
+/* A tiny random Llama as a policy (recompute: its training state recomputes activations in backward), and a
+ * batch of 3 groups x 4 completions of random tokens with rewards (group 2's all equal: no gradient) and one
+ * truncated completion (masked). */
+static long update_fixture_with(ilr_policy *p, ilr_rollout_batch *b, int micro_batch, int recompute) {
     long trainable_tokens = 0; /* of the completions with a gradient: not group 2, not the masked one */
     ilr_model_config cfg;
     assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_LLAMA, &cfg), 0);
@@ -252,7 +253,7 @@ static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch)
     memset(p, 0, sizeof *p);
     assert_int_equal(ilr_model_create(&p->model, &cfg), 0);
     ilr_model_init_random(&p->model, 11);
-    assert_int_equal(ilr_train_state_init(&p->ts, &p->model, micro_batch, 32, ILR_DEVICE_CPU), 0);
+    assert_int_equal(ilr_train_state_init(&p->ts, &p->model, micro_batch, 32, ILR_DEVICE_CPU, recompute), 0);
     ilr_rng rng;
     ilr_rng_init(&rng, 5, 0);
     ilr_rollout_batch_init(b);
@@ -277,6 +278,10 @@ static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch)
     ilr_rollout_batch_finish(b, ILR_GRPO_SCALE_GROUP, ILR_GRPO_LOSS_DAPO, 10, 1, &zero);
     assert_int_equal(zero, 1);
     return trainable_tokens;
+}
+
+static long update_fixture(ilr_policy *p, ilr_rollout_batch *b, int micro_batch) {
+    return update_fixture_with(p, b, micro_batch, 0);
 }
 
 static void update_free(ilr_policy *p, ilr_rollout_batch *b) {
@@ -383,10 +388,34 @@ static void test_update_refreshes_bf16_generator(void **state) {
     update_free(&p, &b);
 }
 
+/* Two GRPO updates (mu 2, micro-batches of 5 padded sequences at temperature 0.8) with and without activation
+ * recomputation: the same weights and AdamW moments, bit for bit. */
+static void test_update_with_recompute_is_exact(void **state) {
+    (void)state;
+    ilr_policy kept, recomputed;
+    ilr_rollout_batch b1, b2;
+    update_fixture_with(&kept, &b1, 5, 0);
+    update_fixture_with(&recomputed, &b2, 5, 1);
+    ilr_grpo_update_params hp = update_params(5, 2);
+    hp.temperature = 0.8f;
+    ilr_grpo_update_stats st;
+    assert_int_equal(ilr_grpo_update(&kept, &b1, &hp, &st), 0);
+    assert_int_equal(ilr_grpo_update(&recomputed, &b2, &hp, &st), 0);
+    size_t n = kept.model.table.total;
+    assert_true(recomputed.ts.cpu.recompute);
+    assert_memory_equal(kept.model.params, recomputed.model.params, sizeof(float) * n);
+    assert_memory_equal(kept.ts.cpu.adam_v, recomputed.ts.cpu.adam_v, sizeof(float) * n);
+    print_message("grpo update with recomputed activations: %zu weights and second moments equal bit for bit after "
+                  "2 iterations\n", n);
+    update_free(&kept, &b1);
+    update_free(&recomputed, &b2);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_update_micro_batch_invariant),
     cmocka_unit_test(test_update_stats_cover_iterations),
     cmocka_unit_test(test_update_refreshes_bf16_generator),
+    cmocka_unit_test(test_update_with_recompute_is_exact),
     cmocka_unit_test(test_advantages_match_reference),
     cmocka_unit_test(test_advantages_of_equal_rewards_are_zero),
     cmocka_unit_test(test_sequence_weights),

@@ -144,20 +144,22 @@ static void test_sft_learns_sums(void **state) {
     ilr_test_rmtree(fx.dir);
 }
 
+/* A new sums fixture named name, and a first run of `steps` steps of 8 rows into fx->out with options o. */
+static void sums_first_run(sums_fixture *fx, const char *name, long steps, ilr_sft_options *o, ilr_sft_result *r) {
+    sums_setup(fx, name);
+    sums_options(fx, o);
+    o->steps = steps;
+    o->batch = 8;
+    assert_int_equal(ilr_sft_run(o, r), 0);
+}
+
 /* 20 steps straight, and 10 steps (checkpoint) + resume for 10 more: the same weights, bit for bit. */
 static void test_sft_resume_is_exact(void **state) {
     (void)state;
     sums_fixture fx;
-    sums_setup(&fx, "sft-resume");
     ilr_sft_options o;
     ilr_sft_result r;
-    sums_options(&fx, &o);
-    o.steps = 20;
-    o.batch = 8;
-    assert_int_equal(ilr_sft_run(&o, &r), 0);
-    float *straight, *resumed;
-    size_t n, n2;
-    ilr_test_read_params(fx.out, &straight, &n);
+    sums_first_run(&fx, "sft-resume", 20, &o, &r);
 
     char out2[600], ckpt[700];
     snprintf(out2, sizeof out2, "%s/out2", fx.dir);
@@ -177,14 +179,31 @@ static void test_sft_resume_is_exact(void **state) {
     o.model_dir = NULL;
     assert_int_equal(ilr_sft_run(&o, &r), 0);
     assert_int_equal(r.steps, 20);
-    ilr_test_read_params(out3, &resumed, &n2);
-    assert_int_equal(n, n2);
-    size_t differ = 0;
-    for (size_t i = 0; i < n; i++) differ += memcmp(&straight[i], &resumed[i], sizeof(float)) != 0;
+    size_t n, differ = ilr_test_weights_differing(fx.out, out3, &n);
     print_message("resume: 20 steps straight vs 10 + checkpoint + 10: %zu of %zu weights differ\n", differ, n);
     assert_int_equal(differ, 0);
-    free(straight);
-    free(resumed);
+    ilr_test_rmtree(fx.dir);
+}
+
+/* 12 steps on packed rows with and without activation recomputation (--recompute): the same weights, bit for
+ * bit (the recomputation runs the same kernels on the same inputs). */
+static void test_sft_recompute_is_exact(void **state) {
+    (void)state;
+    sums_fixture fx;
+    ilr_sft_options o;
+    ilr_sft_result r;
+    sums_first_run(&fx, "sft-recompute", 12, &o, &r);
+    double loss_first = r.first_loss, loss_last = r.last_loss;
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s/out-recompute", fx.dir);
+    o.out_dir = out2;
+    o.recompute = 1;
+    assert_int_equal(ilr_sft_run(&o, &r), 0);
+    size_t n, differ = ilr_test_weights_differing(fx.out, out2, &n);
+    print_message("sft with recomputed activations: loss %.4f -> %.4f (kept: %.4f -> %.4f); %zu of %zu weights differ "
+                  "after 12 steps\n", r.first_loss, r.last_loss, loss_first, loss_last, differ, n);
+    assert_int_equal(differ, 0);
+    assert_true(r.first_loss == loss_first && r.last_loss == loss_last);
     ilr_test_rmtree(fx.dir);
 }
 
@@ -280,6 +299,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_checkpoint_round_trip),
     cmocka_unit_test(test_sft_bad_data),
     cmocka_unit_test(test_sft_resume_is_exact),
+    cmocka_unit_test(test_sft_recompute_is_exact),
     cmocka_unit_test(test_sft_learns_sums),
 };
 

@@ -61,7 +61,14 @@ static void test_config_defaults_file_and_overrides(void **state) {
     assert_float_equal(c.beta, 0.0, 0);
     assert_int_equal(c.num_iterations, 1);
     assert_int_equal(c.scale_rewards, 0);
+    assert_int_equal(c.recompute, 0);
     ilr_train_config_free(&c);
+    char *recompute[] = {"train.recompute=true"};
+    assert_int_equal(ilr_train_config_load(&c, path, recompute, 1), 0);
+    assert_int_equal(c.recompute, 1);
+    ilr_train_config_free(&c);
+    char *recompute_gpu[] = {"train.recompute=true", "train.device=cuda"};
+    ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, recompute_gpu, 2), ILR_EUNSUPPORTED, "train.recompute", "cpu");
     print_message("train config: file, override and defaults resolve in that order\n");
 
     char *typo[] = {"rollout.num_generation=8"};

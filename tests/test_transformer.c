@@ -2,7 +2,8 @@
  * reimplementation of transformers' modeling_qwen2.py / modeling_llama.py) for a Qwen2 model (QKV bias,
  * tied embeddings) and a Llama model (llama3 rope scaling, GQA 4:1, untied) on a right-padded batch:
  * logits, loss, every parameter's gradient, and the losses of 10 AdamW steps with clipping.  Then the
- * temperature (log-probs, entropy and gradient of softmax(logits / T)) and the forward-only state. */
+ * temperature (log-probs, entropy and gradient of softmax(logits / T)), the forward-only state and activation
+ * recomputation. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,6 +423,76 @@ static void test_forward_only(void **state) {
     }
 }
 
+/* Both states' log-probs, entropies and gradients, equal bit for bit (forward, then backward accumulating). */
+static void step_both_equal(ilr_transformer *full, ilr_transformer *rc, const int *tokens, const int *lengths,
+                            const int *positions, const int *targets, int B, int T, float *dlogprob) {
+    int N = B * T;
+    ilr_transformer_forward_packed(full, tokens, lengths, positions, targets, B, T);
+    ilr_transformer_forward_packed(rc, tokens, lengths, positions, targets, B, T);
+    assert_memory_equal(full->logprob, rc->logprob, sizeof(float) * (size_t)N);
+    assert_memory_equal(full->entropy, rc->entropy, sizeof(float) * (size_t)N);
+    ilr_sft_loss(dlogprob, full->logprob, targets, N);
+    ilr_transformer_backward(full, dlogprob);
+    ilr_transformer_backward(rc, dlogprob);
+    assert_memory_equal(full->grads, rc->grads, sizeof(float) * full->model->table.total);
+}
+
+/* Activation recomputation changes nothing: a recomputing state gives the full state's log-probs, entropies
+ * and every gradient bit for bit, on padded and packed batches, at temperatures 1 and 0.7, and with a second,
+ * smaller micro-batch accumulating into the gradient; and it holds far fewer activations. */
+static void test_recompute_equals_stored_activations(void **state) {
+    (void)state;
+    const char *names[2] = {"qwen2", "llama"};
+    for (int f = 0; f < 2; f++) {
+        fixture fx;
+        fixture_load(&fx, names[f]);
+        int B = fx.B, T = fx.T, N = B * T;
+        ilr_transformer full, rc;
+        assert_int_equal(ilr_transformer_init(&full, &fx.model, B, T), 0);
+        assert_int_equal(ilr_transformer_init_recompute(&rc, &fx.model, B, T), 0);
+        assert_true(rc.recompute && !full.recompute);
+        float *dlogprob = malloc(sizeof(float) * (size_t)N);
+        int *positions = malloc(sizeof(int) * (size_t)N);
+        for (int i = 0; i < N; i++) positions[i] = (i % T) % 5; /* five-token documents */
+        const float temps[2] = {1.0f, 0.7f};
+        for (int k = 0; k < 4; k++) {
+            const int *pos = k < 2 ? NULL : positions;
+            full.temperature = rc.temperature = temps[k % 2];
+            ilr_transformer_zero_grad(&full);
+            ilr_transformer_zero_grad(&rc);
+            step_both_equal(&full, &rc, fx.tokens, fx.lengths, pos, fx.targets, B, T, dlogprob);
+            /* rows 1.. as a second micro-batch of the same step */
+            step_both_equal(&full, &rc, fx.tokens + T, fx.lengths + 1, pos ? pos + T : NULL, fx.targets + T, B - 1, T,
+                            dlogprob);
+        }
+        print_message("%s recompute: log-probs, entropies and %zu gradients equal bit for bit to the full state's "
+                      "(padded and packed, T 1 and 0.7, two micro-batches accumulated); activations %zu vs %zu "
+                      "bytes for %d x %d\n", names[f], fx.model.table.total, rc.arena.capacity, full.arena.capacity,
+                      B, T);
+        free(dlogprob);
+        free(positions);
+        ilr_transformer_free(&full);
+        ilr_transformer_free(&rc);
+        fixture_free(&fx);
+    }
+    /* the activation arena at a trainer's shape (nothing is run): world-a has 3 layers, so at most two thirds
+     * of the per-layer activations can go, and the vocabulary chunk and backward scratch stay */
+    ilr_model_config cfg;
+    assert_int_equal(ilr_config_from_shape("world-a", ILR_ARCH_QWEN2, &cfg), 0);
+    ilr_model m;
+    assert_int_equal(ilr_model_create(&m, &cfg), 0);
+    ilr_transformer full, rc;
+    assert_int_equal(ilr_transformer_init(&full, &m, 64, 192), 0);
+    assert_int_equal(ilr_transformer_init_recompute(&rc, &m, 64, 192), 0);
+    double a = (double)full.arena.capacity, b = (double)rc.arena.capacity;
+    print_message("world-a, batch 64 x 192: activations %.1f MiB, recomputing %.1f MiB (%.0f%%)\n", a / 1048576,
+                  b / 1048576, 100 * b / a);
+    assert_true(b < 0.6 * a);
+    ilr_transformer_free(&full);
+    ilr_transformer_free(&rc);
+    ilr_model_free(&m);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gradient_accumulation),
     cmocka_unit_test(test_qwen2_matches_pytorch),
@@ -430,6 +501,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_packed_rows_equal_separate_rows),
     cmocka_unit_test(test_temperature),
     cmocka_unit_test(test_forward_only),
+    cmocka_unit_test(test_recompute_equals_stored_activations),
 };
 
 ILR_TEST_GROUP(transformer, tests)

@@ -129,6 +129,19 @@ void ilr_test_read_params(const char *dir, float **params, size_t *n) {
     ilr_model_free(&m);
 }
 
+size_t ilr_test_weights_differing(const char *a, const char *b, size_t *total) {
+    float *wa, *wb;
+    size_t na, nb, differ = 0;
+    ilr_test_read_params(a, &wa, &na);
+    ilr_test_read_params(b, &wb, &nb);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) differ += memcmp(&wa[i], &wb[i], sizeof(float)) != 0;
+    free(wa);
+    free(wb);
+    *total = na;
+    return differ;
+}
+
 pid_t ilr_test_spawn(const char *bin, char *const argv[]) {
     pid_t pid = fork();
     if (pid == 0) {

@@ -66,6 +66,9 @@ char *ilr_test_humaneval_program(const char *prompt, const char *completion, con
 
 /* A copy of a model directory's parameters (asserting that it loads): *params malloc'ed, *n floats. */
 void ilr_test_read_params(const char *dir, float **params, size_t *n);
+/* How many weights of model directories a and b differ, bit for bit (asserting that both load and have as
+ * many; *total: how many). */
+size_t ilr_test_weights_differing(const char *a, const char *b, size_t *total);
 
 /* max |a - b| / max |b| (b the reference): one number per tensor that is robust to entries near zero. */
 double ilr_test_rel_err(const float *a, const float *b, size_t n);

@@ -4,7 +4,8 @@
  *   mid = in + atty W_o;  ln2 = rmsnorm(mid);  act = silu(ln2 W_gate) * (ln2 W_up);  out = mid + act W_down
  * Only the attention differs between the two (causal over the batch's rows, or over each sequence's KV
  * cache), so it is the caller's callback; a new architecture is one edit here.  out may be in (generation
- * updates its residual stream in place): in is read only before out is written. */
+ * updates its residual stream in place): in is read only before out is written.  out NULL stops at act:
+ * the training backward recomputing a layer's activations needs none of what comes after. */
 #ifndef ILR_BLOCK_H
 #define ILR_BLOCK_H
 

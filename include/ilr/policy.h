@@ -25,6 +25,7 @@ typedef struct {
     int resumed;             /* from is a checkpoint: prepare reads its AdamW state */
     ilr_device device;       /* where the training step runs (ilr_policy_options) */
     ilr_gen_weights gen_weights;
+    int recompute;           /* the training step recomputes activations in backward (ilr_policy_options) */
     ilr_tokenizer *tok;
     ilr_chat_template *chat; /* NULL: prompts are plain text */
     ilr_generator gen;
@@ -35,6 +36,7 @@ typedef struct {
     int reference;       /* keep the starting model frozen beside (KL penalty) */
     ilr_device device;   /* where the training step runs */
     ilr_gen_weights gen_weights; /* what a CPU generator reads (its bf16 copy is remade after each update) */
+    int recompute;       /* keep only each layer's input through the forward pass (train.recompute) */
 } ilr_policy_options;
 
 /* Loads the policy's weights and tokenizer from model_dir, or, when resume_dir is given, from that checkpoint

@@ -47,6 +47,7 @@ typedef struct {
     int quiet;              /* no per-step lines on stdout */
     ilr_device device;      /* where the training step runs (cpu, the default, or cuda; evaluation's generation
                                runs on the CPU either way) */
+    int recompute;          /* recompute each layer's activations in backward (less memory, more time; CPU) */
 } ilr_sft_options;
 
 /* Sensible defaults (everything not yet set). */

@@ -68,6 +68,7 @@ typedef struct {
     double max_minutes;
     int quiet, save_rollouts, print_config;
     int device; /* an ilr_device */
+    int recompute; /* train.recompute: activation recomputation in each policy's training step */
 } ilr_train_config;
 
 const ilr_cfg_schema *ilr_train_config_schema(void);

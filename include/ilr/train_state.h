@@ -25,8 +25,10 @@ typedef struct {
     const float *logprob, *entropy; /* the last forward's, on the host (B * T) */
 } ilr_train_state;
 
-/* Sizes the state for batches up to B x T on device (starting the GPU when it is cuda). */
-int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device);
+/* Sizes the state for batches up to B x T on device (starting the GPU when it is cuda).  recompute: keep only
+ * each layer's input through the forward pass and recompute the rest in backward (ilr_transformer_init_recompute;
+ * the CPU only: ILR_EUNSUPPORTED on cuda). */
+int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device, int recompute);
 void ilr_train_state_free(ilr_train_state *s);
 
 /* As ilr_transformer_forward_packed (positions may be NULL), at temperature (> 0). */

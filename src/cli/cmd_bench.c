@@ -18,7 +18,8 @@
 
 static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S] [--device cpu|cuda]\n"
-    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--device cpu|cuda]\n"
+    "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--recompute]\n"
+    "                       [--device cpu|cuda]\n"
     "       ilr bench tokenize --model DIR FILE\n"
     "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--weights f32|bf16]\n"
     "                          [--device cpu|cuda]\n"
@@ -30,9 +31,10 @@ static const char bench_help[] =
     "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
     "        (default batch 4, seq 256, 5 timed steps after one warm-up); prints tokens/s, GFLOP/s\n"
     "        (6 x matmul parameters x tokens + causal attention), MFU against the sgemm peak measured in\n"
-    "        the same run, and peak RSS.  --device cuda: the step on the GPU (make CUDA=1), MFU against the\n"
-    "        bf16 cuBLAS peak measured in the same run, the step split into forward / backward / AdamW, and\n"
-    "        device memory.\n"
+    "        the same run, and peak RSS.  --recompute: with activation recomputation (each layer's input kept,\n"
+    "        the rest recomputed in backward; CPU only).  --device cuda: the step on the GPU (make CUDA=1), MFU\n"
+    "        against the bf16 cuBLAS peak measured in the same run, the step split into forward / backward /\n"
+    "        AdamW, and device memory.\n"
     "tokenize: loads DIR's tokenizer, encodes FILE as one text and decodes the ids; prints the load time and\n"
     "        MB/s of text for encode and decode (bench/compare_tokenize.sh runs the reference beside it).\n"
     "generate: a random-initialised model of a named shape; B sequences of a P-token prompt (default 1 x 128)\n"
@@ -144,10 +146,10 @@ static int bench_train(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
         {"seq", required_argument, 0, 't'}, {"steps", required_argument, 0, 'k'}, {"device", required_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"recompute", no_argument, 0, 'r'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *arch_name = NULL, *shape = "small";
     long long B = 4, T = 256, steps = 5;
-    int cuda = 0;
+    int cuda = 0, recompute = 0;
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -159,18 +161,21 @@ static int bench_train(int argc, char **argv) {
         else if (c == 't') rc = ilr_cli_parse_long("bench", "--seq", optarg, 2, 65536, &T);
         else if (c == 'k') rc = ilr_cli_parse_long("bench", "--steps", optarg, 1, 100000, &steps);
         else if (c == 'd') rc = parse_device(optarg, &cuda) ? 2 : 0;
+        else if (c == 'r') recompute = 1;
         else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
     ilr_model_config cfg;
     if (config_for(arch_name, shape, &cfg)) return 2;
+    if (cuda && recompute) return ilr_cli_usage_error("bench", "--recompute is for the CPU training step");
     if (cuda) return ilr_bench_train_cuda(&cfg, shape, B, T, steps);
     double peak = measure_sgemm(2048, 2.0);
     ilr_model m;
     ilr_transformer tr;
     if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
     ilr_model_init_random(&m, 1);
-    if (ilr_transformer_init(&tr, &m, (int)B, (int)T)) return ilr_cli_fail("bench");
+    int rc = recompute ? ilr_transformer_init_recompute(&tr, &m, (int)B, (int)T) : ilr_transformer_init(&tr, &m, (int)B, (int)T);
+    if (rc) return ilr_cli_fail("bench");
     int N = (int)(B * T);
     ilr_bench_batch bb;
     ilr_bench_batch_make(&bb, cfg.vocab_size, (int)B, (int)T);
@@ -188,10 +193,10 @@ static int bench_train(int argc, char **argv) {
     }
     double seconds = (ilr_time_now() - start) / steps;
     double flops = ilr_transformer_train_flops(&cfg, (double)N, (double)T) / seconds / 1e9;
-    printf("train: %s %s, %zu parameters, batch %lld x %lld: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s, "
-           "MFU %.1f%% of %.1f GFLOP/s sgemm peak, peak RSS %.2f GiB\n",
-           ilr_arch_name(cfg.arch), shape, m.table.total, B, T, seconds, N / seconds, flops, 100 * flops / peak, peak,
-           peak_rss_gib());
+    printf("train: %s %s, %zu parameters, batch %lld x %lld%s: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s, "
+           "MFU %.1f%% of %.1f GFLOP/s sgemm peak, peak RSS %.2f GiB (activations %.2f GiB)\n",
+           ilr_arch_name(cfg.arch), shape, m.table.total, B, T, recompute ? " recomputing activations" : "", seconds,
+           N / seconds, flops, 100 * flops / peak, peak, peak_rss_gib(), tr.arena.capacity / 1073741824.0);
     ilr_bench_batch_free(&bb);
     ilr_transformer_free(&tr);
     ilr_model_free(&m);

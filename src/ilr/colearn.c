@@ -48,7 +48,8 @@ static int open_agent(colearn_run *r, int i, const char *ckpt) {
     char from[4300];
     if (ckpt) snprintf(from, sizeof from, "%s/%s", ckpt, ag->cfg.name);
     ilr_policy_options po = {.chat = c->chat, .reference = c->beta > 0, .device = (ilr_device)c->device,
-                             .gen_weights = (ilr_gen_weights)c->rollout_weights};
+                             .gen_weights = (ilr_gen_weights)c->rollout_weights,
+                             .recompute = c->recompute};
     int rc = ilr_policy_open(&ag->policy, ag->cfg.name, ag->cfg.model, ckpt ? from : NULL, &po);
     if (!rc) rc = ilr_question_set_build(&ag->train, &r->ds, 0, &r->task, ag->policy.tok, ag->policy.chat, c->max_prompt_tokens);
     if (!rc && r->collect)

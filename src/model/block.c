@@ -47,6 +47,7 @@ void ilr_block_forward(const ilr_model_config *c, const ilr_block_weights *w, co
     linear(a->gate, a->ln2, w->gate_w, w->gate_h, NULL, n, C, I, w);
     linear(a->up, a->ln2, w->up_w, w->up_h, NULL, n, C, I, w);
     ilr_swiglu_forward(a->act, a->gate, a->up, n, I);
+    if (!out) return;
     linear(out, a->act, w->down_w, w->down_h, NULL, n, I, C, w);
     ilr_add_forward(out, out, a->mid, (size_t)n * C);
 }

@@ -41,28 +41,23 @@ static void layout_layer(const ilr_transformer *tr, ilr_layer_acts *a, ilr_arena
 /* Lays out every activation; run once to size the arena and once to fill the pointers.  A training state
  * keeps every layer's activations for backward.  A forward-only state keeps one layer's, which every layer
  * reuses in turn, and a residual stream that alternates between two buffers (a layer reads one and writes
- * the other); it has no backward scratch. */
+ * the other); it has no backward scratch.  A recomputing state shares one layer's activations as well, but
+ * keeps every layer's input (backward recomputes the rest from it). */
 static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     const ilr_model_config *c = &tr->model->config;
     size_t B = (size_t)tr->max_B, T = (size_t)tr->max_T, N = B * T, C = (size_t)c->hidden_size;
     size_t QD = (size_t)c->num_heads * c->head_dim, KD = (size_t)c->num_kv_heads * c->head_dim;
     size_t I = (size_t)c->intermediate_size;
-    int L = c->num_layers;
-    if (tr->forward_only) {
-        float *resid[2] = {take(arena, total, N * C), take(arena, total, N * C)};
-        layout_layer(tr, &tr->layers[0], arena, total);
-        for (int l = 0; l < L; l++) {
-            tr->layers[l] = tr->layers[0];
-            tr->layers[l].resid = resid[l % 2];
-        }
-        tr->resid_out = resid[L % 2];
-    } else {
-        for (int l = 0; l < L; l++) {
-            tr->layers[l].resid = take(arena, total, N * C);
-            layout_layer(tr, &tr->layers[l], arena, total);
-        }
-        tr->resid_out = take(arena, total, N * C);
+    int L = c->num_layers, shared_acts = tr->forward_only || tr->recompute;
+    float *alternating[2] = {NULL, NULL};
+    if (tr->forward_only) alternating[0] = take(arena, total, N * C), alternating[1] = take(arena, total, N * C);
+    if (shared_acts) layout_layer(tr, &tr->layers[0], arena, total);
+    for (int l = 0; l < L; l++) {
+        if (shared_acts) tr->layers[l] = tr->layers[0];
+        tr->layers[l].resid = tr->forward_only ? alternating[l % 2] : take(arena, total, N * C);
+        if (!shared_acts) layout_layer(tr, &tr->layers[l], arena, total);
     }
+    tr->resid_out = tr->forward_only ? alternating[L % 2] : take(arena, total, N * C);
     tr->lnf = take(arena, total, N * C);
     tr->lnf_rstd = take(arena, total, N);
     tr->rope_cos = take(arena, total, T * (size_t)c->head_dim / 2);
@@ -90,14 +85,17 @@ static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
     tr->d_att_scratch = take(arena, total, tr->d_att_scratch_floats);
 }
 
-static int init(ilr_transformer *tr, ilr_model *model, int B, int T, int forward_only) {
+typedef enum { KEEP_ALL_ACTIVATIONS, FORWARD_ONLY, RECOMPUTE } activation_mode;
+
+static int init(ilr_transformer *tr, ilr_model *model, int B, int T, activation_mode mode) {
     memset(tr, 0, sizeof *tr);
     const ilr_model_config *c = &model->config;
     if (B < 1 || T < 1) return ILR_FAIL(ILR_EINVAL, "transformer: batch %d x %d tokens is empty", B, T);
     tr->model = model;
     tr->max_B = B;
     tr->max_T = T;
-    tr->forward_only = forward_only;
+    tr->forward_only = mode == FORWARD_ONLY;
+    tr->recompute = mode == RECOMPUTE;
     tr->temperature = tr->last_temperature = 1.0f;
     /* Logit chunks of at most 16M floats (64 MiB), at least 256 vocabulary rows. */
     size_t chunk = (16u << 20) / ((size_t)B * T);
@@ -112,7 +110,7 @@ static int init(ilr_transformer *tr, ilr_model *model, int B, int T, int forward
         return ilr_error_prefix("activations for %d x %d tokens", B, T);
     }
     layout(tr, &tr->arena, &total);
-    if (!forward_only) {
+    if (!tr->forward_only) {
         tr->grads = ilr_aligned_alloc(model->table.total * sizeof(float), "gradients");
         if (!tr->grads) {
             ilr_transformer_free(tr);
@@ -126,10 +124,16 @@ static int init(ilr_transformer *tr, ilr_model *model, int B, int T, int forward
     return 0;
 }
 
-int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) { return init(tr, model, B, T, 0); }
+int ilr_transformer_init(ilr_transformer *tr, ilr_model *model, int B, int T) {
+    return init(tr, model, B, T, KEEP_ALL_ACTIVATIONS);
+}
 
 int ilr_transformer_init_forward_only(ilr_transformer *tr, ilr_model *model, int B, int T) {
-    return init(tr, model, B, T, 1);
+    return init(tr, model, B, T, FORWARD_ONLY);
+}
+
+int ilr_transformer_init_recompute(ilr_transformer *tr, ilr_model *model, int B, int T) {
+    return init(tr, model, B, T, RECOMPUTE);
 }
 
 size_t ilr_transformer_bytes(const ilr_transformer *tr) {
@@ -180,6 +184,7 @@ static void batch_attention(void *ctx, const ilr_block_acts *b, int n) {
                           c->num_heads, c->num_kv_heads, c->head_dim);
 }
 
+/* out NULL: only the activations backward reads (a recomputation). */
 static void layer_forward(ilr_transformer *tr, int l, float *out) {
     ilr_layer_acts *a = &tr->layers[l];
     ilr_block_weights w;
@@ -293,7 +298,11 @@ void ilr_transformer_backward(ilr_transformer *tr, const float *dlogprob) {
     zero(tr->d_resid, (size_t)N * C);
     ilr_rmsnorm_backward(tr->d_resid, grad(tr, ILR_P_FINAL_NORM, -1), tr->d_lnf, tr->resid_out,
                          param(tr, ILR_P_FINAL_NORM, -1), tr->lnf_rstd, N, C);
-    for (int l = c->num_layers - 1; l >= 0; l--) layer_backward(tr, l);
+    for (int l = c->num_layers - 1; l >= 0; l--) {
+        /* the last layer's activations are still in the shared buffers, from the forward pass */
+        if (tr->recompute && l < c->num_layers - 1) layer_forward(tr, l, NULL);
+        layer_backward(tr, l);
+    }
     ilr_embedding_backward(grad(tr, ILR_P_EMBED, -1), tr->d_resid, tr->tokens, N, C);
 }
 

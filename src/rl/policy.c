@@ -16,6 +16,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     p->resumed = resume_dir != NULL;
     p->device = o->device;
     p->gen_weights = o->gen_weights;
+    p->recompute = o->recompute;
     int rc = ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
     if (!rc && o->chat) rc = ilr_chat_template_load(&p->chat, p->from);
@@ -34,7 +35,7 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
     if (max_len > p->model.config.max_position_embeddings)
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
-    int rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device);
+    int rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device, p->recompute);
     /* on the GPU the rollouts read the training state's weights: no copy, and each update is seen at once */
     const float *f32;
     const void *bf16;

@@ -186,7 +186,7 @@ static int sft_open(sft_run *r, const ilr_sft_options *o) {
                         ilr_tok_vocab_size(r->tok), c->vocab_size);
     rc = sft_data_load(&r->train, o->train_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
     if (!rc && o->eval_path) rc = sft_data_load(&r->eval, o->eval_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
-    if (!rc) rc = ilr_train_state_init(&r->ts, &r->model, o->batch, o->seq, o->device);
+    if (!rc) rc = ilr_train_state_init(&r->ts, &r->model, o->batch, o->seq, o->device, o->recompute);
     if (!rc) rc = sft_batch_init(&r->batch, o->batch, o->seq);
     if (rc) return rc;
     if (o->resume_dir) {

@@ -11,16 +11,20 @@
 #include "ilr/transformer_cuda.h"
 #endif
 
-int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device) {
+int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr_device device, int recompute) {
     memset(s, 0, sizeof *s);
     s->device = device;
     s->model = model;
     s->max_B = B, s->max_T = T;
     if (device == ILR_DEVICE_CPU) {
-        int rc = ilr_transformer_init(&s->cpu, model, B, T);
+        int rc = recompute ? ilr_transformer_init_recompute(&s->cpu, model, B, T)
+                           : ilr_transformer_init(&s->cpu, model, B, T);
         s->logprob = s->cpu.logprob, s->entropy = s->cpu.entropy;
         return rc;
     }
+    if (recompute)
+        return ILR_FAIL(ILR_EUNSUPPORTED, "activation recomputation is for the CPU training step; the GPU's keeps every "
+                        "layer's activations (in bf16)");
 #ifdef ILR_CUDA
     ilr_cuda_transformer *g = calloc(1, sizeof *g);
     if (!g) return ILR_FAIL(ILR_ENOMEM, "out of memory");
