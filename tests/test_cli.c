@@ -78,6 +78,11 @@ static void test_usage_errors(void **state) {
     expect_output("device must be cpu or cuda, not 'gpu'");
     assert_int_equal(run_cli("eval", "--device", "gpu", NULL), 2);
     expect_output("device must be cpu or cuda, not 'gpu'");
+    /* a valid --device is taken, not an unknown option (ilr eval once fell through to that) */
+    assert_int_equal(run_cli("eval", "--device", "cpu", NULL), 2);
+    expect_output("-o OUT is required");
+    assert_int_equal(run_cli("generate", "--device", "cpu", "--model", "/nonexistent", "--prompt", "x", NULL), 1);
+    expect_output("/nonexistent");
     assert_int_equal(run_cli("convert", "a", "b", "--dtype", "f8", NULL), 2);
     expect_output("--dtype takes f32 or bf16");
     assert_int_equal(run_cli("convert", "a", "b", "--shard-size", "lots", NULL), 2);

@@ -32,7 +32,8 @@ typedef struct {
     float *rope_cos, *rope_sin;
     ilr_arena arena;    /* per-call activations for max_tokens rows */
     float *x, *ln, *q, *k, *v, *atty, *tmp, *mid, *gate, *up, *act, *scores, *rows;
-    int *pos;
+    int *pos;           /* the rows' positions in the current call (max_tokens) */
+    int *wanted;        /* the rows whose logits the current call returns (max_tokens) */
     uint16_t *params_bf16; /* bf16 copy of model->params, same offsets (ILR_GEN_WEIGHTS_BF16), else NULL */
     float *panel;          /* scratch for bf16 products of many rows (panel_floats) */
     size_t panel_floats;

@@ -64,7 +64,8 @@ static int init_common(ilr_generator *g, ilr_model *model, int slots, int max_le
     g->max_tokens = slots > 256 ? slots : 256;
     g->length = calloc((size_t)slots, sizeof(int));
     g->pos = malloc(sizeof(int) * (size_t)g->max_tokens);
-    if (!g->length || !g->pos) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
+    g->wanted = malloc(sizeof(int) * (size_t)g->max_tokens);
+    if (!g->length || !g->pos || !g->wanted) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
     return 0;
 }
 
@@ -157,6 +158,7 @@ void ilr_gen_free(ilr_generator *g) {
     ilr_aligned_free(g->panel);
     free(g->length);
     free(g->pos);
+    free(g->wanted);
     ilr_arena_free(&g->arena);
     memset(g, 0, sizeof *g);
 }
@@ -274,15 +276,12 @@ int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n
     int rc = check_tokens(g, tokens, n);
     if (!rc) rc = assign_positions(g, slots, n);
     if (rc) return rc;
-    int *rows = malloc(sizeof(int) * (size_t)n);
-    if (!rows) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
-    int m = wanted_rows(slots, n, want_logits, rows);
+    int m = wanted_rows(slots, n, want_logits, g->wanted);
 #ifdef ILR_CUDA
-    if (g->gpu) rc = ilr_cuda_gen_forward(g, slots, tokens, n, rows, m, logits, 0.0f, NULL, NULL, NULL);
+    if (g->gpu) rc = ilr_cuda_gen_forward(g, slots, tokens, n, g->wanted, m, logits, 0.0f, NULL, NULL, NULL);
     else
 #endif
-        cpu_forward(g, slots, tokens, n, rows, m, logits);
-    free(rows);
+        cpu_forward(g, slots, tokens, n, g->wanted, m, logits);
     if (!rc) advance_lengths(g, slots, n);
     return rc;
 }
@@ -299,11 +298,8 @@ int ilr_gen_forward_sample(ilr_generator *g, const int *slots, const int *tokens
     if (rc) return rc;
 #ifdef ILR_CUDA
     if (g->gpu) {
-        int *rows = malloc(sizeof(int) * (size_t)n);
-        if (!rows) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
-        int m = wanted_rows(slots, n, NULL, rows);
-        rc = ilr_cuda_gen_forward(g, slots, tokens, n, rows, m, NULL, temperature, uniforms, ids, logprobs);
-        free(rows);
+        int m = wanted_rows(slots, n, NULL, g->wanted);
+        rc = ilr_cuda_gen_forward(g, slots, tokens, n, g->wanted, m, NULL, temperature, uniforms, ids, logprobs);
         if (!rc) advance_lengths(g, slots, n);
         return rc;
     }
