@@ -113,10 +113,15 @@ def llamacpp_rows(a, env, kernels, rows):
     P, N = "128", "64"
     variants = {"llamafile sgemm": [], "OpenBLAS": ["--blas"]}  # what takes llama.cpp's batched products
     print(f"prefill and decode qwen2.5-0.5b, batch 1, prompt {P}, {N} new, {a.repeats} runs of each")
-    ilr_p, ilr_d, cpp = [], [], {(t, v): ([], []) for t in gguf for v in variants}
+    # ilr's own weights beside each of llama.cpp's: f32 with f32, bf16 (--weights bf16) with f16 and bf16
+    ilr_w = {"f32": "f32", "f16": "bf16", "bf16": "bf16"}
+    ilr_p, ilr_d = {"f32": [], "bf16": []}, {"f32": [], "bf16": []}
+    cpp = {(t, v): ([], []) for t in gguf for v in variants}
     for _ in range(a.repeats):
-        gi = run([ILR, "bench", "generate", "--arch", "qwen2", "--shape", "qwen2.5-0.5b", "--prompt", P, "--new", N], env)
-        ilr_p.append(num(r"prefill ([\d.]+) tokens/s", gi)), ilr_d.append(num(r"decode ([\d.]+) tokens/s", gi))
+        for w in ilr_p:
+            gi = run([ILR, "bench", "generate", "--arch", "qwen2", "--shape", "qwen2.5-0.5b", "--prompt", P, "--new", N,
+                      "--weights", w], env)
+            ilr_p[w].append(num(r"prefill ([\d.]+) tokens/s", gi)), ilr_d[w].append(num(r"decode ([\d.]+) tokens/s", gi))
         for t, v in cpp:
             gc = run(py + [f"{HERE}/llamacpp_generate.py", "--model", gguf[t], "--prompt", P, "--new", N, "--threads", th]
                      + variants[v], env)
@@ -125,14 +130,18 @@ def llamacpp_rows(a, env, kernels, rows):
     def cell(xs, fmt):
         return f"{max(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})" if len(xs) > 1 else f"{xs[0]:{fmt}}"
 
-    for what, ilr, k, fmt in (("prefill", ilr_p, 0, ".0f"), ("decode", ilr_d, 1, ".1f")):
+    for what, ilr_runs, k, fmt in (("prefill", ilr_p, 0, ".0f"), ("decode", ilr_d, 1, ".1f")):
         for t in gguf:
             best = max(variants, key=lambda v: max(cpp[t, v][k]))
             other = next(v for v in variants if v != best)
             shape = f"1 × {P}" if what == "prefill" else "batch 1"
-            rows.append((f"{what} `qwen2.5-0.5b` {shape}, tokens/s: llama.cpp {t}", f"{cell(ilr, fmt)} (f32, OpenBLAS {kernels})",
+            ilr = ilr_runs[ilr_w[t]]
+            mine = f"{cell(ilr, fmt)} ({ilr_w[t]}, " + (f"OpenBLAS {kernels})" if ilr_w[t] == "f32" else "ilr's AVX2 bf16 kernel)")
+            rows.append((f"{what} `qwen2.5-0.5b` {shape}, tokens/s: llama.cpp {t}", mine,
                          f"llama.cpp {t}, {best}: {cell(cpp[t, best][k], fmt)} ({other} {max(cpp[t, other][k]):{fmt}})",
-                         max(ilr) / max(cpp[t, best][k]), "≥ 1×" if t == "f32" else "(ilr has no 16-bit CPU weights yet)"))
+                         max(ilr) / max(cpp[t, best][k]), "≥ 1×"))
+    bf16_gain = max(ilr_d["bf16"]) / max(ilr_d["f32"])
+    rows.append(("decode `qwen2.5-0.5b` batch 1: ilr bf16 / ilr f32", f"{bf16_gain:.2f}×", "", None, "≥ 1.7×"))
 
 def main():
     ap = argparse.ArgumentParser()

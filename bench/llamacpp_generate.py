@@ -66,6 +66,11 @@ def main():
     global llama_cpp
     if a.blas:
         os.environ["LLAMA_CPP_LIB_PATH"] = BLAS_LIB
+        # cmake writes an absolute RUNPATH into the build tree's libraries, which breaks when the tree moves
+        # (a venv made in a worktree, say); loading ggml's libraries first by path lets libllama find them.
+        import ctypes
+        for lib in ("libggml-base.so", "libggml-cpu.so", "libggml-blas.so", "libggml.so"):
+            ctypes.CDLL(os.path.join(BLAS_LIB, lib), mode=ctypes.RTLD_GLOBAL)
     import llama_cpp
     t0 = time.perf_counter()
     llm = llama_cpp.Llama(a.model, n_ctx=a.prompt + a.new + 16, n_batch=max(512, a.prompt), n_ubatch=max(512, a.prompt),
