@@ -167,6 +167,64 @@ static void test_matmul(void **state) {
     tfree_all();
 }
 
+/* ---- products of narrow matrices (the AVX2 tile that replaces sgemm for them) ---- */
+
+/* One case of ilr_small_gemm_nt or _nn: C (M, N; ldc = N + 3) = or += alpha A (M, K; lda = K + 5) @ B against
+ * float64, B = W^T with W (N, K; ldw = K + 2) or B (K, N; ldb = N + 1); the padding columns must stay as
+ * they were.  Returns the relative error. */
+static double small_gemm_case(ilr_rng *rng, int nt, int M, int N, int K, float alpha, int accumulate) {
+    int lda = K + 5, ldb = nt ? K + 2 : N + 1, ldc = N + 3;
+    float *a = randn(rng, (size_t)M * lda, 1), *b = randn(rng, (size_t)(nt ? N : K) * ldb, 1);
+    float *c = randn(rng, (size_t)M * ldc, 1), *c0 = talloc((size_t)M * ldc * sizeof(float));
+    memcpy(c0, c, (size_t)M * ldc * sizeof(float));
+    double *want = talloc((size_t)M * N * sizeof(double));
+    float *got = talloc((size_t)M * N * sizeof(float));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0;
+            for (int k = 0; k < K; k++)
+                acc += (double)a[(size_t)i * lda + k] * (nt ? b[(size_t)j * ldb + k] : b[(size_t)k * ldb + j]);
+            want[(size_t)i * N + j] = alpha * acc + (accumulate ? c0[(size_t)i * ldc + j] : 0.0);
+        }
+    assert_true(ilr_small_gemm_fits(M, N, K));
+    if (nt) ilr_small_gemm_nt(c, ldc, a, lda, b, ldb, M, N, K, alpha, accumulate);
+    else ilr_small_gemm_nn(c, ldc, a, lda, b, ldb, M, N, K, alpha, accumulate);
+    for (int i = 0; i < M; i++) {
+        memcpy(got + (size_t)i * N, c + (size_t)i * ldc, (size_t)N * sizeof(float));
+        for (int j = N; j < ldc; j++) assert_true(c[(size_t)i * ldc + j] == c0[(size_t)i * ldc + j]);
+    }
+    double e = rel_err(got, want, (size_t)M * N);
+    tfree_all();
+    return e;
+}
+
+static void test_small_gemm(void **state) {
+    (void)state;
+    if (!ilr_small_gemm_fits(64, 96, 96)) {
+        print_message("small gemm: this build has no AVX2 + FMA, so sgemm takes every product (nothing to test)\n");
+        skip();
+    }
+    ilr_rng rng;
+    ilr_rng_init(&rng, 11, 1);
+    /* every tile height (1-6 rows, and more rows than a tile), widths past a multiple of 16, the world's shapes,
+     * and the largest inner dimension and packed size the path takes */
+    const int shapes[][3] = {{1, 1, 1},  {5, 17, 3},   {6, 16, 8},    {7, 33, 96},  {13, 96, 32}, {64, 256, 96},
+                             {70, 96, 256}, {131, 512, 96}, {4, 128, 512}, {9, 31, 45}};
+    double worst = 0;
+    int cases = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int nt = 0; nt < 2; nt++)
+            for (int acc = 0; acc < 2; acc++, cases++)
+                worst = fmax(worst, small_gemm_case(&rng, nt, shapes[i][0], shapes[i][1], shapes[i][2], acc ? 1.0f : 0.7f, acc));
+    print_message("small gemm (A W^T and A B, = and +=, alpha 1 and 0.7, strided, %d cases): max rel err %.1e against "
+                  "float64\n", cases, worst);
+    assert_true(worst < FWD_TOL);
+    /* what the path declines: a long inner dimension, a packed B over its buffer, an empty product */
+    assert_false(ilr_small_gemm_fits(64, 96, ILR_SMALL_GEMM_MAX_K + 1));
+    assert_false(ilr_small_gemm_fits(64, 1024, 96));
+    assert_false(ilr_small_gemm_fits(0, 96, 96));
+}
+
 /* ---- matmul with bf16 weights ---- */
 
 /* One case of ilr_matmul_bf16_forward against the float64 product with the bf16-rounded weights: the
@@ -959,6 +1017,7 @@ static void test_grad_norm_and_scale(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_matmul),
+    cmocka_unit_test(test_small_gemm),
     cmocka_unit_test(test_matmul_bf16),
     cmocka_unit_test(test_embedding),
     cmocka_unit_test(test_rmsnorm),

@@ -20,6 +20,23 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
 void ilr_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int N, int IN, int OUT);
 
+/* ---- products of narrow matrices (src/kernels/cpu/matmul_small.c) ---- */
+
+/* The linear layers, attention and the LM head take these instead of sgemm where the inner dimension is at
+ * most ILR_SMALL_GEMM_MAX_K and B packs into ILR_SMALL_GEMM_MAX_PACKED floats (N rounded up to 16, times K).
+ * AVX2 + FMA builds only;
+ * ILR_SMALL_GEMM=0 in the environment sends everything to sgemm (to compare). */
+#define ILR_SMALL_GEMM_MAX_K 512
+#define ILR_SMALL_GEMM_MAX_PACKED 65536
+/* Whether C (M, N) = A (M, K) @ B takes the small path (ilr_small_gemm_nt / _nn). */
+int ilr_small_gemm_fits(int M, int N, int K);
+/* C (M, N; ldc) = alpha A (M, K; lda) @ W (N, K; ldw)^T, or += when accumulate. */
+void ilr_small_gemm_nt(float *C, int ldc, const float *A, int lda, const float *W, int ldw, int M, int N, int K,
+                       float alpha, int accumulate);
+/* C (M, N; ldc) = alpha A (M, K; lda) @ B (K, N; ldb), or += when accumulate. */
+void ilr_small_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
+                       float alpha, int accumulate);
+
 /* ---- linear layers with bf16 weights (inference; src/kernels/cpu/matmul_bf16.c) ---- */
 
 /* Up to this many rows a product reads the bf16 weights directly (AVX2); more rows widen panels of them into

@@ -51,8 +51,11 @@ static void attention_gemm_causal_abt(float *c, int ldc, const float *a, int lda
                                       int K, float alpha) {
     for (int r0 = 0; r0 < len; r0 += ATT_BLOCK) {
         int m = attention_min(ATT_BLOCK, len - r0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, r0 + m, K, alpha, a + (size_t)r0 * lda, lda, b,
-                    ldb, 0.0f, c + (size_t)r0 * ldc, ldc);
+        if (ilr_small_gemm_fits(m, r0 + m, K))
+            ilr_small_gemm_nt(c + (size_t)r0 * ldc, ldc, a + (size_t)r0 * lda, lda, b, ldb, m, r0 + m, K, alpha, 0);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, r0 + m, K, alpha, a + (size_t)r0 * lda, lda, b,
+                        ldb, 0.0f, c + (size_t)r0 * ldc, ldc);
     }
 }
 
@@ -62,8 +65,12 @@ static void attention_gemm_causal_ab(float *c, int ldc, const float *p, int ldp,
                                      int N, float beta) {
     for (int r0 = 0; r0 < len; r0 += ATT_BLOCK) {
         int m = attention_min(ATT_BLOCK, len - r0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, r0 + m, 1.0f, p + (size_t)r0 * ldp, ldp, b,
-                    ldb, beta, c + (size_t)r0 * ldc, ldc);
+        if ((beta == 0.0f || beta == 1.0f) && ilr_small_gemm_fits(m, N, r0 + m))
+            ilr_small_gemm_nn(c + (size_t)r0 * ldc, ldc, p + (size_t)r0 * ldp, ldp, b, ldb, m, N, r0 + m, 1.0f,
+                              beta == 1.0f);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, r0 + m, 1.0f, p + (size_t)r0 * ldp, ldp, b,
+                        ldb, beta, c + (size_t)r0 * ldc, ldc);
     }
 }
 

@@ -47,6 +47,14 @@ static double lm_head_target_logit(const float *x, const float *w, int target, i
     return acc / temperature;
 }
 
+/* scratch (N, cv) = x (N, C) @ w (cv, C)^T / T: one chunk's scaled logits. */
+static void lm_head_logits(float *scratch, const float *x, const float *w, float inv_t, int N, int C, int cv) {
+    if (ilr_small_gemm_fits(N, cv, C))
+        ilr_small_gemm_nt(scratch, cv, x, C, w, C, N, cv, C, inv_t, 0);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, cv, C, inv_t, x, C, w, C, 0.0f, scratch, cv);
+}
+
 /* Turns the running state into lse, entropy and logprob; skipped rows get 0. */
 static void lm_head_finish(float *logprob, float *entropy, float *lse, const float *x, const float *w,
                            const int *targets, float temperature, int N, int C) {
@@ -81,8 +89,7 @@ void ilr_lm_head_logprob_forward(float *logprob, float *entropy, float *lse, con
     }
     for (int v0 = 0; v0 < V; v0 += chunk) {
         int cv = V - v0 < chunk ? V - v0 : chunk;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, cv, C, inv_t, x, C, w + (size_t)v0 * C, C, 0.0f,
-                    scratch, cv);
+        lm_head_logits(scratch, x, w + (size_t)v0 * C, inv_t, N, C, cv);
 #pragma omp parallel for if ((long)N * cv > 32768)
         for (int n = 0; n < N; n++)
             if (targets[n] >= 0)
@@ -117,12 +124,14 @@ void ilr_lm_head_logprob_backward(float *dx, float *dw, const float *dlogprob, c
     for (int v0 = 0; v0 < V; v0 += chunk) {
         int cv = V - v0 < chunk ? V - v0 : chunk;
         const float *wc = w + (size_t)v0 * C;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, cv, C, inv_t, x, C, wc, C, 0.0f, scratch, cv);
+        lm_head_logits(scratch, x, wc, inv_t, N, C, cv);
 #pragma omp parallel for if ((long)N * cv > 32768)
         for (int n = 0; n < N; n++)
             lm_head_dlogits_row(scratch + (size_t)n * cv, targets[n] >= 0 ? dlogprob[n] : 0.0f, targets[n] - v0,
                                 lse[n], cv);
-        if (dx)
+        if (dx && ilr_small_gemm_fits(N, C, cv))
+            ilr_small_gemm_nn(dx, C, scratch, cv, wc, C, N, C, cv, inv_t, 1);
+        else if (dx)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, cv, inv_t, scratch, cv, wc, C, 1.0f, dx, C);
         if (dw)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cv, C, N, inv_t, scratch, cv, x, C, 1.0f,

@@ -16,7 +16,9 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
         memset(out, 0, row * (size_t)N);
     }
     if (IN <= 0) return;
-    if (N == 1) /* one token (batch-1 decoding): a matrix-vector product, bound by reading the weights */
+    if (N > 1 && ilr_small_gemm_fits(N, OUT, IN))
+        ilr_small_gemm_nt(out, OUT, inp, IN, weight, IN, N, OUT, IN, 1.0f, bias != NULL);
+    else if (N == 1) /* one token (batch-1 decoding): a matrix-vector product, bound by reading the weights */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, OUT, IN, 1.0f, weight, IN, inp, 1, bias ? 1.0f : 0.0f, out, 1);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, weight, IN,
@@ -39,7 +41,9 @@ static void matmul_backward_bias(float *dbias, const float *dout, int N, int OUT
 void ilr_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int N, int IN, int OUT) {
     if (N <= 0 || OUT <= 0) return;
-    if (dinp && IN > 0)
+    if (dinp && IN > 0 && ilr_small_gemm_fits(N, IN, OUT))
+        ilr_small_gemm_nn(dinp, IN, dout, OUT, weight, IN, N, IN, OUT, 1.0f, 1);
+    else if (dinp && IN > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, weight, IN, 1.0f,
                     dinp, IN);
     if (dweight && IN > 0)
