@@ -108,10 +108,10 @@ endif
 help:
 	@sed -n '3,11p' Makefile | sed 's/^# //'
 
-# SwiGLU's loops vectorise only when comparisons may be evaluated speculatively (GCC keeps selects on floats
+# SwiGLU's and the LM head's exp loops vectorise only when comparisons may be evaluated speculatively (GCC keeps selects on floats
 # out of vector code under the default -ftrapping-math); ilr never reads the floating-point exception flags,
 # and the values are the same.
-$(BUILD)/src/kernels/cpu/swiglu.o: CFLAGS_ALL += -fno-trapping-math
+$(BUILD)/src/kernels/cpu/swiglu.o $(BUILD)/src/kernels/cpu/lm_head.o: CFLAGS_ALL += -fno-trapping-math
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ilr/exp_neg.h"
 #include "ilr/kernels.h"
 
 /* Folds one row's chunk of logits l (cv) into (m, s, a); a may be NULL.  The first chunk sets m (s == 0). */
@@ -31,7 +32,7 @@ static void lm_head_fold_chunk(float *m, float *s, float *a, const float *l, int
     float mm = *m;
 #pragma omp simd reduction(+ : cs, ca)
     for (int j = 0; j < cv; j++) {
-        float d = l[j] - mm, e = expf(d);
+        float d = l[j] - mm, e = ilr_exp_neg(d); /* d <= 0; vectorised, where expf is a call per logit */
         cs += e;
         ca += e * d;
     }
@@ -53,6 +54,37 @@ static void lm_head_logits(float *scratch, const float *x, const float *w, float
         ilr_small_gemm_nt(scratch, cv, x, C, w, C, N, cv, C, inv_t, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, cv, C, inv_t, x, C, w, C, 0.0f, scratch, cv);
+}
+
+/* The next run of rows with a target at or after *from: [*start, *end), or 0 when none is left.  Products
+ * run per run, so prompt and padding rows (a third of a GRPO batch's) cost nothing; when nearly every row has
+ * a target the whole batch is one run. */
+static int lm_head_next_run(const int *targets, int N, int *from, int *start, int *end) {
+    int n = *from;
+    while (n < N && targets[n] < 0) n++;
+    if (n >= N) return 0;
+    *start = n;
+    while (n < N && targets[n] >= 0) n++;
+    *end = *from = n;
+    return 1;
+}
+
+/* Whether most rows have targets: then one product over all N beats one per run. */
+static int lm_head_dense(const int *targets, int N) {
+    int with = 0;
+    for (int n = 0; n < N; n++) with += targets[n] >= 0;
+    return with >= N - N / 8;
+}
+
+/* scratch rows of the runs (every row when dense) = x's rows @ w (cv, C)^T / T. */
+static void lm_head_run_logits(float *scratch, const float *x, const float *w, const int *targets, int dense,
+                               float inv_t, int N, int C, int cv) {
+    if (dense) {
+        lm_head_logits(scratch, x, w, inv_t, N, C, cv);
+        return;
+    }
+    for (int from = 0, a, b; lm_head_next_run(targets, N, &from, &a, &b);)
+        lm_head_logits(scratch + (size_t)a * cv, x + (size_t)a * C, w, inv_t, b - a, C, cv);
 }
 
 /* Turns the running state into lse, entropy and logprob; skipped rows get 0. */
@@ -87,9 +119,10 @@ void ilr_lm_head_logprob_forward(float *logprob, float *entropy, float *lse, con
         logprob[n] = 0.0f;
         if (entropy) entropy[n] = 0.0f;
     }
+    int dense = lm_head_dense(targets, N);
     for (int v0 = 0; v0 < V; v0 += chunk) {
         int cv = V - v0 < chunk ? V - v0 : chunk;
-        lm_head_logits(scratch, x, w + (size_t)v0 * C, inv_t, N, C, cv);
+        lm_head_run_logits(scratch, x, w + (size_t)v0 * C, targets, dense, inv_t, N, C, cv);
 #pragma omp parallel for if ((long)N * cv > 32768)
         for (int n = 0; n < N; n++)
             if (targets[n] >= 0)
@@ -108,8 +141,18 @@ static void lm_head_dlogits_row(float *l, float g, int t, float lse, int cv) {
     }
     int has_t = t >= 0 && t < cv;
     float lt = has_t ? l[t] : 0.0f;
-    for (int j = 0; j < cv; j++) l[j] = -g * expf(l[j] - lse);
+#pragma omp simd
+    for (int j = 0; j < cv; j++) l[j] = -g * ilr_exp_neg(l[j] - lse); /* l <= lse */
     if (has_t) l[t] = g * (1.0f - expf(lt - lse));
+}
+
+/* dx rows a..b) += dlogits (scratch rows, cv wide) @ w (cv, C) / T. */
+static void lm_head_dx(float *dx, const float *scratch, const float *w, float inv_t, int a, int b, int C, int cv) {
+    if (ilr_small_gemm_fits(b - a, C, cv))
+        ilr_small_gemm_nn(dx + (size_t)a * C, C, scratch + (size_t)a * cv, cv, w, C, b - a, C, cv, inv_t, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b - a, C, cv, inv_t, scratch + (size_t)a * cv, cv, w, C,
+                    1.0f, dx + (size_t)a * C, C);
 }
 
 /* dx (N, C) += dlogits @ w / T;  dw (V, C) += dlogits^T @ x / T, chunk by chunk (scaled logits recomputed in
@@ -121,18 +164,20 @@ void ilr_lm_head_logprob_backward(float *dx, float *dw, const float *dlogprob, c
     float inv_t = 1.0f / temperature;
     if (N <= 0 || (!dx && !dw)) return;
     chunk = chunk < V ? chunk : V;
+    int dense = lm_head_dense(targets, N);
     for (int v0 = 0; v0 < V; v0 += chunk) {
         int cv = V - v0 < chunk ? V - v0 : chunk;
         const float *wc = w + (size_t)v0 * C;
-        lm_head_logits(scratch, x, wc, inv_t, N, C, cv);
+        lm_head_run_logits(scratch, x, wc, targets, dense, inv_t, N, C, cv);
 #pragma omp parallel for if ((long)N * cv > 32768)
-        for (int n = 0; n < N; n++)
+        for (int n = 0; n < N; n++) /* rows without a target get dlogits 0 (dw's product reads every row) */
             lm_head_dlogits_row(scratch + (size_t)n * cv, targets[n] >= 0 ? dlogprob[n] : 0.0f, targets[n] - v0,
                                 lse[n], cv);
-        if (dx && ilr_small_gemm_fits(N, C, cv))
-            ilr_small_gemm_nn(dx, C, scratch, cv, wc, C, N, C, cv, inv_t, 1);
+        if (dx && dense)
+            lm_head_dx(dx, scratch, wc, inv_t, 0, N, C, cv);
         else if (dx)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, cv, inv_t, scratch, cv, wc, C, 1.0f, dx, C);
+            for (int from = 0, a, b; lm_head_next_run(targets, N, &from, &a, &b);)
+                lm_head_dx(dx, scratch, wc, inv_t, a, b, C, cv);
         if (dw)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cv, C, N, inv_t, scratch, cv, x, C, 1.0f,
                         dw + (size_t)v0 * C, C);
