@@ -393,17 +393,9 @@ static void compare_agent(const char *run_a, const char *run_b, const char *name
     char pa[700], pb[700];
     snprintf(pa, sizeof pa, "%s/%s", run_a, name);
     snprintf(pb, sizeof pb, "%s/%s", run_b, name);
-    float *a, *b, *s;
-    size_t na, nb, ns;
-    ilr_test_read_params(pa, &a, &na);
-    ilr_test_read_params(pb, &b, &nb);
-    ilr_test_read_params(start, &s, &ns);
-    assert_int_equal(na, nb);
-    for (size_t i = 0; i < na; i++) *differ += memcmp(&a[i], &b[i], sizeof(float)) != 0, *moved += a[i] != s[i];
-    *total += na;
-    free(a);
-    free(b);
-    free(s);
+    size_t d, m, n;
+    ilr_test_weights_compare(pa, pb, start, &d, &m, &n);
+    *differ += d, *moved += m, *total += n;
 }
 
 static void test_ilr_resume_after_kill_is_exact(void **state) {

@@ -234,3 +234,39 @@ double ilr_test_rel_err(const float *a, const float *b, size_t n) {
     }
     return diff / scale;
 }
+
+double ilr_test_weights_compare(const char *a, const char *b, const char *start, size_t *differ, size_t *moved,
+                                size_t *total) {
+    float *wa, *wb, *w0;
+    size_t na, nb, n0;
+    ilr_test_read_params(a, &wa, &na);
+    ilr_test_read_params(b, &wb, &nb);
+    ilr_test_read_params(start, &w0, &n0);
+    assert_int_equal(na, nb);
+    assert_int_equal(na, n0);
+    double worst = 0;
+    *differ = *moved = 0;
+    for (size_t i = 0; i < na; i++) {
+        double d = fabs((double)wa[i] - wb[i]);
+        if (!(d <= worst)) worst = d;
+        *differ += memcmp(&wa[i], &wb[i], sizeof(float)) != 0;
+        *moved += wa[i] != w0[i];
+    }
+    *total = na;
+    free(wa), free(wb), free(w0);
+    return worst;
+}
+
+void ilr_test_sum_grpo_config(char *path, const ilr_test_sum_fixture *fx, const char *name, const char *out_dir,
+                              const char *extra) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "method: grpo\nmodel: %s\noutput_dir: %s\nseed: 5\n"
+             "data:\n  train: %s\n  template: %s\n  task: math\n"
+             "reward:\n  math_extract: last_number\n"
+             "rollout:\n  prompts_per_step: 6\n  num_generations: 4\n  max_new_tokens: 12\n  temperature: 1.0\n"
+             "optim:\n  lr: 1e-3\n  micro_batch: 10\n"
+             "train:\n  quiet: true\n%s",
+             fx->model, out_dir, fx->train, fx->tmpl, extra);
+    ilr_test_write_file(path, fx->dir, name, text, strlen(text));
+}

@@ -70,6 +70,17 @@ void ilr_test_read_params(const char *dir, float **params, size_t *n);
  * many; *total: how many). */
 size_t ilr_test_weights_differing(const char *a, const char *b, size_t *total);
 
+/* Compares the weights of model directories a and b: returns max |a - b| (NaN counts as the worst); *differ: how
+ * many differ bit for bit, *moved: how many of a differ from the start model's, *total: how many (all asserted to
+ * load and to have as many). */
+double ilr_test_weights_compare(const char *a, const char *b, const char *start, size_t *differ, size_t *moved,
+                                size_t *total);
+
+/* A GRPO config for the sum fixture (6 questions x 4 completions of up to 12 tokens, micro-batches of 10, seed 5,
+ * quiet) writing to out_dir, with extra YAML lines appended (they go under `train:`); its path in path. */
+void ilr_test_sum_grpo_config(char *path, const ilr_test_sum_fixture *fx, const char *name, const char *out_dir,
+                              const char *extra);
+
 /* max |a - b| / max |b| (b the reference): one number per tensor that is robust to entries near zero. */
 double ilr_test_rel_err(const float *a, const float *b, size_t n);
 

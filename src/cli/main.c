@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ilr/dist.h"
+#include "ilr/error.h"
 #include "ilr/log.h"
 
 /* Debian's OpenBLAS 0.3.21 may run its Haswell (AVX2) kernels on CPUs with AVX-512: it does not recognise
@@ -71,5 +73,18 @@ static void use_free_cores(void) {
 int main(int argc, char **argv) {
     use_fast_blas_kernels(argv);
     use_free_cores();
-    return ilr_cli_main(argc, argv);
+    /* under mpirun (an MPI build) the process joins the job; a rank that fails alone ends the whole job, since
+     * the others would wait for it in their next collective (an interrupt stops every rank at the same step) */
+    if (ilr_dist_init(&argc, &argv)) {
+        fprintf(stderr, "ilr: %s\n", ilr_last_error());
+        return 1;
+    }
+    int status = ilr_cli_main(argc, argv);
+    if (status != 0 && status != 130 && ilr_dist_size() > 1) {
+        char why[64];
+        snprintf(why, sizeof why, "the command failed there (exit status %d; its message is above)", status);
+        ilr_dist_abort(status, why);
+    }
+    ilr_dist_finalize();
+    return status;
 }

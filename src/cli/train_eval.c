@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ilr/colearn.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/grpo.h"
 #include "ilr/plot.h"
@@ -122,6 +123,9 @@ int train_run(const ilr_train_config *c, int resume, train_run_outcome *out) {
     train_eval *ev = calloc(1, sizeof *ev);
     if (!ev) return ILR_FAIL(ILR_ENOMEM, "out of memory");
     int rc = train_eval_init(ev, c, multi);
+    if (!rc && multi && ilr_dist_size() > 1)
+        rc = ILR_FAIL(ILR_EUNSUPPORTED, "an ILR method over %d ranks: agent-parallel ILR is not implemented yet; under mpirun, "
+                      "method grpo trains data-parallel", ilr_dist_size());
     ilr_train_hooks hooks = train_eval_hooks(ev);
     if (!rc && multi) {
         ilr_colearn_result res;
@@ -139,7 +143,7 @@ int train_run(const ilr_train_config *c, int resume, train_run_outcome *out) {
         names[i] = multi ? a.name : "policy";
         out->results[i] = ev->results[i];
     }
-    if (!rc && !out->interrupted) rc = train_write_curve(c, names, m);
+    if (!rc && !out->interrupted && ilr_dist_is_root()) rc = train_write_curve(c, names, m);
     train_eval_free(ev);
     free(ev);
     return rc;
