@@ -69,56 +69,6 @@ static void test_share_and_one_process(void **state) {
 
 /* ---- under mpirun ---- */
 
-static char mpirun_path[1024];
-
-/* Whether this build and machine can run the MPI tests; prints why not. */
-static int mpi_ready(const char **bin) {
-    *bin = getenv("ILR_BIN");
-    if (!ilr_dist_available()) {
-        print_message("skipped: a build without MPI (make MPI=1 test runs the MPI tests)\n");
-        return 0;
-    }
-    if (!*bin || !ilr_file_exists(*bin)) {
-        print_message("skipped: ILR_BIN (the ilr binary, set by make test) is not there to run under mpirun\n");
-        return 0;
-    }
-    const char *path = getenv("PATH");
-    mpirun_path[0] = 0;
-    for (const char *at = path; at && *at;) {
-        const char *end = strchr(at, ':');
-        size_t len = end ? (size_t)(end - at) : strlen(at);
-        snprintf(mpirun_path, sizeof mpirun_path, "%.*s/mpirun", (int)len, at);
-        if (access(mpirun_path, X_OK) == 0) break;
-        mpirun_path[0] = 0;
-        at = end ? end + 1 : NULL;
-    }
-    if (!mpirun_path[0]) {
-        print_message("skipped: Open MPI is absent (no mpirun on PATH; apt-get install openmpi-bin, or scripts/deps.sh)\n");
-        return 0;
-    }
-    /* Open MPI refuses root unless told; one thread per rank (the ranks share this machine's cores) */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMP_NUM_THREADS", "1", 1);
-    return 1;
-}
-
-/* argv for `mpirun -np N --oversubscribe --bind-to none BIN args...` (args NULL-terminated, at most 24). */
-static void mpirun_argv(char **argv, char *np, int N, const char *bin, char **args) {
-    snprintf(np, 8, "%d", N);
-    int k = 0;
-    argv[k++] = "mpirun", argv[k++] = "-np", argv[k++] = np, argv[k++] = "--oversubscribe";
-    argv[k++] = "--bind-to", argv[k++] = "none", argv[k++] = (char *)bin;
-    for (int i = 0; args[i] && i < 24; i++) argv[k++] = args[i];
-    argv[k] = NULL;
-}
-
-static int run_ranks(int N, const char *bin, char **args) {
-    char *argv[32], np[8];
-    mpirun_argv(argv, np, N, bin, args);
-    return ilr_test_run_to_end(mpirun_path, argv);
-}
-
 /* The sum fixture's GRPO config (ilr_test_sum_grpo_config) for `steps` steps. */
 static void write_config(char *path, const ilr_test_sum_fixture *fx, const char *name, const char *out_dir, int steps,
                          const char *extra) {
@@ -155,7 +105,7 @@ static int steps_logged_alike(const char *run_a, const char *run_b) {
 static void test_grpo_ranks_match_one_process(void **state) {
     (void)state;
     const char *bin;
-    if (!mpi_ready(&bin)) skip();
+    if (!ilr_test_mpi_ready(&bin)) skip();
     ilr_test_sum_fixture fx;
     ilr_test_sum_fixture_setup(&fx, "dist-grpo");
     char cfg[256], run1[600], run2[600], run4[600];
@@ -175,8 +125,8 @@ static void test_grpo_ranks_match_one_process(void **state) {
     char *one_mb[] = {"ilr", "train", cfg, out_mb, "optim.micro_batch=3", NULL};
     assert_int_equal(ilr_test_run_to_end(bin, one_mb), 0);
     char *args2[] = {"train", cfg, out2, NULL}, *args4[] = {"train", cfg, out4, NULL};
-    assert_int_equal(run_ranks(2, bin, args2), 0);
-    assert_int_equal(run_ranks(4, bin, args4), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
+    assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
     size_t differ2, differ4, moved, total;
     double d2 = ilr_test_weights_compare(run2, run1, fx.model, &differ2, &moved, &total);
     double d4 = ilr_test_weights_compare(run4, run1, fx.model, &differ4, &moved, &total);
@@ -199,12 +149,13 @@ static void test_grpo_ranks_match_one_process(void **state) {
                   "of 3 instead of 10: %.3g; tolerance 1e-4; rewards and lengths of all 8 steps alike in the 3 logs; %zu weights moved\n",
                   d2, differ2, total, d4, differ4, dmb, moved);
     ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
 }
 
 static void test_sft_ranks_match_one_process(void **state) {
     (void)state;
     const char *bin;
-    if (!mpi_ready(&bin)) skip();
+    if (!ilr_test_mpi_ready(&bin)) skip();
     ilr_test_sum_fixture fx;
     ilr_test_sum_fixture_setup(&fx, "dist-sft");
     char run1[600], run2[600], run4[600];
@@ -218,11 +169,8 @@ static void test_sft_ranks_match_one_process(void **state) {
     char *args2[] = {SFT_ARGS(run2)}, *args4[] = {SFT_ARGS(run4)};
 #undef SFT_ARGS
     assert_int_equal(ilr_test_run_to_end(bin, one), 0);
-    char *argv[32], np[8];
-    mpirun_argv(argv, np, 2, bin, args2);
-    assert_int_equal(ilr_test_run_to_end(mpirun_path, argv), 0);
-    mpirun_argv(argv, np, 4, bin, args4);
-    assert_int_equal(ilr_test_run_to_end(mpirun_path, argv), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
+    assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
     size_t differ2, differ4, moved, total;
     double d2 = ilr_test_weights_compare(run2, run1, fx.model, &differ2, &moved, &total);
     double d4 = ilr_test_weights_compare(run4, run1, fx.model, &differ4, &moved, &total);
@@ -234,6 +182,7 @@ static void test_sft_ranks_match_one_process(void **state) {
                   "process: 2 ranks max |diff| %.3g (%zu of %zu differ), 4 ranks %.3g (%zu differ); tolerance 1e-5; "
                   "%zu weights moved\n", d2, differ2, total, d4, differ4, moved);
     ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
 }
 
 /* The pids of mpirun's children that run bin (the ranks on this machine). */
@@ -266,7 +215,7 @@ static double now_s(void) {
 static void test_kill_one_rank_then_resume(void **state) {
     (void)state;
     const char *bin;
-    if (!mpi_ready(&bin)) skip();
+    if (!ilr_test_mpi_ready(&bin)) skip();
     ilr_test_sum_fixture fx;
     ilr_test_sum_fixture_setup(&fx, "dist-kill");
     char cfg_a[256], cfg_b[256], run_a[600], run_b[600];
@@ -275,12 +224,12 @@ static void test_kill_one_rank_then_resume(void **state) {
     write_config(cfg_a, &fx, "a.yaml", run_a, 16, "");
     write_config(cfg_b, &fx, "b.yaml", run_b, 16, "  save_every: 1\n  keep_checkpoints: 2\n");
     char *args_a[] = {"train", cfg_a, NULL};
-    assert_int_equal(run_ranks(2, bin, args_a), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args_a), 0);
 
     /* the same run; once its step-6 checkpoint is there, rank 1 is killed -9 */
     char *argv[32], np[8], *args_b[] = {"train", cfg_b, NULL};
-    mpirun_argv(argv, np, 2, bin, args_b);
-    pid_t job = ilr_test_spawn(mpirun_path, argv);
+    ilr_test_mpirun_argv(argv, np, 2, bin, args_b);
+    pid_t job = ilr_test_spawn(ilr_test_mpirun_path(), argv);
     int status = 0, exited = 0;
     while (ilr_test_latest_step(run_b) < 6 && !exited) {
         usleep(1000);
@@ -313,7 +262,7 @@ static void test_kill_one_rank_then_resume(void **state) {
 
     /* resumed over 2 ranks: where the uninterrupted run ended, bit for bit */
     char *args_resume[] = {"train", "--resume", run_b, NULL};
-    assert_int_equal(run_ranks(2, bin, args_resume), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args_resume), 0);
     size_t differ, moved, total;
     double d = ilr_test_weights_compare(run_b, run_a, fx.model, &differ, &moved, &total);
     assert_true(moved > total / 2);
@@ -323,6 +272,7 @@ static void test_kill_one_rank_then_resume(void **state) {
                   "uninterrupted run (max |diff| %.3g)\n",
                   (int)victim, ended, at, differ, total, d);
     ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
 }
 
 static const struct CMUnitTest tests[] = {

@@ -35,6 +35,8 @@ int ilr_dist_sum_floats(float *x, size_t n);
 int ilr_dist_sum_doubles(double *x, int n);
 /* x[0..n) := the maximum over ranks. */
 int ilr_dist_max_ints(int *x, int n);
+/* Returns on every rank once every rank has called it. */
+int ilr_dist_barrier(void);
 /* Rank 0's bytes to every rank. */
 int ilr_dist_bcast(void *buf, size_t bytes);
 /* Every rank's `bytes` bytes of mine, concatenated in rank order into *all (malloc'd; the caller frees it);

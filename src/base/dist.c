@@ -36,6 +36,7 @@ int ilr_dist_sum_floats(float *x, size_t n) { return (void)x, (void)n, 0; }
 int ilr_dist_sum_doubles(double *x, int n) { return (void)x, (void)n, 0; }
 int ilr_dist_max_ints(int *x, int n) { return (void)x, (void)n, 0; }
 int ilr_dist_bcast(void *buf, size_t bytes) { return (void)buf, (void)bytes, 0; }
+int ilr_dist_barrier(void) { return 0; }
 
 int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts) {
     return gather_one(mine, bytes, all, all_bytes, counts);
@@ -144,6 +145,10 @@ int ilr_dist_sum_doubles(double *x, int n) {
 int ilr_dist_max_ints(int *x, int n) {
     if (size <= 1 || n <= 0) return 0;
     return mpi_check(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (max)");
+}
+
+int ilr_dist_barrier(void) {
+    return size <= 1 ? 0 : mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
 int ilr_dist_bcast(void *buf, size_t bytes) {

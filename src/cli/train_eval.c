@@ -123,9 +123,6 @@ int train_run(const ilr_train_config *c, int resume, train_run_outcome *out) {
     train_eval *ev = calloc(1, sizeof *ev);
     if (!ev) return ILR_FAIL(ILR_ENOMEM, "out of memory");
     int rc = train_eval_init(ev, c, multi);
-    if (!rc && multi && ilr_dist_size() > 1)
-        rc = ILR_FAIL(ILR_EUNSUPPORTED, "an ILR method over %d ranks: agent-parallel ILR is not implemented yet; under mpirun, "
-                      "method grpo trains data-parallel", ilr_dist_size());
     ilr_train_hooks hooks = train_eval_hooks(ev);
     if (!rc && multi) {
         ilr_colearn_result res;
