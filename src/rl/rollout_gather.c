@@ -94,7 +94,7 @@ int ilr_generate_split(ilr_generator *g, const ilr_tokenizer *tok, const int *co
     ilr_gen_options o = *opt;
     o.stream_offset = opt->stream_offset + (uint64_t)lo * (uint64_t)G; /* sequence k draws from stream k, as in one call */
     int rc = mine_n ? ilr_generate(g, tok, prompts + lo, lens + lo, (int)(hi - lo), G, &o, mine) : 0;
-    /* every rank enters the gather, so that one that failed does not leave the others waiting (it aborts the job) */
+    /* a rank that failed skips the gather and returns its error, and main.c ends the job (ilr_dist_abort) */
     if (!rc) rc = ilr_rollout_allgather(mine, NULL, mine_n, out, NULL, n * G);
     for (int k = 0; k < mine_n; k++) ilr_gen_output_free(&mine[k]);
     free(mine);
