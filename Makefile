@@ -8,7 +8,7 @@
 #   make demo         the paper, small: ILR vs compute-matched GRPO on the synthetic world, and its report
 #   make agents       train the synthetic world's two base agents into build/agents/ (25-35 min on 2 cores)
 #   make CUDA=1       the same with the CUDA backend (src/kernels/cuda/, nvcc + cuBLAS; build/cuda/)
-#   MPI=1             reserved for the multi-node backend (a later issue)
+#   make MPI=1        the same with MPI (Open MPI, found by pkg-config ompi-c; build/mpi/): mpirun -np N ./ilr train ...
 
 CC ?= gcc
 SAN ?= 0
@@ -31,7 +31,9 @@ $(error CUDA=1 needs nvcc, not found at $(NVCC) (set CUDA_HOME to the CUDA toolk
 endif
 endif
 ifeq ($(MPI),1)
-$(error MPI=1 is reserved: multi-node training has not landed yet; build without it)
+ifneq ($(CUDA),0)
+$(error MPI=1 with CUDA=1 is not supported yet: data-parallel training sums CPU gradients; build one or the other)
+endif
 endif
 
 # OpenBLAS built for OpenMP: it shares ilr's OpenMP threads.  The pthread build keeps its own thread pool,
@@ -49,6 +51,9 @@ $(error pkg-config is missing: apt-get install pkg-config (or run scripts/deps.s
 endif
 DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-openmp-dev \
              libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev yaml-0.1:libyaml-dev
+ifeq ($(MPI),1)
+DEP_PAIRS += ompi-c:libopenmpi-dev
+endif
 MISSING := $(strip $(foreach d,$(DEP_PAIRS),$(if $(shell $(PKG_CONFIG) --exists $(word 1,$(subst :, ,$(d))) && echo ok),,$(d))))
 ifneq ($(MISSING),)
 $(error missing dependencies: $(foreach d,$(MISSING),$(word 1,$(subst :, ,$(d))) (apt-get install $(word 2,$(subst :, ,$(d))))) — or run scripts/deps.sh)
@@ -57,10 +62,13 @@ endif
 
 MARCH := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
 ifeq ($(SAN),1)
-BUILD := build/san
+BUILD := build/san$(if $(filter 1,$(MPI)),-mpi)
 OPT := -O1 -g $(MARCH) -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else ifeq ($(CUDA),1)
 BUILD := build/cuda
+OPT := -O3 $(MARCH) -g
+else ifeq ($(MPI),1)
+BUILD := build/mpi
 OPT := -O3 $(MARCH) -g
 else
 BUILD := build/release
@@ -72,6 +80,11 @@ CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-
               -fopenmp $(OPT) -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
+# MPI: src/base/dist.c only (include/ilr/dist.h); every other file is the same in both builds
+ifeq ($(MPI),1)
+CFLAGS_ALL += -DILR_MPI $(shell $(PKG_CONFIG) --cflags ompi-c)
+LDLIBS_ALL += $(shell $(PKG_CONFIG) --libs ompi-c)
+endif
 ifeq ($(CUDA),1)
 CFLAGS_ALL += -DILR_CUDA -I$(CUDA_HOME)/include
 LDLIBS_ALL += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++

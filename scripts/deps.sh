@@ -18,6 +18,8 @@ packages=(
   bubblewrap        # the code-execution sandbox (namespaces)
   chromium          # tests only: opens report.html headless (the report test skips without it)
   fonts-dejavu-core # the text in chromium's screenshots of report.html
+  openmpi-bin       # make MPI=1: mpirun (data-parallel training; its tests skip without it)
+  libopenmpi-dev    # make MPI=1: mpi.h and libmpi (pkg-config ompi-c)
 )
 
 missing=()

@@ -29,16 +29,7 @@ static void setup(fixture *fx, const char *tag) { ilr_test_sum_fixture_setup(fx,
 
 /* A config for the fixture; extra YAML lines appended. */
 static void write_config(char *path, const fixture *fx, const char *name, const char *out_dir, const char *extra) {
-    char text[4096];
-    snprintf(text, sizeof text,
-             "method: grpo\nmodel: %s\noutput_dir: %s\nseed: 5\n"
-             "data:\n  train: %s\n  template: %s\n  task: math\n"
-             "reward:\n  math_extract: last_number\n"
-             "rollout:\n  prompts_per_step: 6\n  num_generations: 4\n  max_new_tokens: 12\n  temperature: 1.0\n"
-             "optim:\n  lr: 1e-3\n  micro_batch: 10\n"
-             "train:\n  quiet: true\n%s",
-             fx->model, out_dir, fx->train, fx->tmpl, extra);
-    ilr_test_write_file(path, fx->dir, name, text, strlen(text));
+    ilr_test_sum_grpo_config(path, fx, name, out_dir, extra);
 }
 
 /* ---- configs ---- */

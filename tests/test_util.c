@@ -14,6 +14,7 @@
 
 #include "../src/cli/cli.h"
 #include "ilr/code_program.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/model.h"
 
@@ -233,4 +234,104 @@ double ilr_test_rel_err(const float *a, const float *b, size_t n) {
         scale = fmax(scale, fabs((double)b[i]));
     }
     return diff / scale;
+}
+
+double ilr_test_weights_compare(const char *a, const char *b, const char *start, size_t *differ, size_t *moved,
+                                size_t *total) {
+    float *wa, *wb, *w0;
+    size_t na, nb, n0;
+    ilr_test_read_params(a, &wa, &na);
+    ilr_test_read_params(b, &wb, &nb);
+    ilr_test_read_params(start, &w0, &n0);
+    assert_int_equal(na, nb);
+    assert_int_equal(na, n0);
+    double worst = 0;
+    *differ = *moved = 0;
+    for (size_t i = 0; i < na; i++) {
+        double d = fabs((double)wa[i] - wb[i]);
+        if (!(d <= worst)) worst = d;
+        *differ += memcmp(&wa[i], &wb[i], sizeof(float)) != 0;
+        *moved += wa[i] != w0[i];
+    }
+    *total = na;
+    free(wa), free(wb), free(w0);
+    return worst;
+}
+
+void ilr_test_sum_grpo_config(char *path, const ilr_test_sum_fixture *fx, const char *name, const char *out_dir,
+                              const char *extra) {
+    char text[4096];
+    snprintf(text, sizeof text,
+             "method: grpo\nmodel: %s\noutput_dir: %s\nseed: 5\n"
+             "data:\n  train: %s\n  template: %s\n  task: math\n"
+             "reward:\n  math_extract: last_number\n"
+             "rollout:\n  prompts_per_step: 6\n  num_generations: 4\n  max_new_tokens: 12\n  temperature: 1.0\n"
+             "optim:\n  lr: 1e-3\n  micro_batch: 10\n"
+             "train:\n  quiet: true\n%s",
+             fx->model, out_dir, fx->train, fx->tmpl, extra);
+    ilr_test_write_file(path, fx->dir, name, text, strlen(text));
+}
+
+/* ---- MPI ---- */
+
+static char mpirun_path[1024];
+static char *saved_omp;
+static int omp_set;
+
+int ilr_test_mpi_ready(const char **bin) {
+    *bin = getenv("ILR_BIN");
+    if (!ilr_dist_available()) {
+        print_message("skipped: a build without MPI (make MPI=1 test runs the MPI tests)\n");
+        return 0;
+    }
+    if (!*bin || !ilr_file_exists(*bin)) {
+        print_message("skipped: ILR_BIN (the ilr binary, set by make test) is not there to run under mpirun\n");
+        return 0;
+    }
+    mpirun_path[0] = 0;
+    for (const char *at = getenv("PATH"); at && *at;) {
+        const char *end = strchr(at, ':');
+        size_t len = end ? (size_t)(end - at) : strlen(at);
+        snprintf(mpirun_path, sizeof mpirun_path, "%.*s/mpirun", (int)len, at);
+        if (access(mpirun_path, X_OK) == 0) break;
+        mpirun_path[0] = 0;
+        at = end ? end + 1 : NULL;
+    }
+    if (!mpirun_path[0]) {
+        print_message("skipped: Open MPI is absent (no mpirun on PATH; apt-get install openmpi-bin, or scripts/deps.sh)\n");
+        return 0;
+    }
+    if (!omp_set) { /* one thread per rank: the ranks share this machine's cores */
+        const char *old = getenv("OMP_NUM_THREADS");
+        saved_omp = old ? strdup(old) : NULL;
+        setenv("OMP_NUM_THREADS", "1", 1);
+        omp_set = 1;
+    }
+    return 1;
+}
+
+void ilr_test_mpi_end(void) {
+    if (!omp_set) return;
+    if (saved_omp) setenv("OMP_NUM_THREADS", saved_omp, 1);
+    else unsetenv("OMP_NUM_THREADS");
+    free(saved_omp);
+    saved_omp = NULL;
+    omp_set = 0;
+}
+
+const char *ilr_test_mpirun_path(void) { return mpirun_path; }
+
+void ilr_test_mpirun_argv(char **argv, char *np, int N, const char *bin, char **args) {
+    snprintf(np, 8, "%d", N);
+    int k = 0;
+    argv[k++] = "mpirun", argv[k++] = "-np", argv[k++] = np, argv[k++] = "--oversubscribe", argv[k++] = "--bind-to";
+    argv[k++] = "none", argv[k++] = "--allow-run-as-root", argv[k++] = (char *)bin;
+    for (int i = 0; args[i] && i < 20; i++) argv[k++] = args[i];
+    argv[k] = NULL;
+}
+
+int ilr_test_mpirun(int N, const char *bin, char **args) {
+    char *argv[32], np[8];
+    ilr_test_mpirun_argv(argv, np, N, bin, args);
+    return ilr_test_run_to_end(mpirun_path, argv);
 }

@@ -70,6 +70,30 @@ void ilr_test_read_params(const char *dir, float **params, size_t *n);
  * many; *total: how many). */
 size_t ilr_test_weights_differing(const char *a, const char *b, size_t *total);
 
+/* Compares the weights of model directories a and b: returns max |a - b| (NaN counts as the worst); *differ: how
+ * many differ bit for bit, *moved: how many of a differ from the start model's, *total: how many (all asserted to
+ * load and to have as many). */
+double ilr_test_weights_compare(const char *a, const char *b, const char *start, size_t *differ, size_t *moved,
+                                size_t *total);
+
+/* A GRPO config for the sum fixture (6 questions x 4 completions of up to 12 tokens, micro-batches of 10, seed 5,
+ * quiet) writing to out_dir, with extra YAML lines appended (they go under `train:`); its path in path. */
+void ilr_test_sum_grpo_config(char *path, const ilr_test_sum_fixture *fx, const char *name, const char *out_dir,
+                              const char *extra);
+
+/* ---- MPI (make MPI=1 test) ---- */
+/* Whether this build and machine can run a test under mpirun: an MPI build, ILR_BIN (*bin) and Open MPI's mpirun
+ * on PATH; prints why not.  When ready, OMP_NUM_THREADS is 1 (the ranks and the one-process reference alike)
+ * until ilr_test_mpi_end. */
+int ilr_test_mpi_ready(const char **bin);
+void ilr_test_mpi_end(void);
+const char *ilr_test_mpirun_path(void);
+/* argv (32 entries) for `mpirun -np N --oversubscribe --bind-to none --allow-run-as-root BIN args...` (args
+ * NULL-terminated, at most 20); np holds 8 bytes. */
+void ilr_test_mpirun_argv(char **argv, char *np, int N, const char *bin, char **args);
+/* Runs that to its end: mpirun's exit status. */
+int ilr_test_mpirun(int N, const char *bin, char **args);
+
 /* max |a - b| / max |b| (b the reference): one number per tensor that is robust to entries near zero. */
 double ilr_test_rel_err(const float *a, const float *b, size_t n);
 

@@ -61,6 +61,17 @@ int ilr_rollout_batch_add(ilr_rollout_batch *b, const int *prompt, int prompt_le
 void ilr_rollout_batch_finish(ilr_rollout_batch *b, ilr_grpo_scale scale, ilr_grpo_loss_type loss_type,
                               int max_new_tokens, int mask_truncated, int *zero_std);
 
+/* ---- data parallel (include/ilr/dist.h) ---- */
+/* Every rank's n completions and scores (the rank's share of a step, out moved from), concatenated in rank order
+ * into all and all_score (total entries, zeroed by the caller), the same on every rank; in one process, out is
+ * moved into all.  Scores keep reward, correct and formatted; score and all_score may be NULL (no scores). */
+int ilr_rollout_allgather(ilr_gen_output *out, const ilr_task_score *score, int n, ilr_gen_output *all,
+                          ilr_task_score *all_score, int total);
+/* ilr_generate over the ranks of a job: each generates its share of the n prompts (sequence k still drawing from
+ * stream opt->stream_offset + k) and every rank receives all n * G outputs, text included. */
+int ilr_generate_split(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int n, int G,
+                       const ilr_gen_options *opt, ilr_gen_output *out);
+
 /* ---- the policy update ---- */
 typedef struct {
     ilr_grpo_loss_params loss;
@@ -78,7 +89,10 @@ typedef struct {
     long trained_tokens;                   /* completion tokens with a loss, once per batch */
 } ilr_grpo_update_stats;
 
-/* num_iterations optimizer steps of p over b (each the whole batch in micro-batches, gradients accumulated). */
+/* num_iterations optimizer steps of p over b (each the whole batch in micro-batches, gradients accumulated).
+ * Over several ranks, every rank holds the whole batch b and trains its share of it; gradients and statistics
+ * are summed over the ranks, so every rank takes the same optimizer step, the single process's to float
+ * rounding. */
 int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp,
                     ilr_grpo_update_stats *st);
 /* The update parameters a train config gives. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/sft.h"
 
@@ -134,6 +135,7 @@ int ilr_cmd_sft(int argc, char **argv) {
     if (optind != argc) return ilr_cli_usage_error("sft", "unexpected argument '%s'", argv[optind]);
     if ((!o.model_dir && !o.resume_dir) || !o.train_path || !o.out_dir)
         return ilr_cli_usage_error("sft", "--model (or --resume), --data and -o are required");
+    if (!ilr_dist_is_root()) o.quiet = 1; /* under mpirun rank 0 alone prints */
     ilr_sft_result res;
     if (ilr_sft_run(&o, &res)) return ilr_cli_fail("sft");
     if (res.interrupted) {
@@ -141,7 +143,8 @@ int ilr_cmd_sft(int argc, char **argv) {
                res.steps, o.out_dir, res.steps);
         return 130;
     }
-    printf("sft: %ld steps in %.1f s (%.0f tokens/s), loss %.4f -> %.4f; model saved to %s\n", res.steps, res.seconds,
-           res.tokens_per_s, res.first_loss, res.last_loss, o.out_dir);
+    if (!o.quiet)
+        printf("sft: %ld steps in %.1f s (%.0f tokens/s), loss %.4f -> %.4f; model saved to %s\n", res.steps, res.seconds,
+               res.tokens_per_s, res.first_loss, res.last_loss, o.out_dir);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/train_config.h"
 #include "train_eval.h"
@@ -83,6 +84,7 @@ int ilr_cmd_train(int argc, char **argv) {
         status = ilr_cli_fail("train");
         goto done;
     }
+    if (!ilr_dist_is_root()) c.quiet = 1; /* under mpirun rank 0 alone prints */
     char *dump = NULL;
     if (ilr_cfg_dump(ilr_train_config_schema(), &c, &dump) == 0) {
         if (print_only || (!c.quiet && c.print_config)) printf("# ---- resolved config (saved as %s/config.yaml)\n%s\n", c.output_dir, dump);
@@ -101,8 +103,9 @@ int ilr_cmd_train(int argc, char **argv) {
                out.steps, c.output_dir);
         status = 130;
     } else {
-        printf("train: %ld steps in %.0f s; %s in %s (log: train_log.jsonl, curve: curve.svg)\n", out.steps, out.seconds,
-               ilr_train_is_ilr(&c) ? "the agents' models are" : "the model is", c.output_dir);
+        if (!c.quiet)
+            printf("train: %ld steps in %.0f s; %s in %s (log: train_log.jsonl, curve: curve.svg)\n", out.steps, out.seconds,
+                   ilr_train_is_ilr(&c) ? "the agents' models are" : "the model is", c.output_dir);
         status = 0;
     }
     ilr_train_config_free(&c);

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ilr/dist.h"
+#include "ilr/error.h"
 #include "ilr/log.h"
 
 /* Debian's OpenBLAS 0.3.21 may run its Haswell (AVX2) kernels on CPUs with AVX-512: it does not recognise
@@ -71,5 +73,27 @@ static void use_free_cores(void) {
 int main(int argc, char **argv) {
     use_fast_blas_kernels(argv);
     use_free_cores();
-    return ilr_cli_main(argc, argv);
+    /* under mpirun (an MPI build) the process joins the job; a rank that fails alone ends the whole job, since
+     * the others would wait for it in their next collective (an interrupt stops every rank at the same step) */
+    if (ilr_dist_init(&argc, &argv)) {
+        fprintf(stderr, "ilr: %s\n", ilr_last_error());
+        return 1;
+    }
+    /* only the trainers split their work over ranks; any other command would run whole on each, racing on its files */
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (ilr_dist_size() > 1 && strcmp(cmd, "train") && strcmp(cmd, "sft") && strcmp(cmd, "--help") && strcmp(cmd, "-h")) {
+        if (ilr_dist_is_root())
+            fprintf(stderr, "ilr %s: does not run over %d ranks (under mpirun only `ilr train` and `ilr sft` are "
+                    "data-parallel); run it as one process\n", cmd, ilr_dist_size());
+        ilr_dist_finalize();
+        return 2;
+    }
+    int status = ilr_cli_main(argc, argv);
+    if (status != 0 && status != 130 && ilr_dist_size() > 1) {
+        char why[64];
+        snprintf(why, sizeof why, "the command failed there (exit status %d; its message is above)", status);
+        ilr_dist_abort(status, why);
+    }
+    ilr_dist_finalize();
+    return status;
 }

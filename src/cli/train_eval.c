@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ilr/colearn.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/grpo.h"
 #include "ilr/plot.h"
@@ -139,7 +140,7 @@ int train_run(const ilr_train_config *c, int resume, train_run_outcome *out) {
         names[i] = multi ? a.name : "policy";
         out->results[i] = ev->results[i];
     }
-    if (!rc && !out->interrupted) rc = train_write_curve(c, names, m);
+    if (!rc && !out->interrupted && ilr_dist_is_root()) rc = train_write_curve(c, names, m);
     train_eval_free(ev);
     free(ev);
     return rc;

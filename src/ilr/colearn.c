@@ -5,6 +5,7 @@
 
 #include "colearn_internal.h"
 #include "ilr/checkpoint.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/io.h"
 #include "ilr/json.h"
@@ -97,6 +98,7 @@ static int colearn_open(colearn_run *r, const ilr_train_config *c, int resume, c
     if (!rc) rc = ilr_trainer_open(&r->trainer, c->output_dir, "train_log.jsonl", resume ? r->start_step : -1,
                                    c->keep_checkpoints, c->quiet);
     if (rc) return rc;
+    if (!ilr_dist_is_root()) return 0; /* data parallel: rank 0 alone writes the run directory */
     char path[4200];
     snprintf(path, sizeof path, "%s/config.yaml", c->output_dir);
     if ((rc = ilr_cfg_save(ilr_train_config_schema(), c, path))) return rc;
@@ -161,8 +163,9 @@ static int save_checkpoint(colearn_run *r, long step) {
 
 /* ---- the loop ---- */
 
+/* On rank 0 (the others go on to the next step's rollouts and wait for it there). */
 static int evaluate_all(colearn_run *r, const char *when, long step, json_t *summary) {
-    if (!r->hooks || !r->hooks->evaluate) return 0;
+    if (!r->hooks || !r->hooks->evaluate || !ilr_dist_is_root()) return 0;
     int rc = 0;
     for (int i = 0; !rc && i < r->m; i++) {
         json_t *mine = summary ? json_object_get(json_object_get(summary, "agents"), r->agents[i].cfg.name) : NULL;
@@ -224,7 +227,8 @@ static int loop_step(void *ctx, long step) {
 }
 
 static int loop_evaluate(void *ctx, long step) { return evaluate_all(ctx, "", step, NULL); }
-static int loop_save(void *ctx, long step) { return save_checkpoint(ctx, step); }
+/* every rank holds the same weights and AdamW moments: rank 0 writes them */
+static int loop_save(void *ctx, long step) { return ilr_dist_is_root() ? save_checkpoint(ctx, step) : 0; }
 
 static int colearn_loop(colearn_run *r, json_t *summary, ilr_colearn_result *res) {
     const ilr_train_config *c = r->c;
@@ -285,7 +289,7 @@ int ilr_colearn_run(const ilr_train_config *c, int resume, const ilr_train_hooks
         if (r->agents[i].cfg.name) json_object_set_new(agents, r->agents[i].cfg.name, json_object());
     json_object_set_new(summary, "agents", agents);
     if (!rc) rc = colearn_loop(r, summary, res);
-    if (!rc && !res->interrupted) rc = finish(r, res, summary);
+    if (!rc && !res->interrupted && ilr_dist_is_root()) rc = finish(r, res, summary);
     json_decref(summary);
     colearn_close(r);
     free(r);

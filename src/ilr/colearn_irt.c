@@ -19,6 +19,7 @@
 #include "colearn_internal.h"
 #include "ilr/error.h"
 #include "ilr/io.h"
+#include "ilr/dist.h"
 #include "ilr/irt_collect.h"
 #include "ilr/json.h"
 #include "ilr/template.h"
@@ -90,7 +91,7 @@ static int collect_and_fit(colearn_run *r, const int *visited, int num_visited) 
     if (!rc && num_visited) rc = ilr_irt_collect(ag, r->m, &r->task, visited, num_visited, &o, &r->running, out, NULL);
     if (fclose(out) != 0 && !rc) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/responses.jsonl", c->output_dir);
-    if (!rc) rc = ilr_file_write_atomic(path, buf, len);
+    if (!rc && ilr_dist_is_root()) rc = ilr_file_write_atomic(path, buf, len);
     free(buf);
     ilr_irt_options fo = ilr_irt_options_default();
     fo.prior_sd_gamma = fo.prior_sd_difficulty = c->irt_prior_sd;
@@ -261,9 +262,11 @@ static int load_difficulties(colearn_run *r, const char *path) {
 static int open_solo_log(colearn_run *r, long resume_step) {
     char path[4200];
     snprintf(path, sizeof path, "%s/irt_responses.jsonl", r->c->output_dir);
-    int rc = resume_step >= 0 ? ilr_jsonl_truncate_steps(path, resume_step) : 0;
+    /* rank 0 cuts the file back to the checkpoint's step before any rank reads it */
+    int rc = resume_step >= 0 && ilr_dist_is_root() ? ilr_jsonl_truncate_steps(path, resume_step) : 0;
+    if (!rc && resume_step >= 0) rc = ilr_dist_barrier();
     if (!rc && resume_step >= 0) rc = ilr_irt_responses_read(path, &r->running);
-    if (!rc && !(r->solo_log = fopen(path, resume_step >= 0 ? "a" : "w")))
+    if (!rc && ilr_dist_is_root() && !(r->solo_log = fopen(path, resume_step >= 0 ? "a" : "w")))
         rc = ILR_FAIL(ILR_EIO, "%s: cannot open for writing", path);
     return rc;
 }
@@ -274,11 +277,11 @@ int colearn_irt_observe(colearn_run *r, long step, const int *items, int P, int 
         for (int k = 0; !rc && k < P * G; k++) {
             const char *id = r->ds.items[items[k / G]].id;
             rc = ilr_irt_responses_add(&r->running, r->agents[i].cfg.name, id, share[i][k].correct);
-            if (!rc && fprintf(r->solo_log, "{\"step\": %ld, \"agent\": \"%s\", \"question\": \"%s\", \"correct\": %d}\n", step,
+            if (!rc && r->solo_log && fprintf(r->solo_log, "{\"step\": %ld, \"agent\": \"%s\", \"question\": \"%s\", \"correct\": %d}\n", step,
                                r->agents[i].cfg.name, id, share[i][k].correct) < 0)
                 rc = ILR_FAIL(ILR_EIO, "irt_responses.jsonl: cannot write");
         }
-    if (!rc && fflush(r->solo_log)) rc = ILR_FAIL(ILR_EIO, "irt_responses.jsonl: cannot write");
+    if (!rc && r->solo_log && fflush(r->solo_log)) rc = ILR_FAIL(ILR_EIO, "irt_responses.jsonl: cannot write");
     if (rc || step % r->c->irt_refit_every) return rc;
     ilr_irt_options fo = ilr_irt_options_default();
     fo.prior_sd_gamma = fo.prior_sd_difficulty = r->c->irt_prior_sd;
@@ -327,8 +330,8 @@ int colearn_irt_setup(colearn_run *r, int resume) {
     else if (!rc) rc = ilr_irt_fit_load(c->irt_file, &r->irt);
     if (!rc) rc = agents_gamma(r, r->collect ? irt_path : c->irt_file);
     if (!rc) rc = set_difficulties(r, visited, num_visited);
-    if (!rc) rc = ilr_irt_fit_save(&r->irt, irt_path);
-    if (!rc) rc = save_difficulties(r, diff_path);
+    if (!rc && ilr_dist_is_root()) rc = ilr_irt_fit_save(&r->irt, irt_path); /* rank 0 writes; every rank fits alike */
+    if (!rc && ilr_dist_is_root()) rc = save_difficulties(r, diff_path);
     if (!rc && c->irt_refit_every > 0) rc = open_solo_log(r, -1);
     static const char *const how[] = {"fitted from answers to them", "their level's mean", "the agents' ratings"};
     if (!rc && !c->quiet) {

@@ -110,14 +110,16 @@ static void choose_questions(colearn_run *r, long step, step_data *d, colearn_st
 
 /* ---- generation ---- */
 
-/* Agent i answers n prompts (G samples each): the stage's outputs, scored later. */
+/* Agent i answers n prompts (G samples each): the stage's outputs, scored later.  Over several ranks each
+ * generates its share and every rank receives all the outputs (ilr_generate_split): the rest of the step then runs
+ * alike on every rank, and each agent's update trains data-parallel (ilr_grpo_update). */
 static int generate(colearn_run *r, int i, long step, int stage, const int *const *prompts, const int *lens, int n, int G,
                     ilr_gen_output *out) {
     const ilr_train_config *c = r->c;
     colearn_agent *ag = &r->agents[i];
     ilr_gen_options opt = {.sampler = {(float)c->temperature, (int)c->top_k, (float)c->top_p, (float)c->min_p},
                            .max_new_tokens = r->max_new[stage], .seed = stage_seed(c->seed, step, i, stage)};
-    int rc = ilr_generate(&ag->policy.gen, ag->policy.tok, prompts, lens, n, G, &opt, out);
+    int rc = ilr_generate_split(&ag->policy.gen, ag->policy.tok, prompts, lens, n, G, &opt, out);
     for (int k = 0; !rc && k < n * G; k++) ag->generated_tokens += out[k].count;
     return rc;
 }

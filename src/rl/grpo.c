@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ilr/checkpoint.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/grpo.h"
 #include "ilr/io.h"
@@ -113,7 +114,7 @@ static int grpo_open(grpo_run *r, const ilr_train_config *c, int resume, const i
         return rc;
     char path[4200];
     snprintf(path, sizeof path, "%s/config.yaml", c->output_dir);
-    return ilr_cfg_save(ilr_train_config_schema(), c, path);
+    return ilr_dist_is_root() ? ilr_cfg_save(ilr_train_config_schema(), c, path) : 0;
 }
 
 static void grpo_close(grpo_run *r) {
@@ -131,18 +132,23 @@ typedef struct {
     double generation, reward, training;
 } step_times;
 
-/* prompts_per_step questions x num_generations completions, scored, into b. */
+/* prompts_per_step questions x num_generations completions, scored, into b.  Over several ranks each generates
+ * and scores its share of the questions (include/ilr/dist.h), sequence k of the step drawing from sampling stream
+ * k whichever rank runs it, and every rank receives the whole batch. */
 static int rollout(grpo_run *r, long step, ilr_rollout_batch *b, step_times *times) {
     const ilr_train_config *c = r->c;
     int P = (int)c->prompts_per_step, G = (int)c->num_generations, S = P * G;
-    int *item = malloc(sizeof(int) * (size_t)P), *item_of = malloc(sizeof(int) * (size_t)S);
+    long lo, hi;
+    ilr_dist_share(P, ilr_dist_rank(), ilr_dist_size(), &lo, &hi);
+    int n = (int)(hi - lo) * G; /* this rank's completions: those of questions [lo, hi) */
+    int *item = malloc(sizeof(int) * (size_t)P), *item_of = malloc(sizeof(int) * (size_t)(n ? n : 1));
     const int **prompts = malloc(sizeof(int *) * (size_t)P);
     int *lens = malloc(sizeof(int) * (size_t)P);
-    ilr_gen_output *out = calloc((size_t)S, sizeof *out);
-    const char **texts = malloc(sizeof(char *) * (size_t)S);
-    size_t *text_lens = malloc(sizeof(size_t) * (size_t)S);
-    ilr_task_score *score = malloc(sizeof *score * (size_t)S);
-    int rc = item && item_of && prompts && lens && out && texts && text_lens && score
+    ilr_gen_output *mine = calloc((size_t)(n ? n : 1), sizeof *mine), *out = calloc((size_t)S, sizeof *out);
+    const char **texts = malloc(sizeof(char *) * (size_t)(n ? n : 1));
+    size_t *text_lens = malloc(sizeof(size_t) * (size_t)(n ? n : 1));
+    ilr_task_score *my_score = malloc(sizeof *my_score * (size_t)(n ? n : 1)), *score = calloc((size_t)S, sizeof *score);
+    int rc = item && item_of && prompts && lens && mine && out && texts && text_lens && my_score && score
                  ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory for a rollout batch of %d", S);
     for (int p = 0; !rc && p < P; p++) {
         item[p] = ilr_data_order_next(&r->order);
@@ -150,32 +156,37 @@ static int rollout(grpo_run *r, long step, ilr_rollout_batch *b, step_times *tim
         lens[p] = r->train.lens[item[p]];
     }
     ilr_gen_options opt = {.sampler = {(float)c->temperature, (int)c->top_k, (float)c->top_p, (float)c->min_p},
-                           .max_new_tokens = (int)c->max_new_tokens, .seed = ilr_grpo_step_seed(c->seed, step)};
+                           .max_new_tokens = (int)c->max_new_tokens, .seed = ilr_grpo_step_seed(c->seed, step),
+                           .stream_offset = (uint64_t)lo * (uint64_t)G};
     ilr_timer t;
     ilr_timer_start(&t);
-    if (!rc) rc = ilr_generate(&r->policy.gen, r->policy.tok, prompts, lens, P, G, &opt, out);
+    if (!rc && n) rc = ilr_generate(&r->policy.gen, r->policy.tok, prompts + lo, lens + lo, (int)(hi - lo), G, &opt, mine);
     times->generation = ilr_timer_elapsed(&t);
     ilr_timer_start(&t);
-    for (int k = 0; !rc && k < S; k++) {
-        item_of[k] = item[k / G];
-        texts[k] = out[k].text;
-        text_lens[k] = out[k].text_len;
-        r->generated_tokens += out[k].count;
+    for (int k = 0; !rc && k < n; k++) {
+        item_of[k] = item[lo + k / G];
+        texts[k] = mine[k].text;
+        text_lens[k] = mine[k].text_len;
     }
-    if (!rc) rc = ilr_task_score_many(&r->task, &r->ds, item_of, texts, text_lens, S, score);
+    if (!rc && n) rc = ilr_task_score_many(&r->task, &r->ds, item_of, texts, text_lens, n, my_score);
     times->reward = ilr_timer_elapsed(&t);
+    if (!rc) rc = ilr_rollout_allgather(mine, my_score, n, out, score, S);
     for (int k = 0; !rc && k < S; k++) {
+        r->generated_tokens += out[k].count;
         if (k % G == 0) rc = ilr_rollout_batch_group(b);
         if (!rc) rc = ilr_rollout_batch_add(b, prompts[k / G], lens[k / G], &out[k], &score[k]);
     }
+    for (int k = 0; mine && k < n; k++) ilr_gen_output_free(&mine[k]);
     for (int k = 0; out && k < S; k++) ilr_gen_output_free(&out[k]);
     free(item);
     free(item_of);
     free(prompts);
     free(lens);
+    free(mine);
     free(out);
     free(texts);
     free(text_lens);
+    free(my_score);
     free(score);
     return rc;
 }
@@ -259,8 +270,9 @@ static int save_checkpoint(grpo_run *r, long step) {
     return ilr_trainer_finish_checkpoint(&r->trainer, step, tmp, rc);
 }
 
+/* On rank 0 (the others go on to the next step's rollouts and wait for it there). */
 static int evaluate(grpo_run *r, const char *when, long step, json_t *summary) {
-    if (!r->hooks || !r->hooks->evaluate) return 0;
+    if (!r->hooks || !r->hooks->evaluate || !ilr_dist_is_root()) return 0;
     return r->hooks->evaluate(r->hooks->ctx, &r->trainer, 0, &r->policy, when, step, summary);
 }
 
@@ -276,6 +288,8 @@ static void print_header(const grpo_run *r) {
     const char *agg[] = {"token mean (dapo)", "sequence mean (grpo)", "token sum / (S * max_new_tokens) (dr_grpo)"};
     if (r->budget) printf("  generation budget: %ld completion tokens%s%s\n", r->budget, c->budget_match ? ", matched to " : "",
                           c->budget_match ? c->budget_match : "");
+    if (ilr_dist_size() > 1)
+        printf("  data parallel: %d ranks, each generating and training its share of a step's questions\n", ilr_dist_size());
     printf("  advantage %s, loss %s, clip [%g, %g], beta %g%s, log-probs at temperature %g\n", scale[c->scale_rewards],
            agg[c->loss_type], 1 - c->epsilon, 1 + c->epsilon_high, c->beta,
            c->beta > 0 ? " (reference: the starting model)" : " (no reference)", c->temperature);
@@ -289,7 +303,8 @@ static int loop_step(void *ctx, long step) {
 }
 
 static int loop_evaluate(void *ctx, long step) { return evaluate(ctx, "", step, NULL); }
-static int loop_save(void *ctx, long step) { return save_checkpoint(ctx, step); }
+/* every rank holds the same weights and AdamW moments: rank 0 writes them */
+static int loop_save(void *ctx, long step) { return ilr_dist_is_root() ? save_checkpoint(ctx, step) : 0; }
 
 static int grpo_loop(grpo_run *r, json_t *summary, ilr_grpo_result *res) {
     const ilr_train_config *c = r->c;
@@ -342,7 +357,7 @@ int ilr_grpo_run(const ilr_train_config *c, int resume, const ilr_train_hooks *h
     json_t *summary = json_object();
     int rc = grpo_open(&r, c, resume, hooks);
     if (!rc) rc = grpo_loop(&r, summary, res);
-    if (!rc && !res->interrupted) rc = finish(&r, res, summary);
+    if (!rc && !res->interrupted && ilr_dist_is_root()) rc = finish(&r, res, summary);
     json_decref(summary);
     grpo_close(&r);
     return rc;

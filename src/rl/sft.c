@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ilr/checkpoint.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/generate.h"
 #include "ilr/io.h"
@@ -235,7 +236,9 @@ static float sft_lr(const sft_run *r, long step) {
     return ilr_lr_at(&sched, step);
 }
 
-/* One optimizer step: grad_accum packed micro-batches; the mean loss per response token in *loss. */
+/* One optimizer step: grad_accum packed micro-batches; the mean loss per response token in *loss.  Over N ranks
+ * (include/ilr/dist.h) every rank packs every micro-batch (the data cursor moves alike on all) and rank r trains
+ * micro-batches r, r + N, ...; the gradients and losses are summed over the ranks before the optimizer step. */
 static int train_step(sft_run *r, long step, double *loss, double *grad_norm, long *tokens) {
     const ilr_sft_options *o = r->o;
     ilr_train_state_zero_grad(&r->ts);
@@ -244,6 +247,10 @@ static int train_step(sft_run *r, long step, double *loss, double *grad_norm, lo
     for (int micro = 0; !rc && micro < o->grad_accum; micro++) {
         int rows = sft_batch_fill(&r->train, &r->batch, &r->cursor, o->batch, o->pack, o->seed, 1, 1);
         int N = rows * r->batch.T;
+        if (micro % ilr_dist_size() != ilr_dist_rank()) {
+            *tokens += r->batch.real_tokens;
+            continue;
+        }
         rc = ilr_train_state_forward(&r->ts, r->batch.tokens, r->batch.lengths, r->batch.positions, r->batch.targets,
                                      rows, r->batch.T, 1.0f);
         if (rc) break;
@@ -252,6 +259,8 @@ static int train_step(sft_run *r, long step, double *loss, double *grad_norm, lo
         rc = ilr_train_state_backward(&r->ts, r->batch.dlogprob);
         *tokens += r->batch.real_tokens;
     }
+    if (!rc) rc = ilr_train_state_sum_grads(&r->ts);
+    if (!rc) rc = ilr_dist_sum_doubles(loss, 1);
     ilr_adamw_params hp = {sft_lr(r, step), o->beta1, o->beta2, 1e-8f, o->weight_decay};
     return rc ? rc : ilr_train_state_adamw_step(&r->ts, &hp, o->clip, grad_norm);
 }
@@ -264,6 +273,9 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
         printf("sft: %d examples (%ld response tokens), %ld steps of %d x %d tokens%s, lr %g %s, warmup %d\n", r->train.n,
                r->train.response_tokens, r->total_steps, o->batch * o->grad_accum, o->seq, o->pack ? " packed" : "",
                o->lr, ilr_lr_shape_name(o->schedule), o->warmup_steps);
+    if (!o->quiet && ilr_dist_size() > 1)
+        printf("  data parallel: %d ranks share each step's %d micro-batches%s\n", ilr_dist_size(), o->grad_accum,
+               o->grad_accum % ilr_dist_size() ? " (unevenly: make --grad-accum a multiple of the ranks)" : "");
     if (r->eval.n && start == 0) {
         rc = evaluate(r, &res->before);
         if (!rc && !o->quiet) print_eval("before", &res->before);
@@ -278,7 +290,9 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
         res->last_loss = loss;
         res->steps = step;
         double secs = ilr_trainer_seconds(&r->trainer);
-        int stop = ilr_trainer_stop_requested(), last = step == r->total_steps || stop;
+        int stop = ilr_trainer_stop_requested(); /* every rank of a job stops after the same step */
+        if ((rc = ilr_dist_max_ints(&stop, 1))) break;
+        int last = step == r->total_steps || stop;
         if (step % o->log_every == 0 || step == start + 1 || last) {
             json_t *line = json_object();
             json_object_set_new(line, "step", json_integer(step));
@@ -307,7 +321,8 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
                 if (!o->quiet) print_eval("", &ev);
             }
         }
-        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || stop)) rc = save_checkpoint(r, step);
+        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || stop) && ilr_dist_is_root())
+            rc = save_checkpoint(r, step); /* rank 0 writes: every rank holds the same weights and moments */
         if (stop) {
             res->interrupted = 1;
             break;
@@ -340,7 +355,7 @@ int ilr_sft_run(const ilr_sft_options *o, ilr_sft_result *res) {
     int rc = sft_open(&r, o);
     if (!rc) rc = sft_loop(&r, res);
     if (!rc && !res->interrupted) rc = ilr_train_state_sync_model(&r.ts);
-    if (!rc && !res->interrupted) {
+    if (!rc && !res->interrupted && ilr_dist_is_root()) {
         ilr_save_options save = {.dtype = ILR_DTYPE_F32};
         rc = ilr_model_save(&r.model, o->out_dir, &save);
         if (!rc) rc = ilr_tokenizer_files_copy(o->resume_dir ? o->resume_dir : o->model_dir, o->out_dir);

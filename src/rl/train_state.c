@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ilr/checkpoint.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #ifdef ILR_CUDA
 #include "ilr/cuda.h"
@@ -78,6 +79,12 @@ void ilr_train_state_zero_grad(ilr_train_state *s) {
     if (s->gpu) return ilr_cuda_transformer_zero_grad(GPU(s));
 #endif
     ilr_transformer_zero_grad(&s->cpu);
+}
+
+int ilr_train_state_sum_grads(ilr_train_state *s) {
+    if (ilr_dist_size() == 1) return 0;
+    if (s->gpu) return ILR_FAIL(ILR_EUNSUPPORTED, "data-parallel training over %d ranks is for the CPU training step", ilr_dist_size());
+    return ilr_dist_sum_floats(s->cpu.grads, (size_t)s->model->table.total);
 }
 
 int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ilr/checkpoint.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/io.h"
 #include "ilr/rng.h"
@@ -54,6 +55,7 @@ int ilr_trainer_open(ilr_trainer *t, const char *dir, const char *log_name, long
     snprintf(t->dir, sizeof t->dir, "%s", dir);
     t->keep = keep;
     t->quiet = quiet;
+    if (!ilr_dist_is_root()) return 0; /* data parallel: rank 0 alone writes the run directory (no log here) */
     if (ilr_mkdir_p(dir)) return ilr_last_error_code();
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, log_name);
@@ -230,8 +232,11 @@ int ilr_trainer_run_steps(ilr_trainer *t, const char *label, long start, long to
         rc = 0;
         out->steps = step;
         ilr_trainer_step_done(t, step);
-        int signal_stop = ilr_trainer_stop_requested();
-        out->timed_out = max_minutes > 0 && ilr_trainer_seconds(t) > max_minutes * 60 && step < total;
+        /* every rank of a job stops after the same step: when any of them was signalled or ran out of time */
+        int stop[2] = {ilr_trainer_stop_requested(), max_minutes > 0 && ilr_trainer_seconds(t) > max_minutes * 60 && step < total};
+        if ((rc = ilr_dist_max_ints(stop, 2))) break;
+        int signal_stop = stop[0];
+        out->timed_out = stop[1];
         int last = step == total || signal_stop || out->timed_out || out->stopped;
         if (!last && eval_every > 0 && step % eval_every == 0 && s->evaluate) rc = s->evaluate(s->ctx, step);
         if (!rc && ((save_every > 0 && step % save_every == 0) || signal_stop || out->timed_out)) rc = s->save(s->ctx, step);

@@ -1,0 +1,46 @@
+/* The processes of one job: data-parallel training over MPI (a build with MPI=1, run under mpirun), or one
+ * process (every other build, and an MPI build started without mpirun), where each call below is the identity.
+ * Trainers call these unconditionally; no #ifdef leaves this module.
+ *
+ * Determinism: ilr_dist_sum_floats adds the ranks' values in rank order 0, 1, ..., N-1, the same on every rank
+ * (a reduce-scatter by MPI_Alltoall, a sum in rank order, an MPI_Allgather), so every rank ends with the same
+ * bits, and a run's result depends on the number of ranks but not on timing or on the MPI library's choice of
+ * reduction algorithm.
+ *
+ * Faults: MPI's default error handler (MPI_ERRORS_ARE_FATAL) ends the job on a communication error, and
+ * mpirun ends it when a rank dies, naming the rank; a rank that fails on its own (a bad file) calls
+ * ilr_dist_abort so that the others do not wait for it in a collective. */
+#ifndef ILR_DIST_H
+#define ILR_DIST_H
+
+#include <stddef.h>
+
+/* Joins the job when the process was started by mpirun (an MPI build; else nothing).  0 or ILR_EIO. */
+int ilr_dist_init(int *argc, char ***argv);
+/* Leaves it (MPI_Finalize); nothing when ilr_dist_init did not join one. */
+void ilr_dist_finalize(void);
+int ilr_dist_available(void); /* 1 in a build with MPI (make MPI=1), whether or not this process joined a job */
+int ilr_dist_rank(void);   /* 0 in one process */
+int ilr_dist_size(void);   /* 1 in one process */
+int ilr_dist_is_root(void);/* rank 0: the one that writes logs, checkpoints and the model */
+/* Ends every process of the job with exit status code (MPI_Abort), after printing why on stderr; returns in one
+ * process (nothing to end but this one, which its caller ends). */
+void ilr_dist_abort(int code, const char *why);
+
+/* This rank's share [*lo, *hi) of n items split in rank order: rank r gets [r n / N, (r + 1) n / N). */
+void ilr_dist_share(long n, int rank, int size, long *lo, long *hi);
+
+/* x[0..n) := the sum over ranks, in rank order, identical on every rank. */
+int ilr_dist_sum_floats(float *x, size_t n);
+int ilr_dist_sum_doubles(double *x, int n);
+/* x[0..n) := the maximum over ranks. */
+int ilr_dist_max_ints(int *x, int n);
+/* Returns on every rank once every rank has called it. */
+int ilr_dist_barrier(void);
+/* Rank 0's bytes to every rank. */
+int ilr_dist_bcast(void *buf, size_t bytes);
+/* Every rank's `bytes` bytes of mine, concatenated in rank order into *all (malloc'd; the caller frees it);
+ * counts[r] (size entries, may be NULL) receives rank r's byte count. */
+int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts);
+
+#endif

@@ -1,0 +1,187 @@
+/* The processes of one job (see include/ilr/dist.h): MPI in a build with ILR_MPI, one process otherwise. */
+#include "ilr/dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ilr/error.h"
+
+void ilr_dist_share(long n, int rank, int size, long *lo, long *hi) {
+    *lo = n * rank / size;
+    *hi = n * (rank + 1) / size;
+}
+
+/* The gather of one process: a copy. */
+static int gather_one(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts) {
+    *all = malloc(bytes ? bytes : 1);
+    if (!*all) return ILR_FAIL(ILR_ENOMEM, "out of memory for %zu bytes", bytes);
+    if (bytes) memcpy(*all, mine, bytes);
+    *all_bytes = bytes;
+    if (counts) counts[0] = bytes;
+    return 0;
+}
+
+#ifndef ILR_MPI
+
+int ilr_dist_init(int *argc, char ***argv) { return (void)argc, (void)argv, 0; }
+void ilr_dist_finalize(void) {}
+int ilr_dist_available(void) { return 0; }
+int ilr_dist_rank(void) { return 0; }
+int ilr_dist_size(void) { return 1; }
+int ilr_dist_is_root(void) { return 1; }
+void ilr_dist_abort(int code, const char *why) { (void)code, (void)why; }
+int ilr_dist_sum_floats(float *x, size_t n) { return (void)x, (void)n, 0; }
+int ilr_dist_sum_doubles(double *x, int n) { return (void)x, (void)n, 0; }
+int ilr_dist_max_ints(int *x, int n) { return (void)x, (void)n, 0; }
+int ilr_dist_bcast(void *buf, size_t bytes) { return (void)buf, (void)bytes, 0; }
+int ilr_dist_barrier(void) { return 0; }
+
+int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts) {
+    return gather_one(mine, bytes, all, all_bytes, counts);
+}
+
+#else
+
+#include <mpi.h>
+
+static int joined, rank, size = 1;
+/* ilr_dist_sum_floats's buffers, grown to the largest sum so far (one gradient buffer's worth, allocated once) */
+static float *send_buf, *recv_buf;
+static size_t buf_floats;
+
+/* mpirun (Open MPI, MPICH's hydra, Slurm's PMI) leaves one of these in a rank's environment. */
+static int launched_by_mpirun(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
+int ilr_dist_init(int *argc, char ***argv) {
+    if (joined || !launched_by_mpirun()) return 0;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) return ILR_FAIL(ILR_EIO, "MPI_Init failed");
+    joined = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    return 0;
+}
+
+void ilr_dist_finalize(void) {
+    if (!joined) return;
+    free(send_buf);
+    free(recv_buf);
+    send_buf = recv_buf = NULL;
+    buf_floats = 0;
+    MPI_Finalize();
+    joined = 0;
+}
+
+int ilr_dist_available(void) { return 1; }
+int ilr_dist_rank(void) { return rank; }
+int ilr_dist_size(void) { return size; }
+int ilr_dist_is_root(void) { return rank == 0; }
+
+void ilr_dist_abort(int code, const char *why) {
+    if (size <= 1) return;
+    fprintf(stderr, "ilr: rank %d of %d ends the job: %s\n", rank, size, why);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+}
+
+static int mpi_check(int rc, const char *what) {
+    if (rc == MPI_SUCCESS) return 0;
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    return ILR_FAIL(ILR_EIO, "%s on rank %d of %d: %s", what, rank, size, text);
+}
+
+/* At most this many floats per rank per round, so that counts stay far below INT_MAX. */
+enum { CHUNK_MAX = 1 << 24 };
+
+int ilr_dist_sum_floats(float *x, size_t n) {
+    if (size <= 1 || n == 0) return 0;
+    size_t per_round = (size_t)size * CHUNK_MAX, chunk_max = (n + size - 1) / size;
+    if (chunk_max > CHUNK_MAX) chunk_max = CHUNK_MAX;
+    size_t need = chunk_max * (size_t)size;
+    if (need > buf_floats) {
+        float *s = realloc(send_buf, sizeof(float) * need), *r = s ? realloc(recv_buf, sizeof(float) * need) : NULL;
+        if (s) send_buf = s;
+        if (r) recv_buf = r;
+        if (!s || !r) return ILR_FAIL(ILR_ENOMEM, "out of memory for a sum of %zu floats over %d ranks", n, size);
+        buf_floats = need;
+    }
+    for (size_t at = 0; at < n; at += per_round) {
+        size_t len = n - at < per_round ? n - at : per_round, c = (len + size - 1) / size;
+        memcpy(send_buf, x + at, sizeof(float) * len);
+        memset(send_buf + len, 0, sizeof(float) * (c * size - len));
+        /* rank q receives chunk q of every rank, adds them in rank order, and every rank gathers the sums */
+        int rc = mpi_check(MPI_Alltoall(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, MPI_COMM_WORLD),
+                           "MPI_Alltoall (gradient sum)");
+        if (rc) return rc;
+        for (int q = 1; q < size; q++)
+            for (size_t i = 0; i < c; i++) recv_buf[i] += recv_buf[(size_t)q * c + i];
+        rc = mpi_check(MPI_Allgather(recv_buf, (int)c, MPI_FLOAT, send_buf, (int)c, MPI_FLOAT, MPI_COMM_WORLD),
+                       "MPI_Allgather (gradient sum)");
+        if (rc) return rc;
+        memcpy(x + at, send_buf, sizeof(float) * len);
+    }
+    return 0;
+}
+
+int ilr_dist_sum_doubles(double *x, int n) {
+    if (size <= 1 || n <= 0) return 0;
+    double *all = malloc(sizeof(double) * (size_t)n * size);
+    if (!all) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    int rc = mpi_check(MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD), "MPI_Allgather (sums)");
+    for (int i = 0; !rc && i < n; i++) {
+        double s = all[i];
+        for (int q = 1; q < size; q++) s += all[(size_t)q * n + i];
+        x[i] = s;
+    }
+    free(all);
+    return rc;
+}
+
+int ilr_dist_max_ints(int *x, int n) {
+    if (size <= 1 || n <= 0) return 0;
+    return mpi_check(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (max)");
+}
+
+int ilr_dist_barrier(void) {
+    return size <= 1 ? 0 : mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+}
+
+int ilr_dist_bcast(void *buf, size_t bytes) {
+    if (size <= 1) return 0;
+    for (size_t at = 0; at < bytes; at += CHUNK_MAX) {
+        size_t len = bytes - at < CHUNK_MAX ? bytes - at : CHUNK_MAX;
+        int rc = mpi_check(MPI_Bcast((char *)buf + at, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts) {
+    if (size <= 1) return gather_one(mine, bytes, all, all_bytes, counts);
+    *all = NULL;
+    if (bytes > (size_t)1 << 30) return ILR_FAIL(ILR_EUNSUPPORTED, "a gather of %zu bytes from one rank (at most 1 GiB)", bytes);
+    int *count = malloc(sizeof(int) * (size_t)size), *displ = malloc(sizeof(int) * (size_t)size), mine_n = (int)bytes;
+    int rc = count && displ ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory");
+    if (!rc) rc = mpi_check(MPI_Allgather(&mine_n, 1, MPI_INT, count, 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather (sizes)");
+    size_t total = 0;
+    for (int q = 0; !rc && q < size; q++) {
+        if (total + (size_t)count[q] > (size_t)INT_MAX) rc = ILR_FAIL(ILR_EUNSUPPORTED, "a gather of over 2 GiB");
+        displ[q] = (int)total, total += (size_t)count[q];
+        if (counts) counts[q] = (size_t)count[q];
+    }
+    if (!rc && !(*all = malloc(total ? total : 1))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory for %zu gathered bytes", total);
+    if (!rc) rc = mpi_check(MPI_Allgatherv(mine, mine_n, MPI_BYTE, *all, count, displ, MPI_BYTE, MPI_COMM_WORLD),
+                            "MPI_Allgatherv");
+    if (rc) free(*all), *all = NULL;
+    *all_bytes = total;
+    free(count);
+    free(displ);
+    return rc;
+}
+
+#endif

@@ -1,0 +1,285 @@
+/* Data-parallel training over MPI (include/ilr/dist.h): the share of each rank, the one-process identities, and,
+ * in a build with MPI (make MPI=1 test) where Open MPI's mpirun is on PATH, `mpirun -np 2` and `-np 4` GRPO runs
+ * against the one-process run of the same global batch (same final weights to float rounding), and kill -9 of one
+ * rank mid-run: the job ends within seconds, its checkpoints are whole, and a resume ends where the uninterrupted
+ * run ended, bit for bit.  Elsewhere the MPI tests print why they are skipped.
+ *
+ * The policy is the tiny Llama of ilr_test_sum_fixture (questions "a + b =", a few dozen SFT steps). */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ilr/dist.h"
+#include "ilr/io.h"
+#include "ilr/model.h"
+#include "test_util.h"
+
+/* ---- without a job ---- */
+
+static void test_share_and_one_process(void **state) {
+    (void)state;
+    /* the shares of n items over N ranks are contiguous, in rank order, cover [0, n) and differ by at most one */
+    int checked = 0;
+    for (long n = 0; n <= 13; n++)
+        for (int N = 1; N <= 5; N++) {
+            long next = 0, least = n, most = 0;
+            for (int r = 0; r < N; r++) {
+                long lo, hi;
+                ilr_dist_share(n, r, N, &lo, &hi);
+                assert_int_equal(lo, next);
+                assert_true(hi >= lo);
+                least = hi - lo < least ? hi - lo : least, most = hi - lo > most ? hi - lo : most;
+                next = hi;
+                checked++;
+            }
+            assert_int_equal(next, n);
+            assert_true(most - least <= 1);
+        }
+    /* the test process is no job's rank: every collective is the identity */
+    assert_int_equal(ilr_dist_size(), 1);
+    assert_int_equal(ilr_dist_rank(), 0);
+    assert_true(ilr_dist_is_root());
+    float x[5] = {1.5f, -2, 3, 0, 1e-30f};
+    double d[2] = {0.25, -7};
+    int m[2] = {3, -4};
+    assert_int_equal(ilr_dist_sum_floats(x, 5), 0);
+    assert_int_equal(ilr_dist_sum_doubles(d, 2), 0);
+    assert_int_equal(ilr_dist_max_ints(m, 2), 0);
+    assert_true(x[0] == 1.5f && x[1] == -2 && x[4] == 1e-30f && d[0] == 0.25 && d[1] == -7 && m[0] == 3 && m[1] == -4);
+    void *all = NULL;
+    size_t got = 0, counts[1];
+    assert_int_equal(ilr_dist_allgather("abc", 3, &all, &got, counts), 0);
+    assert_int_equal(got, 3);
+    assert_int_equal(counts[0], 3);
+    assert_memory_equal(all, "abc", 3);
+    free(all);
+    print_message("dist: %d shares checked (n 0..13 over 1..5 ranks: contiguous, complete, within one item); one "
+                  "process: size 1, rank 0, sums and gathers are the identity (%s build)\n",
+                  checked, ilr_dist_available() ? "MPI" : "plain");
+}
+
+/* ---- under mpirun ---- */
+
+/* The sum fixture's GRPO config (ilr_test_sum_grpo_config) for `steps` steps. */
+static void write_config(char *path, const ilr_test_sum_fixture *fx, const char *name, const char *out_dir, int steps,
+                         const char *extra) {
+    char lines[512];
+    snprintf(lines, sizeof lines, "  steps: %d\n%s", steps, extra);
+    ilr_test_sum_grpo_config(path, fx, name, out_dir, lines);
+}
+
+/* Steps whose reward and mean completion length two runs' train_log.jsonl give alike (each step once, in order). */
+static int steps_logged_alike(const char *run_a, const char *run_b) {
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/train_log.jsonl", run_a);
+    snprintf(pb, sizeof pb, "%s/train_log.jsonl", run_b);
+    FILE *fa = fopen(pa, "r"), *fb = fopen(pb, "r");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    char la[16384], lb[16384];
+    int alike = 0;
+    for (long step = 1; fgets(la, sizeof la, fa) && fgets(lb, sizeof lb, fb); step++) {
+        json_t *ja = json_loads(la, 0, NULL), *jb = json_loads(lb, 0, NULL);
+        assert_non_null(ja);
+        assert_non_null(jb);
+        assert_int_equal(json_integer_value(json_object_get(ja, "step")), step);
+        assert_int_equal(json_integer_value(json_object_get(jb, "step")), step);
+        alike += json_real_value(json_object_get(ja, "reward")) == json_real_value(json_object_get(jb, "reward")) &&
+                 json_real_value(json_object_get(ja, "completions/mean_length")) ==
+                     json_real_value(json_object_get(jb, "completions/mean_length"));
+        json_decref(ja), json_decref(jb);
+    }
+    fclose(fa), fclose(fb);
+    return alike;
+}
+
+static void test_grpo_ranks_match_one_process(void **state) {
+    (void)state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "dist-grpo");
+    char cfg[256], run1[600], run2[600], run4[600];
+    snprintf(run1, sizeof run1, "%s/one", fx.dir);
+    snprintf(run2, sizeof run2, "%s/two", fx.dir);
+    snprintf(run4, sizeof run4, "%s/four", fx.dir);
+    write_config(cfg, &fx, "grpo.yaml", run1, 8, "");
+    char out2[700], out4[700];
+    snprintf(out2, sizeof out2, "output_dir=%s", run2);
+    snprintf(out4, sizeof out4, "output_dir=%s", run4);
+    char *one[] = {"ilr", "train", cfg, NULL};
+    assert_int_equal(ilr_test_run_to_end(bin, one), 0);
+    /* the rounding a different order of the same sums makes: one process, micro-batches of 3 instead of 10 */
+    char run_mb[600], out_mb[700];
+    snprintf(run_mb, sizeof run_mb, "%s/one-mb3", fx.dir);
+    snprintf(out_mb, sizeof out_mb, "output_dir=%s", run_mb);
+    char *one_mb[] = {"ilr", "train", cfg, out_mb, "optim.micro_batch=3", NULL};
+    assert_int_equal(ilr_test_run_to_end(bin, one_mb), 0);
+    char *args2[] = {"train", cfg, out2, NULL}, *args4[] = {"train", cfg, out4, NULL};
+    assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
+    assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
+    size_t differ2, differ4, moved, total;
+    double d2 = ilr_test_weights_compare(run2, run1, fx.model, &differ2, &moved, &total);
+    double d4 = ilr_test_weights_compare(run4, run1, fx.model, &differ4, &moved, &total);
+    size_t differ_mb;
+    double dmb = ilr_test_weights_compare(run_mb, run1, fx.model, &differ_mb, &moved, &total);
+    assert_true(moved > total / 2); /* the weights moved: the comparison says something */
+    /* the ranks add their gradients in rank order, one process in micro-batch order: float rounding apart, which
+     * AdamW lifts to a fraction of a step where a gradient nearly cancels (one process with micro-batches of 3
+     * differs as much).  Tolerance: 10% of one step of the learning rate (1e-3).  A different sample anywhere would
+     * move weights by whole steps. */
+    assert_true(d2 < 1e-4);
+    assert_true(d4 < 1e-4);
+    assert_true(dmb < 1e-4);
+    /* rank 0 alone wrote the runs, each step once; and the ranks sampled what one process sampled: every step's
+     * mean reward and mean completion length are the same numbers */
+    int same = steps_logged_alike(run1, run2) + steps_logged_alike(run1, run4);
+    assert_int_equal(same, 16);
+    print_message("dist grpo: 8 steps of 6 questions x 4 completions, lr 1e-3; final weights against one process: "
+                  "2 ranks max |diff| %.3g (%zu of %zu differ), 4 ranks %.3g (%zu differ); one process with micro-batches "
+                  "of 3 instead of 10: %.3g; tolerance 1e-4; rewards and lengths of all 8 steps alike in the 3 logs; %zu weights moved\n",
+                  d2, differ2, total, d4, differ4, dmb, moved);
+    ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
+}
+
+static void test_sft_ranks_match_one_process(void **state) {
+    (void)state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "dist-sft");
+    char run1[600], run2[600], run4[600];
+    snprintf(run1, sizeof run1, "%s/one", fx.dir);
+    snprintf(run2, sizeof run2, "%s/two", fx.dir);
+    snprintf(run4, sizeof run4, "%s/four", fx.dir);
+    /* 12 steps of 4 micro-batches of 4 rows of 64 tokens, from the fixture's model, at a large learning rate */
+#define SFT_ARGS(out) "sft", "--model", fx.model, "--data", fx.sft, "-o", out, "--steps", "12", "--lr", "3e-3", \
+                      "--batch", "4", "--seq", "64", "--grad-accum", "4", "--seed", "2", "--quiet", NULL
+    char *one[] = {"ilr", SFT_ARGS(run1)};
+    char *args2[] = {SFT_ARGS(run2)}, *args4[] = {SFT_ARGS(run4)};
+#undef SFT_ARGS
+    assert_int_equal(ilr_test_run_to_end(bin, one), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
+    assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
+    size_t differ2, differ4, moved, total;
+    double d2 = ilr_test_weights_compare(run2, run1, fx.model, &differ2, &moved, &total);
+    double d4 = ilr_test_weights_compare(run4, run1, fx.model, &differ4, &moved, &total);
+    assert_true(moved > total / 2);
+    /* float rounding (measured below 1e-6; unlike GRPO's, these gradients rarely cancel to near zero) */
+    assert_true(d2 < 1e-5);
+    assert_true(d4 < 1e-5);
+    print_message("dist sft: 12 steps of 4 micro-batches x 4 rows x 64 tokens, lr 3e-3; final weights against one "
+                  "process: 2 ranks max |diff| %.3g (%zu of %zu differ), 4 ranks %.3g (%zu differ); tolerance 1e-5; "
+                  "%zu weights moved\n", d2, differ2, total, d4, differ4, moved);
+    ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
+}
+
+/* The pids of mpirun's children that run bin (the ranks on this machine). */
+static int rank_pids(pid_t parent, pid_t *pids, int cap) {
+    DIR *d = opendir("/proc");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < cap) {
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        int pid = 0, ppid = 0;
+        char comm[64] = "", st;
+        if (fgets(line, sizeof line, f) && sscanf(line, "%d (%63[^)]) %c %d", &pid, comm, &st, &ppid) == 4 &&
+            ppid == parent && !strcmp(comm, "ilr"))
+            pids[n++] = pid;
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void test_kill_one_rank_then_resume(void **state) {
+    (void)state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "dist-kill");
+    char cfg_a[256], cfg_b[256], run_a[600], run_b[600];
+    snprintf(run_a, sizeof run_a, "%s/straight", fx.dir);
+    snprintf(run_b, sizeof run_b, "%s/killed", fx.dir);
+    write_config(cfg_a, &fx, "a.yaml", run_a, 16, "");
+    write_config(cfg_b, &fx, "b.yaml", run_b, 16, "  save_every: 1\n  keep_checkpoints: 2\n");
+    char *args_a[] = {"train", cfg_a, NULL};
+    assert_int_equal(ilr_test_mpirun(2, bin, args_a), 0);
+
+    /* the same run; once its step-6 checkpoint is there, rank 1 is killed -9 */
+    char *argv[32], np[8], *args_b[] = {"train", cfg_b, NULL};
+    ilr_test_mpirun_argv(argv, np, 2, bin, args_b);
+    pid_t job = ilr_test_spawn(ilr_test_mpirun_path(), argv);
+    int status = 0, exited = 0;
+    while (ilr_test_latest_step(run_b) < 6 && !exited) {
+        usleep(1000);
+        exited = waitpid(job, &status, WNOHANG) == job;
+    }
+    assert_false(exited); /* the job must still be running to be killed */
+    pid_t pids[8];
+    int n = rank_pids(job, pids, 8);
+    assert_int_equal(n, 2);
+    pid_t victim = pids[0] > pids[1] ? pids[0] : pids[1]; /* either rank: the later-started one */
+    double t0 = now_s();
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    while (!exited && now_s() - t0 < 30) {
+        usleep(2000);
+        exited = waitpid(job, &status, WNOHANG) == job;
+    }
+    double ended = now_s() - t0;
+    if (!exited) kill(job, SIGKILL), waitpid(job, &status, 0);
+    assert_true(exited);
+    assert_true(ended < 10);
+    assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0); /* the job failed, visibly */
+    long at = ilr_test_latest_step(run_b);
+    assert_true(at >= 6 && at < 16);
+    int left = n; /* no rank left behind: both gone within 2 s of mpirun's end */
+    for (double t1 = now_s(); left && now_s() - t1 < 2; usleep(2000)) {
+        left = 0;
+        for (int r = 0; r < n; r++) left += !(kill(pids[r], 0) != 0 && errno == ESRCH);
+    }
+    assert_int_equal(left, 0);
+
+    /* resumed over 2 ranks: where the uninterrupted run ended, bit for bit */
+    char *args_resume[] = {"train", "--resume", run_b, NULL};
+    assert_int_equal(ilr_test_mpirun(2, bin, args_resume), 0);
+    size_t differ, moved, total;
+    double d = ilr_test_weights_compare(run_b, run_a, fx.model, &differ, &moved, &total);
+    assert_true(moved > total / 2);
+    assert_int_equal(differ, 0);
+    print_message("dist kill: rank pid %d killed -9 after the step-6 checkpoint; the job ended in %.2f s with the "
+                  "newest checkpoint at step %ld; resumed over 2 ranks to step 16: %zu of %zu weights differ from the "
+                  "uninterrupted run (max |diff| %.3g)\n",
+                  (int)victim, ended, at, differ, total, d);
+    ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_share_and_one_process),
+    cmocka_unit_test(test_grpo_ranks_match_one_process),
+    cmocka_unit_test(test_sft_ranks_match_one_process),
+    cmocka_unit_test(test_kill_one_rank_then_resume),
+};
+
+ILR_TEST_GROUP(dist, tests)
