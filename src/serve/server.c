@@ -1,0 +1,463 @@
+/* The HTTP side of `ilr serve` (ilr/serve.h): libmicrohttpd with a thread per connection, the models it
+ * serves, and the OpenAI response shapes.  A request's life: its body is gathered (413 past max_body), parsed
+ * (src/serve/request.c; 400), its model found (404), admitted against max_queue (503), its prompt encoded and
+ * checked against the context (400), then generated while holding its model's generator, and answered as one
+ * JSON object or, with "stream": true, as server-sent events. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ilr/error.h"
+#include "ilr/generate.h"
+#include "ilr/log.h"
+#include "ilr/serve.h"
+
+typedef struct {
+    char *name;
+    ilr_model model;
+    ilr_tokenizer *tok;
+    ilr_chat_template *tmpl; /* NULL: chat requests get 400 */
+    ilr_generator gen;
+    int context;
+    pthread_mutex_t lock; /* held while generating */
+} served_model;
+
+struct ilr_server {
+    struct MHD_Daemon *daemon;
+    served_model *models;
+    int num_models;
+    ilr_serve_options opt;
+    pthread_mutex_t lock; /* guards in_flight and next_id */
+    int in_flight;        /* admitted requests not yet answered */
+    unsigned long long next_id;
+    time_t created;
+};
+
+typedef struct {
+    char *body;
+    size_t len, cap;
+    int too_large, admitted;
+} connection_state;
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text, const char *type) {
+    if (!text) return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) return free(text), MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    if (!strcmp(type, "text/event-stream")) MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j) {
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(j);
+    return send_text(c, status, text, "application/json");
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message, const char *param,
+                                  const char *code) {
+    const char *type = status == 404 && code && !strcmp(code, "model_not_found") ? "invalid_request_error"
+                       : status >= 500                                          ? "server_error"
+                                                                                : "invalid_request_error";
+    return send_text(c, status, ilr_serve_error_json(message, type, param, code), "application/json");
+}
+
+/* ---- one generation request ---- */
+
+typedef struct {
+    ilr_server *s;
+    served_model *m;
+    ilr_serve_request *req;
+    int *prompt, prompt_len;
+    ilr_gen_output *out;
+    char id[48];
+    time_t created;
+} job;
+
+static served_model *find_model(ilr_server *s, const char *name) {
+    for (int i = 0; i < s->num_models; i++)
+        if (!strcmp(s->models[i].name, name)) return &s->models[i];
+    return NULL;
+}
+
+/* The prompt's token ids: the chat template's rendering of the messages, or the text as `ilr generate` encodes it. */
+static int encode_prompt(job *j) {
+    ilr_tok_ids ids = {0};
+    int rc;
+    if (j->req->kind == ILR_SERVE_CHAT) {
+        if (!j->m->tmpl) return ILR_FAIL(ILR_EUNSUPPORTED, "model '%s' has no chat template: use /v1/completions", j->m->name);
+        char *text;
+        size_t len;
+        rc = ilr_chat_render(j->m->tmpl, j->req->messages, j->req->num_messages, ILR_CHAT_GENERATION, &text, &len);
+        if (!rc) rc = ilr_tok_encode(j->m->tok, text, len, ILR_TOK_SPECIAL, &ids), free(text);
+    } else {
+        rc = ilr_tok_encode(j->m->tok, j->req->prompt, j->req->prompt_len, ILR_TOK_SPECIAL | ILR_TOK_ADD_SPECIAL, &ids);
+    }
+    if (!rc && ids.count == 0) rc = ILR_FAIL(ILR_EINVAL, "the prompt is empty");
+    if (rc) return ilr_tok_ids_free(&ids), rc;
+    j->prompt = ids.ids, j->prompt_len = ids.count;
+    return 0;
+}
+
+static int run_job(job *j, int max_new) {
+    ilr_gen_options opt = {.sampler = {(float)j->req->temperature, 0, (float)j->req->top_p, 0.0f},
+                           .max_new_tokens = max_new,
+                           .stop_strings = j->req->stop,
+                           .num_stop_strings = j->req->num_stop,
+                           .seed = j->req->has_seed ? j->req->seed : (uint64_t)time(NULL) ^ (uint64_t)j->created};
+    const int *prompts[1] = {j->prompt};
+    pthread_mutex_lock(&j->m->lock);
+    int rc = ilr_generate(&j->m->gen, j->m->tok, prompts, &j->prompt_len, 1, j->req->n, &opt, j->out);
+    pthread_mutex_unlock(&j->m->lock);
+    return rc;
+}
+
+static const char *finish_reason(const ilr_gen_output *o) { return o->reason == ILR_STOP_LENGTH ? "length" : "stop"; }
+
+static json_t *token_text(const served_model *m, int id) {
+    char *t = NULL;
+    size_t n = 0;
+    json_t *s = ilr_tok_decode(m->tok, &id, 1, ILR_TOK_NO_CLEANUP, &t, &n) ? NULL : json_stringn(t, n);
+    free(t);
+    return s ? s : json_string("");
+}
+
+static json_t *choice_logprobs(const job *j, const ilr_gen_output *o) {
+    if (!j->req->logprobs) return json_null();
+    json_t *tokens = json_array(), *lps = json_array(), *content = json_array();
+    for (int i = 0; i < o->count; i++) {
+        json_t *t = token_text(j->m, o->ids[i]);
+        json_array_append_new(content, json_pack("{s:O, s:f, s:[]}", "token", t, "logprob", (double)o->logprobs[i],
+                                                 "top_logprobs"));
+        json_array_append_new(tokens, t);
+        json_array_append_new(lps, json_real(o->logprobs[i]));
+    }
+    if (j->req->kind == ILR_SERVE_CHAT) return json_decref(tokens), json_decref(lps), json_pack("{s:o}", "content", content);
+    json_decref(content);
+    return json_pack("{s:o, s:o, s:n}", "tokens", tokens, "token_logprobs", lps, "top_logprobs");
+}
+
+static json_t *usage(const job *j) {
+    int completion = 0;
+    for (int i = 0; i < j->req->n; i++) completion += j->out[i].count;
+    return json_pack("{s:i, s:i, s:i}", "prompt_tokens", j->prompt_len, "completion_tokens", completion, "total_tokens",
+                     j->prompt_len + completion);
+}
+
+static json_t *text_value(const ilr_gen_output *o) {
+    json_t *t = json_stringn(o->text ? o->text : "", o->text ? o->text_len : 0);
+    return t ? t : json_string("");
+}
+
+static json_t *full_response(const job *j) {
+    int chat = j->req->kind == ILR_SERVE_CHAT;
+    json_t *choices = json_array();
+    for (int i = 0; i < j->req->n; i++) {
+        const ilr_gen_output *o = &j->out[i];
+        json_t *c = chat ? json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", i, "message", "role", "assistant", "content",
+                                     text_value(o), "logprobs", choice_logprobs(j, o), "finish_reason", finish_reason(o))
+                         : json_pack("{s:i, s:o, s:o, s:s}", "index", i, "text", text_value(o), "logprobs",
+                                     choice_logprobs(j, o), "finish_reason", finish_reason(o));
+        json_array_append_new(choices, c);
+    }
+    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:o}", "id", j->id, "object", chat ? "chat.completion" : "text_completion",
+                     "created", (json_int_t)j->created, "model", j->req->model, "choices", choices, "usage", usage(j));
+}
+
+/* Appends "data: <json>\n\n" to the event text. */
+static int add_event(char **text, size_t *len, json_t *event) {
+    char *data = event ? json_dumps(event, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(event);
+    if (!data) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    size_t n = strlen(data);
+    char *grown = realloc(*text, *len + n + 9);
+    if (!grown) return free(data), ILR_FAIL(ILR_ENOMEM, "out of memory");
+    *text = grown;
+    *len += (size_t)sprintf(grown + *len, "data: %s\n\n", data);
+    free(data);
+    return 0;
+}
+
+static json_t *chunk(const job *j, int index, json_t *delta_or_text, const char *finish) {
+    int chat = j->req->kind == ILR_SERVE_CHAT;
+    json_t *choice = chat ? json_pack("{s:i, s:o, s:n, s:s?}", "index", index, "delta", delta_or_text, "logprobs",
+                                      "finish_reason", finish)
+                          : json_pack("{s:i, s:o, s:n, s:s?}", "index", index, "text", delta_or_text, "logprobs",
+                                      "finish_reason", finish);
+    if (choice && !finish) json_object_set_new(choice, "finish_reason", json_null());
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", j->id, "object", chat ? "chat.completion.chunk" : "text_completion",
+                     "created", (json_int_t)j->created, "model", j->req->model, "choices", choice);
+}
+
+/* The completion as server-sent events: one event per token's text for each choice, a last event per choice
+ * with its finish_reason, one with the usage when stream_options.include_usage asks, then [DONE].  (The events are written once the generation is
+ * done: tokens are not yet sent as they are drawn.) */
+static char *stream_response(const job *j) {
+    int chat = j->req->kind == ILR_SERVE_CHAT, rc = 0;
+    char *text = calloc(1, 1), piece[1024];
+    size_t len = 0;
+    for (int i = 0; !rc && i < j->req->n; i++) {
+        const ilr_gen_output *o = &j->out[i];
+        if (chat) rc = add_event(&text, &len, chunk(j, i, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+        ilr_tok_stream ts;
+        ilr_tok_stream_init(&ts);
+        size_t sent = 0;
+        for (int t = 0; !rc && t < o->count && sent < o->text_len; t++) {
+            if (!ilr_tok_piece(j->m->tok, o->ids[t])) continue;
+            int n = ilr_tok_stream_push(j->m->tok, &ts, o->ids[t], piece, sizeof piece);
+            if (n <= 0) continue;
+            size_t take = sent + (size_t)n > o->text_len ? o->text_len - sent : (size_t)n;
+            json_t *s = json_stringn(o->text + sent, take);
+            sent += take;
+            if (s) rc = add_event(&text, &len, chunk(j, i, chat ? json_pack("{s:o}", "content", s) : s, NULL));
+        }
+        if (!rc && sent < o->text_len) /* anything the token walk did not cover */
+            rc = add_event(&text, &len, chunk(j, i, chat ? json_pack("{s:s%}", "content", o->text + sent, o->text_len - sent)
+                                                         : json_stringn(o->text + sent, o->text_len - sent), NULL));
+        if (!rc) rc = add_event(&text, &len, chunk(j, i, chat ? json_object() : json_string(""), finish_reason(o)));
+    }
+    json_t *last = rc || !j->req->include_usage ? NULL : chunk(j, 0, chat ? json_object() : json_string(""), NULL);
+    if (last) json_object_set_new(last, "choices", json_array()), json_object_set_new(last, "usage", usage(j));
+    if (!rc && last) rc = add_event(&text, &len, last);
+    char *grown = rc ? NULL : realloc(text, len + 15);
+    if (!grown) return free(text), NULL;
+    memcpy(grown + len, "data: [DONE]\n\n", 15);
+    return grown;
+}
+
+/* Encodes, checks the context, generates and answers an admitted request. */
+static enum MHD_Result answer_job(struct MHD_Connection *c, job *j) {
+    if (encode_prompt(j)) return send_error(c, 400, ilr_last_error(), j->req->kind == ILR_SERVE_CHAT ? "messages" : "prompt", NULL);
+    int room = j->m->context - j->prompt_len;
+    char message[256];
+    if (room < 1 || (j->req->max_tokens && j->req->max_tokens > room)) {
+        snprintf(message, sizeof message,
+                 "this model's context is %d tokens; the prompt has %d and max_tokens asks for %d more", j->m->context,
+                 j->prompt_len, j->req->max_tokens ? j->req->max_tokens : 1);
+        return send_error(c, 400, message, j->req->max_tokens ? "max_tokens" : "prompt", "context_length_exceeded");
+    }
+    int max_new = j->req->max_tokens ? j->req->max_tokens : (room < 256 ? room : 256);
+    j->out = calloc((size_t)j->req->n, sizeof *j->out);
+    if (!j->out || run_job(j, max_new)) {
+        snprintf(message, sizeof message, "generation failed: %s", j->out ? ilr_last_error() : "out of memory");
+        return send_error(c, 500, message, NULL, NULL);
+    }
+    if (j->req->stream) return send_text(c, 200, stream_response(j), "text/event-stream");
+    return send_json(c, 200, full_response(j));
+}
+
+static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c, connection_state *cs, ilr_serve_kind kind) {
+    ilr_serve_request req;
+    const char *param;
+    if (ilr_serve_request_parse(&req, kind, cs->body ? cs->body : "", cs->len, &param))
+        return send_error(c, 400, ilr_last_error(), param, NULL);
+    job j = {.s = s, .req = &req, .created = time(NULL)};
+    enum MHD_Result ok;
+    char message[256];
+    if (!(j.m = find_model(s, req.model))) {
+        snprintf(message, sizeof message, "the model '%.200s' does not exist (GET /v1/models lists them)", req.model);
+        ok = send_error(c, 404, message, "model", "model_not_found");
+    } else if (req.n > s->opt.slots) {
+        snprintf(message, sizeof message, "'n' must be at most %d on this server (--slots)", s->opt.slots);
+        ok = send_error(c, 400, message, "n", NULL);
+    } else {
+        pthread_mutex_lock(&s->lock);
+        int admitted = s->in_flight < s->opt.max_queue;
+        unsigned long long id = s->next_id++;
+        s->in_flight += admitted;
+        pthread_mutex_unlock(&s->lock);
+        snprintf(j.id, sizeof j.id, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", id);
+        cs->admitted = admitted;
+        if (!admitted) {
+            snprintf(message, sizeof message, "the server is busy: %d requests are queued or running; retry later",
+                     s->opt.max_queue);
+            ok = send_error(c, 503, message, NULL, "queue_full");
+        } else {
+            ok = answer_job(c, &j);
+        }
+    }
+    for (int i = 0; j.out && i < req.n; i++) ilr_gen_output_free(&j.out[i]);
+    free(j.out);
+    free(j.prompt);
+    ilr_serve_request_free(&req);
+    return ok;
+}
+
+static enum MHD_Result answer_models(ilr_server *s, struct MHD_Connection *c) {
+    json_t *data = json_array();
+    for (int i = 0; i < s->num_models; i++)
+        json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s, s:i}", "id", s->models[i].name, "object", "model",
+                                              "created", (json_int_t)s->created, "owned_by", "ilr", "context_length",
+                                              s->models[i].context));
+    return send_json(c, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static int gather_body(ilr_server *s, connection_state *cs, const char *data, size_t n) {
+    if (cs->too_large || cs->len + n > s->opt.max_body) return cs->too_large = 1, 0;
+    if (cs->len + n + 1 > cs->cap) {
+        size_t cap = (cs->len + n + 1) * 2;
+        char *grown = realloc(cs->body, cap);
+        if (!grown) return -1;
+        cs->body = grown, cs->cap = cap;
+    }
+    memcpy(cs->body + cs->len, data, n);
+    cs->body[cs->len += n] = 0;
+    return 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload_data, size_t *upload_size, void **con_cls) {
+    (void)version;
+    ilr_server *s = cls;
+    connection_state *cs = *con_cls;
+    int post = !strcmp(method, "POST");
+    if (!cs) {
+        if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
+        *con_cls = cs;
+        const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (post && length && strtoull(length, NULL, 10) > s->opt.max_body) cs->too_large = 1;
+        else return MHD_YES;
+    }
+    if (post && *upload_size && !cs->too_large) {
+        if (gather_body(s, cs, upload_data, *upload_size)) return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    char message[160];
+    if (cs->too_large) {
+        snprintf(message, sizeof message, "the request body is over this server's limit of %zu bytes", s->opt.max_body);
+        return send_error(c, 413, message, NULL, "request_too_large");
+    }
+    int chat = !strcmp(url, "/v1/chat/completions"), completions = !strcmp(url, "/v1/completions");
+    int models = !strcmp(url, "/v1/models"), health = !strcmp(url, "/health");
+    if ((chat || completions) && post) return answer_generation(s, c, cs, chat ? ILR_SERVE_CHAT : ILR_SERVE_COMPLETIONS);
+    if (models && !strcmp(method, "GET")) return answer_models(s, c);
+    if (health && !strcmp(method, "GET")) return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+    if (chat || completions || models || health) {
+        snprintf(message, sizeof message, "%s is not allowed on %s", method, url);
+        return send_error(c, 405, message, NULL, "method_not_allowed");
+    }
+    snprintf(message, sizeof message, "no such endpoint: %.100s", url);
+    return send_error(c, 404, message, NULL, "not_found");
+}
+
+/* A request is over (answered, or its connection dropped): it leaves the queue. */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
+    (void)c, (void)why;
+    ilr_server *s = cls;
+    connection_state *cs = *con_cls;
+    if (!cs) return;
+    if (cs->admitted) {
+        pthread_mutex_lock(&s->lock);
+        s->in_flight--;
+        pthread_mutex_unlock(&s->lock);
+    }
+    free(cs->body);
+    free(cs);
+    *con_cls = NULL;
+}
+
+/* ---- start and stop ---- */
+
+static int load_model(served_model *m, const ilr_serve_model_spec *spec, const ilr_serve_options *opt) {
+    if (!(m->name = strdup(spec->name))) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    int rc = ilr_model_load(&m->model, spec->dir);
+    if (rc) return ilr_error_prefix("model '%s'", spec->name);
+    m->gen.model = NULL;
+    if ((rc = ilr_tok_load(&m->tok, spec->dir))) return ilr_error_prefix("model '%s' needs tokenizer.json", spec->name);
+    if (ilr_chat_template_load(&m->tmpl, spec->dir)) {
+        ILR_LOG_W("model '%s': no chat template (%s): /v1/chat/completions refuses it", spec->name, ilr_last_error());
+        ilr_error_clear();
+        m->tmpl = NULL;
+    }
+    int ctx = m->model.config.max_position_embeddings;
+    m->context = opt->context ? opt->context : (ctx > 0 && ctx < 4096 ? ctx : 4096);
+    if ((rc = ilr_gen_init(&m->gen, &m->model, opt->slots, m->context))) return ilr_error_prefix("model '%s'", spec->name);
+    pthread_mutex_init(&m->lock, NULL);
+    return 0;
+}
+
+static void free_model(served_model *m) {
+    if (m->gen.model) ilr_gen_free(&m->gen), pthread_mutex_destroy(&m->lock);
+    if (m->model.params) ilr_model_free(&m->model);
+    ilr_chat_template_free(m->tmpl);
+    ilr_tok_free(m->tok);
+    free(m->name);
+}
+
+static void free_server(ilr_server *s) {
+    for (int i = 0; i < s->num_models; i++) free_model(&s->models[i]);
+    free(s->models);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int ilr_serve_start(ilr_server **out, const ilr_serve_model_spec *models, int num_models, const ilr_serve_options *opt) {
+    *out = NULL;
+    if (num_models < 1) return ILR_FAIL(ILR_EINVAL, "serve: no model given");
+    ilr_server *s = calloc(1, sizeof *s);
+    if (!s || !(s->models = calloc((size_t)num_models, sizeof *s->models))) return free(s), ILR_FAIL(ILR_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    s->opt = *opt;
+    if (!s->opt.host) s->opt.host = "127.0.0.1";
+    if (s->opt.max_queue <= 0) s->opt.max_queue = 64;
+    if (!s->opt.max_body) s->opt.max_body = 1 << 20;
+    if (s->opt.timeout_s <= 0) s->opt.timeout_s = 15;
+    if (s->opt.max_connections <= 0) s->opt.max_connections = 256;
+    if (s->opt.slots <= 0) s->opt.slots = 8;
+    s->created = time(NULL);
+    int rc = 0;
+    for (int i = 0; !rc && i < num_models; i++) {
+        for (int k = 0; k < i; k++)
+            if (!strcmp(models[k].name, models[i].name)) rc = ILR_FAIL(ILR_EINVAL, "serve: two models named '%s'", models[i].name);
+        if (!rc) rc = load_model(&s->models[i], &models[i], &s->opt);
+        s->num_models = i + 1;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->opt.port)};
+    if (!rc && inet_pton(AF_INET, s->opt.host, &addr.sin_addr) != 1)
+        rc = ILR_FAIL(ILR_EINVAL, "serve: --host must be an IPv4 address such as 127.0.0.1, not '%s'", s->opt.host);
+    if (!rc) {
+        s->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC,
+                                     0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opt.timeout_s,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opt.max_connections,
+                                     MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+        if (!s->daemon) rc = ILR_FAIL(ILR_EIO, "serve: cannot listen on %s:%d (in use, or not an address of this machine)",
+                                      s->opt.host, s->opt.port);
+    }
+    if (rc) return free_server(s), rc;
+    *out = s;
+    return 0;
+}
+
+int ilr_serve_port(const ilr_server *s) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : -1;
+}
+
+void ilr_serve_stop(ilr_server *s) {
+    if (!s) return;
+    /* no new connections; the requests in flight run to their answer (at most a minute), then everything stops */
+    int fd = MHD_quiesce_daemon(s->daemon);
+    for (int waited = 0; waited < 6000; waited++) {
+        pthread_mutex_lock(&s->lock);
+        int busy = s->in_flight;
+        pthread_mutex_unlock(&s->lock);
+        if (!busy) break;
+        usleep(10000);
+    }
+    MHD_stop_daemon(s->daemon);
+    if (fd >= 0) close(fd);
+    free_server(s);
+}
