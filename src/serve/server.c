@@ -41,6 +41,7 @@ struct ilr_server {
 typedef struct {
     char *body;
     size_t len, cap;
+    size_t discarded; /* body bytes read past max_body (read to the end, so that the 413 reaches the client) */
     int too_large, admitted;
 } connection_state;
 
@@ -303,8 +304,13 @@ static enum MHD_Result answer_models(ilr_server *s, struct MHD_Connection *c) {
 
 /* ---- libmicrohttpd callbacks ---- */
 
+/* -1 ends the connection: out of memory, or a body past 16 times the limit (not worth reading to answer) */
 static int gather_body(ilr_server *s, connection_state *cs, const char *data, size_t n) {
-    if (cs->too_large || cs->len + n > s->opt.max_body) return cs->too_large = 1, 0;
+    if (cs->too_large || cs->len + n > s->opt.max_body) {
+        cs->too_large = 1;
+        cs->discarded += n;
+        return cs->discarded > 16 * s->opt.max_body ? -1 : 0;
+    }
     if (cs->len + n + 1 > cs->cap) {
         size_t cap = (cs->len + n + 1) * 2;
         char *grown = realloc(cs->body, cap);
@@ -329,7 +335,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (post && length && strtoull(length, NULL, 10) > s->opt.max_body) cs->too_large = 1;
         else return MHD_YES;
     }
-    if (post && *upload_size && !cs->too_large) {
+    if (post && *upload_size) {
         if (gather_body(s, cs, upload_data, *upload_size)) return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
