@@ -145,8 +145,15 @@ $(BUILD)/ilr: $(BUILD)/src/cli/main.o $(CLI_OBJ) $(BUILD)/libilr.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(CLI_OBJ) $(BUILD)/libilr.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDLIBS_ALL)
 
+# tests/serve_openai.py: `ilr serve` driven by the official openai client, where its venv exists
+# (bash tests/fixtures/openai_venv.sh makes it); with T=name only when "serve_openai" contains name
+OPENAI_PY := build/openai-venv/bin/python
 test: $(BUILD)/run_tests $(BUILD)/ilr
 	ILR_BIN=$(BUILD)/ilr $(BUILD)/run_tests $(T)
+ifneq ($(if $(T),$(findstring $(T),serve_openai),all),)
+	@if [ -x $(OPENAI_PY) ]; then $(OPENAI_PY) tests/serve_openai.py $(BUILD)/ilr; \
+	 else echo "serve_openai: skipped: no $(OPENAI_PY) (bash tests/fixtures/openai_venv.sh makes it)"; fi
+endif
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libilr.a
 	@mkdir -p $(dir $@)
