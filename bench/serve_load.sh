@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Load on `ilr serve` over loopback: the same REQUESTS completions (MAX_TOKENS each, sampled) from 1 client,
 # then from CONCURRENCY clients at once; each line is bench/serve_load.py's measurement, and the last line
-# the throughput ratio (batching would make it well above 1; see README, "ilr serve").
+# the throughput ratio (what batching buys; see README, "Serving").
 #   bash bench/serve_load.sh [MODEL_DIR]   (default: a random tiny Llama with the test tokenizer)
-# Environment: REQUESTS (200), CONCURRENCY (8), MAX_TOKENS (32), ILR (./ilr), QUEUE (max-queue, 64).
+# Environment: REQUESTS (200), CONCURRENCY (8), MAX_TOKENS (32), ILR (./ilr), QUEUE (--max-queue, 64), SLOTS
+# (--slots: sequences decoded together, 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ILR=${ILR:-./ilr} REQUESTS=${REQUESTS:-200} CONCURRENCY=${CONCURRENCY:-8} MAX_TOKENS=${MAX_TOKENS:-32}
@@ -17,7 +18,7 @@ if [ -z "$model" ]; then
     "$ILR" init --arch llama --shape tiny -o "$model" --tokenizer tests/data/tokenizer/trained/qwen2 --vocab-size 1024 >/dev/null 2>&1
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$ILR" serve --model m="$model" --port "$port" --max-queue "${QUEUE:-64}" --slots 1 >/dev/null 2>"$tmp/serve.log" &
+"$ILR" serve --model m="$model" --port "$port" --max-queue "${QUEUE:-64}" --slots "${SLOTS:-16}" >/dev/null 2>"$tmp/serve.log" &
 server=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
 one=$(python3 bench/serve_load.py "$port" 1 "$REQUESTS" "$MAX_TOKENS")

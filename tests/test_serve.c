@@ -438,6 +438,57 @@ static void test_queue_full(void **state) {
     json_decref(post("/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"b\", \"max_tokens\": 1}", 200));
 }
 
+typedef struct {
+    int port, n, max_tokens, status;
+    char body[256], *resp;
+} concurrent_request;
+
+static void *post_concurrent(void *arg) {
+    concurrent_request *c = arg;
+    c->resp = http(c->port, "POST", "/v1/completions", c->body, &c->status);
+    return NULL;
+}
+
+/* Requests that arrive together are decoded in one batch (4 slots for 9 sequences: some wait for slots, join
+ * the running batch and leave it), and each gets the answer ilr_generate gives it alone. */
+static void test_concurrent_equals_alone(void **state) {
+    (void)state;
+    ilr_serve_model_spec spec = {"tiny", fx.model};
+    ilr_serve_options opt = {.port = 0, .slots = 4, .context = 96};
+    ilr_server *server;
+    assert_int_equal(ilr_serve_start(&server, &spec, 1, &opt), 0);
+    enum { R = 6 };
+    concurrent_request c[R];
+    pthread_t t[R];
+    for (int i = 0; i < R; i++) {
+        c[i] = (concurrent_request){.port = ilr_serve_port(server), .n = 1 + i % 2, .max_tokens = 8 + 5 * i};
+        snprintf(c[i].body, sizeof c[i].body, "{\"model\": \"tiny\", \"prompt\": \"Request %d: once\", \"max_tokens\": %d, "
+                 "\"n\": %d, \"temperature\": 0.9, \"seed\": %d}", i, c[i].max_tokens, c[i].n, 100 + i);
+        pthread_create(&t[i], NULL, post_concurrent, &c[i]);
+    }
+    for (int i = 0; i < R; i++) pthread_join(t[i], NULL);
+    ilr_serve_stop(server);
+    int compared = 0;
+    for (int i = 0; i < R; i++) {
+        assert_int_equal(c[i].status, 200);
+        json_t *r = json_loads(strstr(c[i].resp, "\r\n\r\n") + 4, JSON_ALLOW_NUL, NULL);
+        assert_non_null(r);
+        char prompt[64];
+        snprintf(prompt, sizeof prompt, "Request %d: once", i);
+        ilr_gen_output want[2];
+        engine(prompt, NULL, c[i].n, 0.9f, (uint64_t)(100 + i), c[i].max_tokens, NULL, want);
+        for (int k = 0; k < c[i].n; k++, compared++) {
+            json_t *text = json_object_get(json_array_get(json_object_get(r, "choices"), (size_t)k), "text");
+            assert_int_equal(json_string_length(text), want[k].text_len);
+            assert_memory_equal(json_string_value(text), want[k].text, want[k].text_len);
+            ilr_gen_output_free(&want[k]);
+        }
+        json_decref(r);
+        free(c[i].resp);
+    }
+    print_message("%d concurrent requests (%d sequences on 4 slots): each equals ilr_generate alone\n", R, compared);
+}
+
 static int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -504,7 +555,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_sampled_n_equals_engine), cmocka_unit_test(test_stop_string),
     cmocka_unit_test(test_stream),                 cmocka_unit_test(test_errors),
     cmocka_unit_test(test_oversized_and_truncated), cmocka_unit_test(test_queue_full),
-    cmocka_unit_test(test_sigterm_graceful),
+    cmocka_unit_test(test_concurrent_equals_alone), cmocka_unit_test(test_sigterm_graceful),
 };
 
 ILR_TEST_GROUP_SETUP(serve, tests, setup, teardown)

@@ -5,8 +5,9 @@
  * nothing of HTTP; and the server (src/serve/server.c), which owns the models and answers GET /health,
  * GET /v1/models and the two POST endpoints, streaming as server-sent events when asked.
  *
- * Each model has one generator; requests to a model take it in turn (no batching across requests yet), and
- * requests beyond max_queue waiting or running get 503 at once. */
+ * Each model has one generator, owned by a scheduler thread that decodes the requests in flight together
+ * (continuous batching: a request joins the running batch when it has slots for its n sequences, and leaves it
+ * when they stop); requests beyond max_queue waiting or running get 503 at once. */
 #ifndef ILR_SERVE_H
 #define ILR_SERVE_H
 

@@ -1,8 +1,9 @@
 /* The HTTP side of `ilr serve` (ilr/serve.h): libmicrohttpd with a thread per connection, the models it
  * serves, and the OpenAI response shapes.  A request's life: its body is gathered (413 past max_body), parsed
  * (src/serve/request.c; 400), its model found (404), admitted against max_queue (503), its prompt encoded and
- * checked against the context (400), then generated while holding its model's generator, and answered as one
- * JSON object or, with "stream": true, as server-sent events. */
+ * checked against the context (400), then handed to its model's scheduler thread, which batches it with the
+ * other requests in flight (continuous batching), and answered as one JSON object or, with "stream": true, as
+ * server-sent events. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -24,7 +25,14 @@ typedef struct {
     ilr_chat_template *tmpl; /* NULL: chat requests get 400 */
     ilr_generator gen;
     int context;
-    pthread_mutex_t lock; /* held while generating */
+    /* the scheduler thread owns the generator; connection threads hand it jobs through `pending` */
+    pthread_t scheduler;
+    int scheduler_running;
+    pthread_mutex_t lock;   /* guards pending, stopping and every job's done */
+    pthread_cond_t wake;    /* a job is pending, or stop */
+    pthread_cond_t done;    /* a job is done */
+    struct job *pending, *pending_tail;
+    int stopping;
 } served_model;
 
 struct ilr_server {
@@ -74,12 +82,16 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 /* ---- one generation request ---- */
 
-typedef struct {
+typedef struct job {
     ilr_server *s;
     served_model *m;
     ilr_serve_request *req;
     int *prompt, prompt_len;
-    ilr_gen_output *out;
+    ilr_gen_output *out;   /* req->n */
+    ilr_gen_seq *seqs;     /* req->n, the scheduler's */
+    ilr_gen_options opt;
+    int live, done, rc;    /* sequences still generating; done and rc under the model's lock */
+    struct job *next;
     char id[48];
     time_t created;
 } job;
@@ -109,17 +121,133 @@ static int encode_prompt(job *j) {
     return 0;
 }
 
+/* Hands j to its model's scheduler and waits until its sequences are done. */
 static int run_job(job *j, int max_new) {
-    ilr_gen_options opt = {.sampler = {(float)j->req->temperature, 0, (float)j->req->top_p, 0.0f},
-                           .max_new_tokens = max_new,
-                           .stop_strings = j->req->stop,
-                           .num_stop_strings = j->req->num_stop,
-                           .seed = j->req->has_seed ? j->req->seed : (uint64_t)time(NULL) ^ (uint64_t)j->created};
-    const int *prompts[1] = {j->prompt};
-    pthread_mutex_lock(&j->m->lock);
-    int rc = ilr_generate(&j->m->gen, j->m->tok, prompts, &j->prompt_len, 1, j->req->n, &opt, j->out);
-    pthread_mutex_unlock(&j->m->lock);
-    return rc;
+    j->opt = (ilr_gen_options){.sampler = {(float)j->req->temperature, 0, (float)j->req->top_p, 0.0f},
+                               .max_new_tokens = max_new,
+                               .stop_strings = j->req->stop,
+                               .num_stop_strings = j->req->num_stop,
+                               .seed = j->req->has_seed ? j->req->seed : (uint64_t)time(NULL) ^ (uint64_t)j->created};
+    if (!(j->seqs = calloc((size_t)j->req->n, sizeof *j->seqs))) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    served_model *m = j->m;
+    pthread_mutex_lock(&m->lock);
+    if (m->pending_tail) m->pending_tail->next = j;
+    else m->pending = j;
+    m->pending_tail = j;
+    pthread_cond_signal(&m->wake);
+    while (!j->done) pthread_cond_wait(&m->done, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+    free(j->seqs);
+    return j->rc ? ILR_FAIL(j->rc, "%s", ilr_error_name(j->rc)) : 0;
+}
+
+/* ---- the scheduler: continuous batching ----
+ * Every step it admits the pending jobs that fit in the free slots (a job's n sequences share one prefill, as
+ * ilr_generate's do), then decodes every live sequence of every job in one forward; a job whose sequences
+ * have all stopped leaves, its slots free for the next.  Sequence k of a job draws from RNG stream k of its
+ * seed, and the CPU forward of a row does not depend on the others in the batch, so a request's answer is
+ * the one ilr_generate gives for it alone. */
+
+typedef struct {
+    job **owner; /* slot -> its job, NULL when free */
+    int *seq;    /* slot -> the sequence of that job */
+    int *slots, *tokens, free_slots, active;
+    float *logits;
+    ilr_sampler_scratch scratch;
+} batch;
+
+static void finish_job(served_model *m, batch *b, job *j, int rc) {
+    for (int slot = 0; slot < m->gen.slots; slot++)
+        if (b->owner[slot] == j) b->owner[slot] = NULL, b->free_slots++;
+    b->active--;
+    pthread_mutex_lock(&m->lock);
+    j->rc = rc, j->done = 1;
+    pthread_cond_broadcast(&m->done);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Prefills j's prompt into its first slot, copies it to the others and draws every sequence's first token. */
+static void start_job(served_model *m, batch *b, job *j) {
+    int n = j->req->n, first = -1, rc = 0;
+    j->live = n;
+    for (int slot = 0, k = 0; slot < m->gen.slots && k < n; slot++) {
+        if (b->owner[slot]) continue;
+        b->owner[slot] = j, b->seq[slot] = k, b->free_slots--;
+        ilr_gen_reset_slot(&m->gen, slot);
+        if (first < 0) first = slot, rc = ilr_gen_prefill(&m->gen, slot, j->prompt, j->prompt_len, b->logits);
+        else ilr_gen_copy_slot(&m->gen, first, slot);
+        if (!rc) rc = ilr_gen_seq_start(&j->seqs[k], slot, (uint64_t)k, &j->opt, &j->out[k]);
+        int stop = rc ? 0 : ilr_gen_seq_draw(&m->gen, m->tok, &j->seqs[k], b->logits, &j->opt, &b->scratch, &j->out[k]);
+        if (stop < 0) rc = stop;
+        j->live -= stop == 1;
+        k++;
+    }
+    b->active++;
+    if (rc || !j->live) finish_job(m, b, j, rc);
+}
+
+/* One decode step of every live sequence; finished jobs leave. */
+static void decode_step(served_model *m, batch *b) {
+    int live = 0, V = m->model.config.vocab_size;
+    for (int slot = 0; slot < m->gen.slots; slot++) {
+        job *j = b->owner[slot];
+        if (!j || !j->seqs[b->seq[slot]].live) continue;
+        const ilr_gen_output *o = &j->out[b->seq[slot]];
+        b->slots[live] = slot, b->tokens[live++] = o->ids[o->count - 1];
+    }
+    if (!live) return;
+    int rc = ilr_gen_forward(&m->gen, b->slots, b->tokens, live, NULL, b->logits);
+    for (int k = 0; k < live; k++) {
+        int slot = b->slots[k];
+        job *j = b->owner[slot];
+        if (!j) continue; /* its job failed this step */
+        int stop = rc ? rc : ilr_gen_seq_draw(&m->gen, m->tok, &j->seqs[b->seq[slot]], b->logits + (size_t)k * V, &j->opt,
+                                              &b->scratch, &j->out[b->seq[slot]]);
+        if (stop < 0) finish_job(m, b, j, stop);
+        else if (stop && --j->live == 0) finish_job(m, b, j, 0);
+    }
+}
+
+static void *schedule(void *arg) {
+    served_model *m = arg;
+    int S = m->gen.slots;
+    batch b = {.owner = calloc((size_t)S, sizeof *b.owner), .seq = calloc((size_t)S, sizeof(int)),
+               .slots = malloc(sizeof(int) * (size_t)S), .tokens = malloc(sizeof(int) * (size_t)S), .free_slots = S,
+               .logits = malloc(sizeof(float) * (size_t)S * (size_t)m->model.config.vocab_size)};
+    int ok = b.owner && b.seq && b.slots && b.tokens && b.logits &&
+             !ilr_sampler_scratch_init(&b.scratch, m->model.config.vocab_size);
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        while (!m->pending && !b.active && !m->stopping) pthread_cond_wait(&m->wake, &m->lock);
+        if (m->stopping && !m->pending && !b.active) {
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
+        job *admitted = NULL, **tail = &admitted;
+        while (m->pending && (!ok || m->pending->req->n <= b.free_slots)) {
+            job *j = m->pending;
+            if (!(m->pending = j->next)) m->pending_tail = NULL;
+            j->next = NULL, *tail = j, tail = &j->next;
+            if (ok) b.free_slots -= j->req->n; /* held for it until start_job places it */
+        }
+        pthread_mutex_unlock(&m->lock);
+        for (job *j = admitted, *next; j; j = next) {
+            next = j->next;
+            if (!ok) {
+                pthread_mutex_lock(&m->lock);
+                j->rc = ILR_ENOMEM, j->done = 1;
+                pthread_cond_broadcast(&m->done);
+                pthread_mutex_unlock(&m->lock);
+                continue;
+            }
+            b.free_slots += j->req->n;
+            start_job(m, &b, j);
+        }
+        if (ok) decode_step(m, &b);
+    }
+    free(b.owner), free(b.seq), free(b.slots), free(b.tokens), free(b.logits);
+    ilr_sampler_scratch_free(&b.scratch);
+    return NULL;
 }
 
 static const char *finish_reason(const ilr_gen_output *o) { return o->reason == ILR_STOP_LENGTH ? "length" : "stop"; }
@@ -391,11 +519,23 @@ static int load_model(served_model *m, const ilr_serve_model_spec *spec, const i
     m->context = opt->context ? opt->context : (ctx > 0 && ctx < 4096 ? ctx : 4096);
     if ((rc = ilr_gen_init(&m->gen, &m->model, opt->slots, m->context))) return ilr_error_prefix("model '%s'", spec->name);
     pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    pthread_cond_init(&m->done, NULL);
+    if (pthread_create(&m->scheduler, NULL, schedule, m)) return ILR_FAIL(ILR_ENOMEM, "model '%s': no thread", spec->name);
+    m->scheduler_running = 1;
     return 0;
 }
 
 static void free_model(served_model *m) {
-    if (m->gen.model) ilr_gen_free(&m->gen), pthread_mutex_destroy(&m->lock);
+    if (m->scheduler_running) {
+        pthread_mutex_lock(&m->lock);
+        m->stopping = 1;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->scheduler, NULL);
+        pthread_mutex_destroy(&m->lock), pthread_cond_destroy(&m->wake), pthread_cond_destroy(&m->done);
+    }
+    if (m->gen.model) ilr_gen_free(&m->gen);
     if (m->model.params) ilr_model_free(&m->model);
     ilr_chat_template_free(m->tmpl);
     ilr_tok_free(m->tok);
