@@ -21,6 +21,7 @@
 typedef enum { ILR_SERVE_COMPLETIONS, ILR_SERVE_CHAT } ilr_serve_kind;
 
 #define ILR_SERVE_MAX_STOP 4 /* OpenAI's limit on "stop" strings */
+#define ILR_SERVE_MAX_N 128  /* the largest "n" */
 
 typedef struct {
     ilr_serve_kind kind;

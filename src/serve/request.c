@@ -106,7 +106,7 @@ static int parse_fields(ilr_serve_request *r, const char **param) {
     if (!rc) rc = get_number(r->root, "top_p", 0, 1, 1, &r->top_p, param);
     if (!rc) rc = get_int(r->root, "max_tokens", 1, 1 << 20, &max_tokens, param);
     if (!rc && r->kind == ILR_SERVE_CHAT) rc = get_int(r->root, "max_completion_tokens", 1, 1 << 20, &max_tokens, param);
-    if (!rc) rc = get_int(r->root, "n", 1, 128, &n, param);
+    if (!rc) rc = get_int(r->root, "n", 1, ILR_SERVE_MAX_N, &n, param);
     if (!rc) rc = get_int(r->root, "seed", INT64_MIN, INT64_MAX, &seed, param);
     if (!rc) rc = get_bool(r->root, "stream", &r->stream, param);
     if (!rc && r->kind == ILR_SERVE_CHAT) rc = get_bool(r->root, "logprobs", &r->logprobs, param);

@@ -91,10 +91,31 @@ typedef struct job {
     ilr_gen_seq *seqs;     /* req->n, the scheduler's */
     ilr_gen_options opt;
     int live, done, rc;    /* sequences still generating; done and rc under the model's lock */
+    int submitted;         /* handed to the scheduler (which then owns it until done) */
+    int *published;        /* per sequence: tokens the scheduler has drawn, under the model's lock */
+    int *stopped;          /* per sequence: it has stopped (its output is final), under the model's lock */
     struct job *next;
     char id[48];
     time_t created;
+    ilr_serve_request req_store;
+    struct stream_state *stream; /* stream: true */
 } job;
+
+/* What the connection thread has sent of a streamed job: per choice, the text decoded from the tokens seen so
+ * far (acc) and how much of it went out; the events not yet read by libmicrohttpd (pending). */
+typedef struct {
+    ilr_tok_stream ts;
+    char *acc;
+    size_t len, sent;
+    int seen, finished;
+} stream_choice;
+
+struct stream_state {
+    stream_choice *choice;
+    char *pending;
+    size_t pending_len, pending_pos;
+    int started, ended;
+};
 
 static served_model *find_model(ilr_server *s, const char *name) {
     for (int i = 0; i < s->num_models; i++)
@@ -121,24 +142,47 @@ static int encode_prompt(job *j) {
     return 0;
 }
 
-/* Hands j to its model's scheduler and waits until its sequences are done. */
-static int run_job(job *j, int max_new) {
+/* Hands j to its model's scheduler. */
+static int submit_job(job *j, int max_new) {
     j->opt = (ilr_gen_options){.sampler = {(float)j->req->temperature, 0, (float)j->req->top_p, 0.0f},
                                .max_new_tokens = max_new,
                                .stop_strings = j->req->stop,
                                .num_stop_strings = j->req->num_stop,
                                .seed = j->req->has_seed ? j->req->seed : (uint64_t)time(NULL) ^ (uint64_t)j->created};
-    if (!(j->seqs = calloc((size_t)j->req->n, sizeof *j->seqs))) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    int n = j->req->n;
+    j->seqs = calloc((size_t)n, sizeof *j->seqs);
+    j->published = calloc((size_t)n, sizeof(int));
+    j->stopped = calloc((size_t)n, sizeof(int));
+    if (!j->seqs || !j->published || !j->stopped) return ILR_FAIL(ILR_ENOMEM, "out of memory");
     served_model *m = j->m;
     pthread_mutex_lock(&m->lock);
     if (m->pending_tail) m->pending_tail->next = j;
     else m->pending = j;
     m->pending_tail = j;
+    j->submitted = 1;
     pthread_cond_signal(&m->wake);
-    while (!j->done) pthread_cond_wait(&m->done, &m->lock);
     pthread_mutex_unlock(&m->lock);
-    free(j->seqs);
+    return 0;
+}
+
+/* Waits until the scheduler is done with j: 0, or its failure. */
+static int wait_job(job *j) {
+    pthread_mutex_lock(&j->m->lock);
+    while (!j->done) pthread_cond_wait(&j->m->done, &j->m->lock);
+    pthread_mutex_unlock(&j->m->lock);
     return j->rc ? ILR_FAIL(j->rc, "%s", ilr_error_name(j->rc)) : 0;
+}
+
+static void job_free(job *j) {
+    if (!j) return;
+    for (int i = 0; j->out && i < j->req->n; i++) ilr_gen_output_free(&j->out[i]);
+    if (j->stream) {
+        for (int i = 0; j->stream->choice && i < j->req->n; i++) free(j->stream->choice[i].acc);
+        free(j->stream->choice), free(j->stream->pending), free(j->stream);
+    }
+    free(j->out), free(j->prompt), free(j->seqs), free(j->published), free(j->stopped);
+    ilr_serve_request_free(&j->req_store);
+    free(j);
 }
 
 /* ---- the scheduler: continuous batching ----
@@ -244,6 +288,14 @@ static void *schedule(void *arg) {
             start_job(m, &b, j);
         }
         if (ok) decode_step(m, &b);
+        /* what streams may send now */
+        pthread_mutex_lock(&m->lock);
+        for (int slot = 0; slot < S; slot++) {
+            job *j = b.owner[slot];
+            if (j) j->published[b.seq[slot]] = j->out[b.seq[slot]].count, j->stopped[b.seq[slot]] = !j->seqs[b.seq[slot]].live;
+        }
+        pthread_cond_broadcast(&m->done);
+        pthread_mutex_unlock(&m->lock);
     }
     free(b.owner), free(b.seq), free(b.slots), free(b.tokens), free(b.logits);
     ilr_sampler_scratch_free(&b.scratch);
@@ -327,44 +379,138 @@ static json_t *chunk(const job *j, int index, json_t *delta_or_text, const char 
                      "created", (json_int_t)j->created, "model", j->req->model, "choices", choice);
 }
 
-/* The completion as server-sent events: one event per token's text for each choice, a last event per choice
- * with its finish_reason, one with the usage when stream_options.include_usage asks, then [DONE].  (The events are written once the generation is
- * done: tokens are not yet sent as they are drawn.) */
-static char *stream_response(const job *j) {
-    int chat = j->req->kind == ILR_SERVE_CHAT, rc = 0;
-    char *text = calloc(1, 1), piece[1024];
-    size_t len = 0;
-    for (int i = 0; !rc && i < j->req->n; i++) {
-        const ilr_gen_output *o = &j->out[i];
-        if (chat) rc = add_event(&text, &len, chunk(j, i, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
-        ilr_tok_stream ts;
-        ilr_tok_stream_init(&ts);
-        size_t sent = 0;
-        for (int t = 0; !rc && t < o->count && sent < o->text_len; t++) {
-            if (!ilr_tok_piece(j->m->tok, o->ids[t])) continue;
-            int n = ilr_tok_stream_push(j->m->tok, &ts, o->ids[t], piece, sizeof piece);
-            if (n <= 0) continue;
-            size_t take = sent + (size_t)n > o->text_len ? o->text_len - sent : (size_t)n;
-            json_t *s = json_stringn(o->text + sent, take);
-            sent += take;
-            if (s) rc = add_event(&text, &len, chunk(j, i, chat ? json_pack("{s:o}", "content", s) : s, NULL));
-        }
-        if (!rc && sent < o->text_len) /* anything the token walk did not cover */
-            rc = add_event(&text, &len, chunk(j, i, chat ? json_pack("{s:s%}", "content", o->text + sent, o->text_len - sent)
-                                                         : json_stringn(o->text + sent, o->text_len - sent), NULL));
-        if (!rc) rc = add_event(&text, &len, chunk(j, i, chat ? json_object() : json_string(""), finish_reason(o)));
+static int add_text_event(const job *j, int k, const char *text, size_t len) {
+    struct stream_state *st = j->stream;
+    json_t *t = json_stringn(text, len);
+    if (!t) return 0;
+    return add_event(&st->pending, &st->pending_len, chunk(j, k, j->req->kind == ILR_SERVE_CHAT ? json_pack("{s:o}", "content", t) : t, NULL));
+}
+
+/* How much of choice k's text may go out before the sequence stops: not the last (longest stop - 1) bytes, nor
+ * anything from a stop string on (the final text is cut there), nor half a UTF-8 character. */
+static size_t safe_length(const job *j, const stream_choice *c) {
+    size_t hold = 0, safe;
+    for (int i = 0; i < j->req->num_stop; i++)
+        if (strlen(j->req->stop[i]) > hold + 1) hold = strlen(j->req->stop[i]) - 1;
+    safe = c->len > hold ? c->len - hold : 0;
+    for (int i = 0; i < j->req->num_stop; i++) {
+        const char *at = c->acc ? memmem(c->acc, c->len, j->req->stop[i], strlen(j->req->stop[i])) : NULL;
+        if (at && (size_t)(at - c->acc) < safe) safe = (size_t)(at - c->acc);
     }
-    json_t *last = rc || !j->req->include_usage ? NULL : chunk(j, 0, chat ? json_object() : json_string(""), NULL);
-    if (last) json_object_set_new(last, "choices", json_array()), json_object_set_new(last, "usage", usage(j));
-    if (!rc && last) rc = add_event(&text, &len, last);
-    char *grown = rc ? NULL : realloc(text, len + 15);
-    if (!grown) return free(text), NULL;
-    memcpy(grown + len, "data: [DONE]\n\n", 15);
-    return grown;
+    while (safe > c->sent && safe < c->len && ((unsigned char)c->acc[safe] & 0xC0) == 0x80) safe--;
+    return safe;
+}
+
+/* Decodes choice k's tokens [seen, count) into its text (as the engine's sampling loop decodes them). */
+static int decode_new(const job *j, stream_choice *c, const ilr_gen_output *o, int count) {
+    char piece[1024];
+    for (; c->seen < count; c->seen++) {
+        int id = o->ids[c->seen];
+        if (!ilr_tok_piece(j->m->tok, id)) continue;
+        int n = ilr_tok_stream_push(j->m->tok, &c->ts, id, piece, sizeof piece);
+        if (n < 0) return n;
+        char *grown = realloc(c->acc, c->len + (size_t)n + 1);
+        if (!grown) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+        c->acc = grown;
+        memcpy(c->acc + c->len, piece, (size_t)n);
+        c->len += (size_t)n;
+    }
+    return 0;
+}
+
+/* Waits for the scheduler's next step and turns what it drew into events: a text event per choice that has new
+ * safe text, its finish event when it has stopped, and at the end the usage (if asked) and [DONE]. */
+static int stream_advance(job *j) {
+    struct stream_state *st = j->stream;
+    int n = j->req->n, chat = j->req->kind == ILR_SERVE_CHAT, rc = 0, done, count[ILR_SERVE_MAX_N], stopped[ILR_SERVE_MAX_N];
+    pthread_mutex_lock(&j->m->lock);
+    for (;;) {
+        int news = 0;
+        done = j->done;
+        for (int k = 0; k < n; k++) {
+            count[k] = done ? j->out[k].count : j->published[k];
+            stopped[k] = done || j->stopped[k];
+            news |= count[k] > st->choice[k].seen || (stopped[k] && !st->choice[k].finished);
+        }
+        if (done || news || !st->started) break;
+        pthread_cond_wait(&j->m->done, &j->m->lock);
+    }
+    pthread_mutex_unlock(&j->m->lock);
+    if (!st->started && chat)
+        for (int k = 0; k < n && !rc; k++)
+            rc = add_event(&st->pending, &st->pending_len, chunk(j, k, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+    st->started = 1;
+    if (done && j->rc) {
+        rc = add_event(&st->pending, &st->pending_len, json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
+                                                                 "generation failed", "type", "server_error", "param", "code"));
+        for (int k = 0; k < n; k++) st->choice[k].finished = 1;
+    }
+    for (int k = 0; k < n && !rc; k++) {
+        stream_choice *c = &st->choice[k];
+        const ilr_gen_output *o = &j->out[k];
+        if (c->finished) continue;
+        if (stopped[k]) { /* its text is final: the rest of it, then its finish */
+            if (o->text_len > c->sent) rc = add_text_event(j, k, o->text + c->sent, o->text_len - c->sent);
+            c->sent = o->text_len, c->finished = 1;
+            if (!rc) rc = add_event(&st->pending, &st->pending_len, chunk(j, k, chat ? json_object() : json_string(""), finish_reason(o)));
+            continue;
+        }
+        if ((rc = decode_new(j, c, o, count[k]))) break;
+        size_t safe = safe_length(j, c);
+        if (safe > c->sent) rc = add_text_event(j, k, c->acc + c->sent, safe - c->sent), c->sent = safe;
+    }
+    if (!rc && done) {
+        json_t *last = j->req->include_usage && !j->rc ? chunk(j, 0, chat ? json_object() : json_string(""), NULL) : NULL;
+        if (last) json_object_set_new(last, "choices", json_array()), json_object_set_new(last, "usage", usage(j));
+        if (last) rc = add_event(&st->pending, &st->pending_len, last);
+        char *grown = rc ? NULL : realloc(st->pending, st->pending_len + 15);
+        if (!grown) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+        memcpy(grown + st->pending_len, "data: [DONE]\n\n", 15);
+        st->pending = grown, st->pending_len += 14, st->ended = 1;
+    }
+    return rc;
+}
+
+/* libmicrohttpd's reader of a streamed answer (the connection's thread: it may wait). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    job *j = cls;
+    struct stream_state *st = j->stream;
+    while (st->pending_pos == st->pending_len) {
+        if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        st->pending_len = st->pending_pos = 0;
+        if (stream_advance(j)) return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = st->pending_len - st->pending_pos < max ? st->pending_len - st->pending_pos : max;
+    memcpy(buf, st->pending + st->pending_pos, n);
+    st->pending_pos += n;
+    return (ssize_t)n;
+}
+
+/* The stream is over (sent, or the client went away): the job is freed once the scheduler is done with it. */
+static void stream_free(void *cls) {
+    job *j = cls;
+    wait_job(j);
+    job_free(j);
+}
+
+/* Answers j as server-sent events as its tokens are drawn; on success the response owns j. */
+static enum MHD_Result start_stream(struct MHD_Connection *c, job *j, int *owned) {
+    if (!(j->stream = calloc(1, sizeof *j->stream)) || !(j->stream->choice = calloc((size_t)j->req->n, sizeof *j->stream->choice)))
+        return MHD_NO;
+    for (int k = 0; k < j->req->n; k++) ilr_tok_stream_init(&j->stream->choice[k].ts);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, j, stream_free);
+    if (!r) return MHD_NO;
+    *owned = 1;
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ok = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ok;
 }
 
 /* Encodes, checks the context, generates and answers an admitted request. */
-static enum MHD_Result answer_job(struct MHD_Connection *c, job *j) {
+static enum MHD_Result answer_job(struct MHD_Connection *c, job *j, int *owned) {
     if (encode_prompt(j)) return send_error(c, 400, ilr_last_error(), j->req->kind == ILR_SERVE_CHAT ? "messages" : "prompt", NULL);
     int room = j->m->context - j->prompt_len;
     char message[256];
@@ -376,26 +522,32 @@ static enum MHD_Result answer_job(struct MHD_Connection *c, job *j) {
     }
     int max_new = j->req->max_tokens ? j->req->max_tokens : (room < 256 ? room : 256);
     j->out = calloc((size_t)j->req->n, sizeof *j->out);
-    if (!j->out || run_job(j, max_new)) {
-        snprintf(message, sizeof message, "generation failed: %s", j->out ? ilr_last_error() : "out of memory");
+    if (!j->out || submit_job(j, max_new)) return send_error(c, 500, "out of memory", NULL, NULL);
+    if (j->req->stream) return start_stream(c, j, owned);
+    if (wait_job(j)) {
+        snprintf(message, sizeof message, "generation failed: %s", ilr_last_error());
         return send_error(c, 500, message, NULL, NULL);
     }
-    if (j->req->stream) return send_text(c, 200, stream_response(j), "text/event-stream");
     return send_json(c, 200, full_response(j));
 }
 
 static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c, connection_state *cs, ilr_serve_kind kind) {
-    ilr_serve_request req;
+    job *j = calloc(1, sizeof *j);
     const char *param;
-    if (ilr_serve_request_parse(&req, kind, cs->body ? cs->body : "", cs->len, &param))
-        return send_error(c, 400, ilr_last_error(), param, NULL);
-    job j = {.s = s, .req = &req, .created = time(NULL)};
+    if (!j) return MHD_NO;
+    j->req = &j->req_store, j->s = s, j->created = time(NULL);
+    if (ilr_serve_request_parse(j->req, kind, cs->body ? cs->body : "", cs->len, &param)) {
+        enum MHD_Result ok = send_error(c, 400, ilr_last_error(), param, NULL);
+        free(j);
+        return ok;
+    }
     enum MHD_Result ok;
     char message[256];
-    if (!(j.m = find_model(s, req.model))) {
-        snprintf(message, sizeof message, "the model '%.200s' does not exist (GET /v1/models lists them)", req.model);
+    int owned = 0; /* by a streamed response */
+    if (!(j->m = find_model(s, j->req->model))) {
+        snprintf(message, sizeof message, "the model '%.200s' does not exist (GET /v1/models lists them)", j->req->model);
         ok = send_error(c, 404, message, "model", "model_not_found");
-    } else if (req.n > s->opt.slots) {
+    } else if (j->req->n > s->opt.slots) {
         snprintf(message, sizeof message, "'n' must be at most %d on this server (--slots)", s->opt.slots);
         ok = send_error(c, 400, message, "n", NULL);
     } else {
@@ -404,20 +556,20 @@ static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c
         unsigned long long id = s->next_id++;
         s->in_flight += admitted;
         pthread_mutex_unlock(&s->lock);
-        snprintf(j.id, sizeof j.id, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", id);
+        snprintf(j->id, sizeof j->id, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", id);
         cs->admitted = admitted;
         if (!admitted) {
             snprintf(message, sizeof message, "the server is busy: %d requests are queued or running; retry later",
                      s->opt.max_queue);
             ok = send_error(c, 503, message, NULL, "queue_full");
         } else {
-            ok = answer_job(c, &j);
+            ok = answer_job(c, j, &owned);
         }
     }
-    for (int i = 0; j.out && i < req.n; i++) ilr_gen_output_free(&j.out[i]);
-    free(j.out);
-    free(j.prompt);
-    ilr_serve_request_free(&req);
+    if (!owned) {
+        if (j->submitted) wait_job(j); /* the answer failed: wait until the scheduler lets go of it */
+        job_free(j);
+    }
     return ok;
 }
 
