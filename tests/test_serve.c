@@ -329,6 +329,8 @@ static void test_errors(void **state) {
     } cases[] = {
         {"/v1/completions", "{\"model\": \"tiny\", \"prompt\": ", 400, NULL, NULL},
         {"/v1/completions", "[1, 2]", 400, NULL, NULL},
+        /* found by fuzz/serve_request.c: the parser's message quotes bytes that are not UTF-8 */
+        {"/v1/chat/completions", "{\"model\":\"a\",\"messages\":[],\"top\":\"\\\xd3\x91\xdd\x82", 400, NULL, NULL},
         {"/v1/completions", "{\"model\": \"nope\", \"prompt\": \"a\"}", 404, "model", "model_not_found"},
         {"/v1/completions", "{\"prompt\": \"a\"}", 400, "model", NULL},
         {"/v1/completions", "{\"model\": \"tiny\"}", 400, "prompt", NULL},

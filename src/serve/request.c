@@ -147,8 +147,18 @@ void ilr_serve_request_free(ilr_serve_request *r) {
 }
 
 char *ilr_serve_error_json(const char *message, const char *type, const char *param, const char *code) {
-    json_t *e = json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message", message, "type", type, "param", param,
-                          "code", code);
+    /* a message may quote the body, which need not be UTF-8: then its other bytes become '?' */
+    json_t *m = json_string(message);
+    if (!m) {
+        char *ascii = strdup(message);
+        for (char *p = ascii; p && *p; p++)
+            if ((unsigned char)*p >= 0x80) *p = '?';
+        m = ascii ? json_string(ascii) : NULL;
+        free(ascii);
+    }
+    json_t *e = m ? json_pack("{s:{s:o, s:s, s:s?, s:s?}}", "error", "message", m, "type", type, "param", param, "code",
+                              code)
+                  : NULL;
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
     json_decref(e);
     return text;
