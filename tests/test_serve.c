@@ -479,6 +479,15 @@ static void test_concurrent_equals_alone(void **state) {
         pthread_create(&t[i], NULL, post_concurrent, &c[i]);
     }
     for (int i = 0; i < R; i++) pthread_join(t[i], NULL);
+    /* a streaming client that goes away after its first bytes: its request runs out, the server stops cleanly */
+    int fd = connect_to(ilr_serve_port(server));
+    const char *req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 86\r\n\r\n"
+                      "{\"model\": \"tiny\", \"prompt\": \"go\", \"max_tokens\": 90, \"n\": 4, \"stream\": true, \"seed\": 1}";
+    assert_int_equal(strlen(strstr(req, "{")), 86);
+    send(fd, req, strlen(req), MSG_NOSIGNAL);
+    char first[64];
+    assert_true(recv(fd, first, sizeof first, 0) > 0);
+    close(fd);
     ilr_serve_stop(server);
     int compared = 0;
     for (int i = 0; i < R; i++) {
