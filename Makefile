@@ -50,7 +50,8 @@ ifeq ($(shell command -v pkg-config),)
 $(error pkg-config is missing: apt-get install pkg-config (or run scripts/deps.sh))
 endif
 DEP_PAIRS := jansson:libjansson-dev cmocka:libcmocka-dev openblas:libopenblas-openmp-dev \
-             libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev yaml-0.1:libyaml-dev
+             libpcre2-8:libpcre2-dev libutf8proc:libutf8proc-dev yaml-0.1:libyaml-dev \
+             libmicrohttpd:libmicrohttpd-dev
 ifeq ($(MPI),1)
 DEP_PAIRS += ompi-c:libopenmpi-dev
 endif
@@ -75,7 +76,7 @@ BUILD := build/release
 OPT := -O3 $(MARCH) -g
 endif
 
-PKGS := jansson openblas libpcre2-8 libutf8proc yaml-0.1
+PKGS := jansson openblas libpcre2-8 libutf8proc yaml-0.1 libmicrohttpd
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
               -fopenmp $(OPT) -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS)) -Wl,-rpath,$(OPENBLAS_DIR) -fopenmp -lm $(LDLIBS)
@@ -92,7 +93,7 @@ NVCC_FLAGS := -std=c++17 -O3 $(CUDA_ARCH) -Iinclude -Xcompiler -Wall,-Wextra,-Wn
 endif
 
 LIB_SRC := $(wildcard src/base/*.c src/model/*.c src/kernels/cpu/*.c src/tokenizer/*.c src/generate/*.c src/reward/*.c \
-                     src/data/*.c src/rl/*.c src/ilr/*.c src/eval/*.c)
+                     src/data/*.c src/rl/*.c src/ilr/*.c src/eval/*.c src/serve/*.c)
 CUDA_C_SRC := src/model/transformer_cuda.c src/generate/engine_cuda.c
 CU_SRC := $(wildcard src/kernels/cuda/*.cu)
 ifeq ($(CUDA),1)
@@ -144,8 +145,15 @@ $(BUILD)/ilr: $(BUILD)/src/cli/main.o $(CLI_OBJ) $(BUILD)/libilr.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(CLI_OBJ) $(BUILD)/libilr.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDLIBS_ALL)
 
+# tests/serve_openai.py: `ilr serve` driven by the official openai client, where its venv exists
+# (bash tests/fixtures/openai_venv.sh makes it); with T=name only when "serve_openai" contains name
+OPENAI_PY := build/openai-venv/bin/python
 test: $(BUILD)/run_tests $(BUILD)/ilr
 	ILR_BIN=$(BUILD)/ilr $(BUILD)/run_tests $(T)
+ifneq ($(if $(T),$(findstring $(T),serve_openai),all),)
+	@if [ -x $(OPENAI_PY) ]; then $(OPENAI_PY) tests/serve_openai.py $(BUILD)/ilr; \
+	 else echo "serve_openai: skipped: no $(OPENAI_PY) (bash tests/fixtures/openai_venv.sh makes it)"; fi
+endif
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libilr.a
 	@mkdir -p $(dir $@)

@@ -12,6 +12,7 @@ packages=(
   libpcre2-dev      # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
   libutf8proc-dev   # tokenizer NFC normalisation
   libyaml-dev       # experiment configs (YAML)
+  libmicrohttpd-dev # ilr serve: the HTTP server (OpenAI-compatible API)
   clang             # make fuzz (libFuzzer)
   libclang-rt-14-dev
   python3           # regenerating test corpora; the code-execution sandbox runs /usr/bin/python3

@@ -26,7 +26,7 @@ static void expect_output(const char *phrase) {
 static void test_help_for_every_command(void **state) {
     (void)state;
     const char *commands[] = {"init", "inspect", "convert", "tokenize", "tokenizer", "generate", "chat", "score",
-                              "data", "grade", "sandbox", "sft", "train", "eval", "experiment", "interact", "world", "irt", "report", "plot",
+                              "data", "grade", "sandbox", "sft", "train", "eval", "experiment", "interact", "serve", "world", "irt", "report", "plot",
                               "bench", "demo"};
     enum { N = sizeof commands / sizeof *commands };
     assert_int_equal(run_cli("--help", NULL), 0);

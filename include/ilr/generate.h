@@ -117,6 +117,22 @@ typedef struct {
 
 void ilr_gen_output_free(ilr_gen_output *out);
 
+/* One sequence of the sampling loop, for a caller that schedules sequences itself (a server batching requests
+ * that come and go): ilr_generate is these steps over waves of prompts. */
+typedef struct {
+    int slot;
+    int live;        /* 0 once stopped */
+    ilr_rng rng;     /* stream `stream` of opt->seed (offset by opt->stream_offset), as ilr_generate's k-th */
+    ilr_tok_stream stream;
+} ilr_gen_seq;
+
+/* A sequence in slot (its prompt already there) drawing from RNG stream `stream`; allocates out. */
+int ilr_gen_seq_start(ilr_gen_seq *s, int slot, uint64_t stream, const ilr_gen_options *opt, ilr_gen_output *out);
+/* Draws s's next token from its logits (V) and records it in out: 1 when s has now stopped (eos, stop token or
+ * string, length), 0 when it goes on, or a negative ILR_E*.  The caller forwards the token into s's slot next. */
+int ilr_gen_seq_draw(ilr_generator *g, const ilr_tokenizer *tok, ilr_gen_seq *s, const float *logits,
+                     const ilr_gen_options *opt, ilr_sampler_scratch *scratch, ilr_gen_output *out);
+
 /* Generates G samples for each of num_prompts prompts (token ids), G sequences sharing one prefill per
  * prompt; out has num_prompts * G entries (prompt-major).  tokenizer may be NULL when there are no stop
  * strings and no text is wanted.  Results depend only on the seed, never on batch composition; on the GPU they

@@ -33,6 +33,7 @@ static const command commands[] = {
     {"eval", ilr_cmd_eval, "one model alone on benchmarks: every answer recorded, greedy/avg@k/pass@k/maj@k with intervals"},
     {"experiment", ilr_cmd_experiment, "a grid of runs (methods x seeds x agents) and every model evaluated alone; resumable"},
     {"interact", ilr_cmd_interact, "agents answer together at inference time (single, idea3, debate); each graded"},
+    {"serve", ilr_cmd_serve, "models behind an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)"},
     {"world", ilr_cmd_world, "the synthetic reasoning world: `world gen` writes problems, SFT and Idea3 data (JSON lines)"},
     {"irt", ilr_cmd_irt, "item response theory: `irt collect` gathers answers, `irt fit` fits abilities and difficulties (1PL)"},
     {"report", ilr_cmd_report, "report.html (inline SVG), report.md and report.json of a run, an eval or an experiment"},

@@ -41,6 +41,7 @@ int ilr_cmd_plot(int argc, char **argv);
 int ilr_cmd_report(int argc, char **argv);
 int ilr_cmd_irt_collect(int argc, char **argv); /* ilr irt collect (src/cli/cmd_irt_collect.c) */
 int ilr_cmd_interact(int argc, char **argv);
+int ilr_cmd_serve(int argc, char **argv);
 int ilr_cmd_eval(int argc, char **argv);
 int ilr_cmd_irt(int argc, char **argv);
 int ilr_cmd_experiment(int argc, char **argv);

@@ -20,16 +20,8 @@ void ilr_gen_output_free(ilr_gen_output *out) {
     memset(out, 0, sizeof *out);
 }
 
-typedef struct {
-    int index;        /* into out */
-    int slot;
-    int live;
-    ilr_rng rng;
-    ilr_tok_stream stream;
-} sequence;
-
 /* Appends text of the new token and checks the stop strings; returns 1 when one now occurs. */
-static int append_text(const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o, int id, const ilr_gen_options *opt) {
+static int append_text(const ilr_tokenizer *tok, ilr_gen_seq *s, ilr_gen_output *o, int id, const ilr_gen_options *opt) {
     char piece[1024];
     /* an id the tokenizer lacks (a model's vocabulary padded past the tokenizer's, as Qwen2.5's is) decodes to
      * nothing, as Hugging Face's decode skips it */
@@ -57,8 +49,24 @@ static int append_text(const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o,
     return 0;
 }
 
+static int alloc_output(ilr_gen_output *o, int max_new) {
+    memset(o, 0, sizeof *o);
+    o->ids = malloc(sizeof(int) * (size_t)max_new);
+    o->logprobs = malloc(sizeof(float) * (size_t)max_new);
+    return o->ids && o->logprobs ? 0 : ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+}
+
+int ilr_gen_seq_start(ilr_gen_seq *s, int slot, uint64_t stream, const ilr_gen_options *opt, ilr_gen_output *out) {
+    memset(s, 0, sizeof *s);
+    s->slot = slot;
+    s->live = 1;
+    ilr_rng_init(&s->rng, opt->seed, opt->stream_offset + stream);
+    ilr_tok_stream_init(&s->stream);
+    return alloc_output(out, opt->max_new_tokens);
+}
+
 /* Records token id (drawn with its log-probability) for sequence s; returns 1 when s stops. */
-static int take_token(ilr_generator *g, const ilr_tokenizer *tok, sequence *s, ilr_gen_output *o, int id, float lp,
+static int take_token(ilr_generator *g, const ilr_tokenizer *tok, ilr_gen_seq *s, ilr_gen_output *o, int id, float lp,
                       const ilr_gen_options *opt) {
     o->ids[o->count] = id;
     o->logprobs[o->count++] = lp;
@@ -75,11 +83,14 @@ static int take_token(ilr_generator *g, const ilr_tokenizer *tok, sequence *s, i
     return 0;
 }
 
-static int alloc_output(ilr_gen_output *o, int max_new) {
-    memset(o, 0, sizeof *o);
-    o->ids = malloc(sizeof(int) * (size_t)max_new);
-    o->logprobs = malloc(sizeof(float) * (size_t)max_new);
-    return o->ids && o->logprobs ? 0 : ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+int ilr_gen_seq_draw(ilr_generator *g, const ilr_tokenizer *tok, ilr_gen_seq *s, const float *logits,
+                     const ilr_gen_options *opt, ilr_sampler_scratch *scratch, ilr_gen_output *out) {
+    float lp;
+    int id = ilr_sample(logits, g->model->config.vocab_size, &opt->sampler, &s->rng, scratch, &lp);
+    int stop = take_token(g, tok, s, out, id, lp, opt);
+    if (stop < 0) return ilr_last_error_code();
+    s->live = !stop;
+    return stop;
 }
 
 /* One wave: prompts [first, first + count) with G samples each, all in slots at once. */
@@ -87,13 +98,14 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
                     int count, int G, const ilr_gen_options *opt, ilr_gen_output *out, float *logits,
                     ilr_sampler_scratch *scratch) {
     int V = g->model->config.vocab_size, n = count * G, rc = 0;
-    sequence *seq = calloc((size_t)n, sizeof *seq);
+    ilr_gen_seq *seq = calloc((size_t)n, sizeof *seq);
+    int *index = malloc(sizeof(int) * (size_t)n); /* sequence i's output: out[index[i]] */
     int *slots = malloc(sizeof(int) * (size_t)n), *tokens = malloc(sizeof(int) * (size_t)n);
     int on_device = ilr_gen_samples_on_device(g, &opt->sampler);
     int *drawn = malloc(sizeof(int) * (size_t)n);
     float *drawn_lp = malloc(sizeof(float) * (size_t)n);
     double *uniforms = malloc(sizeof(double) * (size_t)n);
-    if (!seq || !slots || !tokens || !drawn || !drawn_lp || !uniforms) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+    if (!seq || !index || !slots || !tokens || !drawn || !drawn_lp || !uniforms) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
     for (int p = 0; p < count && !rc; p++) {
         int base = p * G;
         ilr_gen_reset_slot(g, base);
@@ -102,26 +114,18 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
                           first + p, lens[first + p], opt->max_new_tokens, g->max_len);
         if (!rc) rc = ilr_gen_prefill(g, base, prompts[first + p], lens[first + p], logits);
         for (int j = 0; j < G && !rc; j++) {
-            sequence *s = &seq[base + j];
-            s->index = (first + p) * G + j;
-            s->slot = base + j;
-            s->live = 1;
-            ilr_rng_init(&s->rng, opt->seed, opt->stream_offset + (uint64_t)s->index);
-            ilr_tok_stream_init(&s->stream);
+            ilr_gen_seq *s = &seq[base + j];
+            index[base + j] = (first + p) * G + j;
             if (j) ilr_gen_copy_slot(g, base, base + j);
-            if ((rc = alloc_output(&out[s->index], opt->max_new_tokens))) break;
-            float lp;
-            int id = ilr_sample(logits, V, &opt->sampler, &s->rng, scratch, &lp);
-            int stop = take_token(g, tok, s, &out[s->index], id, lp, opt);
-            if (stop < 0) rc = ilr_last_error_code();
-            s->live = !stop;
-            tokens[base + j] = id;
+            if ((rc = ilr_gen_seq_start(s, base + j, (uint64_t)index[base + j], opt, &out[index[base + j]]))) break;
+            int stop = ilr_gen_seq_draw(g, tok, s, logits, opt, scratch, &out[index[base + j]]);
+            if (stop < 0) rc = stop;
         }
     }
     while (!rc) {
         int live = 0;
         for (int i = 0; i < n; i++)
-            if (seq[i].live) slots[live] = seq[i].slot, tokens[live] = out[seq[i].index].ids[out[seq[i].index].count - 1], live++;
+            if (seq[i].live) slots[live] = seq[i].slot, tokens[live] = out[index[i]].ids[out[index[i]].count - 1], live++;
         if (!live) break;
         if (on_device) { /* the device draws: each live sequence's uniform from its own stream, as ilr_sample would */
             for (int i = 0, k = 0; i < n; i++)
@@ -133,16 +137,20 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
         if (rc) break;
         for (int i = 0, k = 0; i < n && !rc; i++) {
             if (!seq[i].live) continue;
-            float lp;
-            int id = on_device ? (lp = drawn_lp[k], drawn[k]) : ilr_sample(logits + (size_t)k * V, V, &opt->sampler,
-                                                                          &seq[i].rng, scratch, &lp);
+            int stop;
+            if (on_device) {
+                stop = take_token(g, tok, &seq[i], &out[index[i]], drawn[k], drawn_lp[k], opt);
+                if (stop < 0) stop = ilr_last_error_code();
+                else seq[i].live = !stop;
+            } else {
+                stop = ilr_gen_seq_draw(g, tok, &seq[i], logits + (size_t)k * V, opt, scratch, &out[index[i]]);
+            }
             k++;
-            int stop = take_token(g, tok, &seq[i], &out[seq[i].index], id, lp, opt);
-            if (stop < 0) rc = ilr_last_error_code();
-            seq[i].live = !stop;
+            if (stop < 0) rc = stop;
         }
     }
     free(seq);
+    free(index);
     free(slots);
     free(tokens);
     free(drawn);
