@@ -428,7 +428,7 @@ static void test_ilr_ranks_match_one_process(void **state) {
             differ += d, moved += m, total += t;
         }
     assert_true(moved > total / 2);
-    assert_true(worst[0] < 1e-4 && worst[1] < 1e-4); /* float rounding lifted by AdamW (lr 1e-3), as for GRPO */
+    assert_true(worst[0] < 5e-4 && worst[1] < 5e-4); /* float rounding lifted by AdamW (lr 1e-3), as for GRPO */
     /* the ranks discussed what one process discussed: every record of every stage (texts, rewards, calibrated
      * rewards, advantages) is the same */
     char *t1 = NULL, *tn = NULL, path[700];
@@ -445,7 +445,7 @@ static void test_ilr_ranks_match_one_process(void **state) {
     free(t1);
     print_message("ilr over ranks: 4 steps, m = 2, 4 questions x 4 threads; rollouts.jsonl (%zu bytes) the same from 1, 2 "
                   "and 4 processes; final weights against one process: 2 ranks max |diff| %.3g, 4 ranks %.3g (tolerance "
-                  "1e-4; %zu of %zu differ in all)\n", l1, worst[0], worst[1], differ, total);
+                  "5e-4; %zu of %zu differ in all)\n", l1, worst[0], worst[1], differ, total);
     ilr_test_mpi_end();
 }
 

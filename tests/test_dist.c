@@ -132,22 +132,24 @@ static void test_grpo_ranks_match_one_process(void **state) {
     double d4 = ilr_test_weights_compare(run4, run1, fx.model, &differ4, &moved, &total);
     size_t differ_mb;
     double dmb = ilr_test_weights_compare(run_mb, run1, fx.model, &differ_mb, &moved, &total);
+    int same = steps_logged_alike(run1, run2) + steps_logged_alike(run1, run4);
+    print_message("dist grpo: 8 steps of 6 questions x 4 completions, lr 1e-3; final weights against one process: "
+                  "2 ranks max |diff| %.3g (%zu of %zu differ), 4 ranks %.3g (%zu differ); one process with micro-batches "
+                  "of 3 instead of 10: %.3g; tolerance 5e-4; rewards and lengths alike in %d of 16 steps of the 2 "
+                  "rank-runs' logs; %zu weights moved\n", d2, differ2, total, d4, differ4, dmb, same, moved);
     assert_true(moved > total / 2); /* the weights moved: the comparison says something */
     /* the ranks add their gradients in rank order, one process in micro-batch order: float rounding apart, which
      * AdamW lifts to a fraction of a step where a gradient nearly cancels (one process with micro-batches of 3
-     * differs as much).  Tolerance: 10% of one step of the learning rate (1e-3).  A different sample anywhere would
-     * move weights by whole steps. */
-    assert_true(d2 < 1e-4);
-    assert_true(d4 < 1e-4);
-    assert_true(dmb < 1e-4);
+     * differs the same way).  How far that goes depends on the kernels' rounding: measured 2e-5 to 1.7e-4 over
+     * builds (the 4-rank run with OpenBLAS alone reached 1.7e-4).  Tolerance: half of one step of the learning
+     * rate (1e-3); that the ranks sampled what one process sampled is checked exactly below (rewards and lengths
+     * of every step), and a different sample would move weights by whole steps. */
+    assert_true(d2 < 5e-4);
+    assert_true(d4 < 5e-4);
+    assert_true(dmb < 5e-4);
     /* rank 0 alone wrote the runs, each step once; and the ranks sampled what one process sampled: every step's
      * mean reward and mean completion length are the same numbers */
-    int same = steps_logged_alike(run1, run2) + steps_logged_alike(run1, run4);
     assert_int_equal(same, 16);
-    print_message("dist grpo: 8 steps of 6 questions x 4 completions, lr 1e-3; final weights against one process: "
-                  "2 ranks max |diff| %.3g (%zu of %zu differ), 4 ranks %.3g (%zu differ); one process with micro-batches "
-                  "of 3 instead of 10: %.3g; tolerance 1e-4; rewards and lengths of all 8 steps alike in the 3 logs; %zu weights moved\n",
-                  d2, differ2, total, d4, differ4, dmb, moved);
     ilr_test_rmtree(fx.dir);
     ilr_test_mpi_end();
 }
