@@ -11,7 +11,7 @@ void ilr_adamw_update(float *params, const float *grads, float *m, float *v, siz
     float decay = (float)(1.0 - (double)hp->lr * hp->weight_decay), step_size = (float)(hp->lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2), one_b1 = (float)(1.0 - hp->beta1), one_b2 = (float)(1.0 - hp->beta2);
     float b2 = hp->beta2, eps = hp->eps;
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i], p = params[i] * decay;
         float mi = m[i] + one_b1 * (g - m[i]);
@@ -42,6 +42,6 @@ double ilr_grad_norm(const float *g, size_t n) {
 
 /* g (n) *= s. */
 void ilr_scale(float *g, size_t n, float s) {
-#pragma omp parallel for simd if (n > 65536)
+#pragma omp parallel for simd if (parallel : n > 65536)
     for (size_t i = 0; i < n; i++) g[i] *= s;
 }
