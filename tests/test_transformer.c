@@ -417,6 +417,18 @@ static void test_forward_only(void **state) {
                       (double)full.arena.capacity / 1048576, (a - (double)full.arena.capacity) / 1048576,
                       b / 1048576, 100 * b / a);
         assert_true(b < 0.5 * a);
+        /* ilr inspect's estimate for one sequence of T tokens against what a 1 x T training state reserves
+         * once it has its AdamW moments: the estimate's training memory less the parameters */
+        ilr_transformer one;
+        assert_int_equal(ilr_transformer_init(&one, &m, 1, cases[i].T), 0);
+        assert_int_equal(ilr_transformer_alloc_moments(&one), 0);
+        ilr_memory_estimate est;
+        ilr_model_memory_estimate(&cfg, cases[i].T, &est);
+        double estimated = (double)(est.training - est.params), reserved = (double)ilr_transformer_bytes(&one);
+        print_message("%s, 1 x %d: estimated %.2f MiB beside the parameters, reserved %.2f MiB\n", cases[i].shape,
+                      cases[i].T, estimated / 1048576, reserved / 1048576);
+        assert_true(estimated == reserved);
+        ilr_transformer_free(&one);
         ilr_transformer_free(&full);
         ilr_transformer_free(&fwd);
         ilr_model_free(&m);

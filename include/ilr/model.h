@@ -152,10 +152,11 @@ typedef struct {
     int64_t kv_cache_per_token;
     int64_t inference;      /* weights + KV cache for max(seq) tokens of batch 1 */
     int64_t training_state; /* weights + gradients + AdamW m and v */
-    int64_t activations_per_token;
+    int64_t activations_per_token; /* what a training state for 1 x seq reserves, per token */
     int64_t training;       /* state + activations for batch 1 x seq */
 } ilr_memory_estimate;
 
+/* (src/model/transformer.c: sized with the training state's own layout) */
 void ilr_model_memory_estimate(const ilr_model_config *cfg, int seq, ilr_memory_estimate *out);
 
 #endif

@@ -114,18 +114,3 @@ int64_t ilr_config_param_count(const ilr_model_config *c) {
     }
     return total;
 }
-
-/* Activations kept for backward per token, in floats: per layer the two norm inputs and rstds, q, k, v,
- * attention output, the MLP's gate, up and product; plus embeddings and the final norm.  Attention
- * scores are recomputed or chunked, so they are not counted; nor are the vocabulary-chunked logits. */
-void ilr_model_memory_estimate(const ilr_model_config *c, int seq, ilr_memory_estimate *out) {
-    int64_t P = ilr_config_param_count(c), H = c->hidden_size, I = c->intermediate_size;
-    int64_t q = (int64_t)c->num_heads * c->head_dim, kv = (int64_t)c->num_kv_heads * c->head_dim;
-    out->params = P * 4;
-    out->kv_cache_per_token = 2 * (int64_t)c->num_layers * kv * 4;
-    out->inference = out->params + out->kv_cache_per_token * seq;
-    out->training_state = out->params * 4;
-    int64_t per_layer = 2 * (H + 1) + q + 2 * kv + q + H + 3 * I + H;
-    out->activations_per_token = (per_layer * c->num_layers + 2 * H) * 4;
-    out->training = out->training_state + out->activations_per_token * seq;
-}

@@ -87,6 +87,30 @@ static void layout(ilr_transformer *tr, ilr_arena *arena, size_t *total) {
 
 typedef enum { KEEP_ALL_ACTIVATIONS, FORWARD_ONLY, RECOMPUTE } activation_mode;
 
+/* Logit chunks of at most 16M floats (64 MiB), at least 256 vocabulary rows. */
+static int vocab_chunk(const ilr_model_config *c, int B, int T) {
+    size_t chunk = (16u << 20) / ((size_t)B * T);
+    return (int)(chunk < 256 ? 256 : chunk > (size_t)c->vocab_size ? (size_t)c->vocab_size : chunk);
+}
+
+/* ilr inspect's figures.  The activations are what a training state for 1 x seq tokens reserves (the same
+ * layout, sized without allocating): every layer's activations, attention probabilities included, the
+ * logit chunk and the backward's scratch (which holds a T x T buffer per OpenMP thread). */
+void ilr_model_memory_estimate(const ilr_model_config *c, int seq, ilr_memory_estimate *out) {
+    int64_t P = ilr_config_param_count(c), kv = (int64_t)c->num_kv_heads * c->head_dim;
+    out->params = P * 4;
+    out->kv_cache_per_token = 2 * (int64_t)c->num_layers * kv * 4;
+    out->inference = out->params + out->kv_cache_per_token * seq;
+    out->training_state = out->params * 4;
+    size_t arena = 0;
+    ilr_model model = {.config = *c};
+    ilr_transformer tr = {.model = &model, .max_B = 1, .max_T = seq, .vocab_chunk = vocab_chunk(c, 1, seq)};
+    if (seq > 0 && (tr.layers = calloc((size_t)c->num_layers, sizeof *tr.layers))) layout(&tr, NULL, &arena);
+    free(tr.layers);
+    out->activations_per_token = seq > 0 ? (int64_t)(arena / (size_t)seq) : 0;
+    out->training = out->training_state + (int64_t)arena;
+}
+
 static int init(ilr_transformer *tr, ilr_model *model, int B, int T, activation_mode mode) {
     memset(tr, 0, sizeof *tr);
     const ilr_model_config *c = &model->config;
@@ -97,9 +121,7 @@ static int init(ilr_transformer *tr, ilr_model *model, int B, int T, activation_
     tr->forward_only = mode == FORWARD_ONLY;
     tr->recompute = mode == RECOMPUTE;
     tr->temperature = tr->last_temperature = 1.0f;
-    /* Logit chunks of at most 16M floats (64 MiB), at least 256 vocabulary rows. */
-    size_t chunk = (16u << 20) / ((size_t)B * T);
-    tr->vocab_chunk = (int)(chunk < 256 ? 256 : chunk > (size_t)c->vocab_size ? (size_t)c->vocab_size : chunk);
+    tr->vocab_chunk = vocab_chunk(c, B, T);
     tr->layers = calloc((size_t)c->num_layers, sizeof *tr->layers);
     if (!tr->layers) return ILR_FAIL(ILR_ENOMEM, "transformer: out of memory");
     size_t total = 0;
