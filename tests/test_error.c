@@ -23,6 +23,11 @@ static void test_error_prefix_and_clear(void **state) {
     ILR_FAIL(ILR_ENOTFOUND, "missing tensor 'x'");
     assert_int_equal(ilr_error_prefix("loading %s", "dir"), ILR_ENOTFOUND);
     assert_string_equal(ilr_last_error(), "loading dir: missing tensor 'x'");
+    /* a message that already starts with the context is not prefixed again ("models/x: models/x: ...") */
+    assert_int_equal(ilr_error_prefix("loading %s", "dir"), ILR_ENOTFOUND);
+    assert_string_equal(ilr_last_error(), "loading dir: missing tensor 'x'");
+    assert_int_equal(ilr_error_prefix("loading"), ILR_ENOTFOUND);
+    assert_string_equal(ilr_last_error(), "loading: loading dir: missing tensor 'x'");
     ilr_error_clear();
     assert_int_equal(ilr_last_error_code(), 0);
     assert_string_equal(ilr_last_error(), "");

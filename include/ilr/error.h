@@ -23,7 +23,8 @@ int ilr_error_set(int code, const char *src_file, int src_line, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 #define ILR_FAIL(code, ...) ilr_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
 
-/* Prepends "context: " to the current message (e.g. the directory being loaded); returns the current code. */
+/* Prepends "context: " to the current message (e.g. the directory being loaded), unless the message starts
+ * with it already; returns the current code. */
 int ilr_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 const char *ilr_last_error(void);          /* the message, "" if none */

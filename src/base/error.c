@@ -28,6 +28,8 @@ int ilr_error_prefix(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
+    size_t len = strlen(prefix);
+    if (strncmp(error_message, prefix, len) == 0 && error_message[len] == ':') return error_code; /* named already */
     snprintf(joined, sizeof joined, "%s: %s", prefix, error_message);
     memcpy(error_message, joined, sizeof error_message - 1);
     error_message[sizeof error_message - 1] = 0;

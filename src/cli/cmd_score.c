@@ -88,7 +88,7 @@ static void print_scores(const ilr_transformer *tr, const score_lines *s, int fi
 static int score_all(ilr_model *m, const score_lines *s, int batch) {
     ilr_transformer tr;
     int B = batch < s->n ? batch : s->n, T = s->max_len;
-    int rc = ilr_transformer_init(&tr, m, B, T);
+    int rc = ilr_transformer_init_forward_only(&tr, m, B, T); /* no backward: one layer's activations, no gradients */
     if (rc) return rc;
     int *tokens = calloc((size_t)B * T, sizeof(int)), *targets = malloc(sizeof(int) * (size_t)B * T);
     int *lengths = malloc(sizeof(int) * (size_t)B);
