@@ -715,11 +715,11 @@ static double swiglu_loss(void *p) {
     return dot64(c->out, c->R, c->n);
 }
 
-/* Cached attention (generation) against a float64 softmax: rows of two sequences at various positions, grouped
- * heads, head sizes that take the AVX2 paths (32, 64: multiples of 8, contexts not multiples of 8) and the
- * scalar ones (20). */
-static void check_attention_cached(ilr_rng *rng, int HD) {
-    enum { SEQS = 2, ROWS = 45, NH = 6, NKV = 2, N = 4 };
+/* Cached attention (generation) against a float64 softmax: rows of two sequences at various positions, head
+ * sizes that take the AVX2 paths (32, 64: multiples of 8, contexts not multiples of 8) and the scalar ones
+ * (20); 3, 1 and 10 query heads per kv head. */
+static void check_attention_cached(ilr_rng *rng, int HD, int NH, int NKV) {
+    enum { SEQS = 2, ROWS = 45, N = 4 };
     int group = NH / NKV, seq[N] = {0, 1, 1, 0}, pos[N] = {0, 7, 44, 17};
     size_t KD = (size_t)NKV * HD;
     float *kc = randn(rng, SEQS * ROWS * KD, 1.0f), *vc = randn(rng, SEQS * ROWS * KD, 1.0f);
@@ -745,7 +745,7 @@ static void check_attention_cached(ilr_rng *rng, int HD) {
             }
         }
     char what[64];
-    snprintf(what, sizeof what, "attention over KV caches, head size %d", HD);
+    snprintf(what, sizeof what, "attention over KV caches, head size %d, %d heads on %d", HD, NH, NKV);
     expect_close(what, out, want, (size_t)N * NH * HD, 1e-5);
     tfree_all();
 }
@@ -754,9 +754,12 @@ static void test_attention_cached(void **state) {
     (void)state;
     ilr_rng rng;
     ilr_rng_init(&rng, 13, 1);
-    check_attention_cached(&rng, 32);
-    check_attention_cached(&rng, 64);
-    check_attention_cached(&rng, 20);
+    const int heads[][2] = {{6, 2}, {4, 4}, {10, 1}};
+    for (int k = 0; k < 3; k++) {
+        check_attention_cached(&rng, 32, heads[k][0], heads[k][1]);
+        check_attention_cached(&rng, 64, heads[k][0], heads[k][1]);
+        check_attention_cached(&rng, 20, heads[k][0], heads[k][1]);
+    }
 }
 
 static void test_swiglu(void **state) {
