@@ -97,12 +97,16 @@ int ilr_serve_encode(const served_model *m, const ilr_serve_request *req, int **
 enum MHD_Result ilr_serve_send_json(struct MHD_Connection *c, unsigned status, json_t *j);
 enum MHD_Result ilr_serve_send_error(struct MHD_Connection *c, unsigned status, const char *message, const char *param,
                                      const char *code);
-/* Counts a request in (1) or answers 503 (0); the connection's `completed` counts it out. */
-int ilr_serve_admit(ilr_server *s, unsigned long long *id);
+/* Counts a request in against max_queue and names it (chatcmpl-N, cmpl-N): 1, or 0 when the queue is full (then
+ * ilr_serve_send_busy answers 503).  The connection's end counts an admitted request out. */
+int ilr_serve_admit(ilr_server *s, ilr_serve_kind kind, char id[48]);
+enum MHD_Result ilr_serve_send_busy(struct MHD_Connection *c, const ilr_server *s);
 
-/* discussion.c: whether model names a discussion ("idea3:..." or "debate:..."), and its answer. */
+/* discussion.c: whether model names a discussion ("idea3:..." or "debate:..."), and its answer (*admitted set
+ * when it was counted in). */
 int ilr_serve_is_discussion(const char *model);
-enum MHD_Result ilr_serve_answer_discussion(ilr_server *s, struct MHD_Connection *c, ilr_serve_request *req, int *admitted);
+enum MHD_Result ilr_serve_answer_discussion(ilr_server *s, struct MHD_Connection *c, const ilr_serve_request *req,
+                                            int *admitted);
 /* Loads the discussion prompts at start (a warning, not a failure, when the default ones are missing). */
 int ilr_serve_discussion_init(ilr_server *s);
 void ilr_serve_discussion_free(ilr_server *s);

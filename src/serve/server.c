@@ -313,6 +313,22 @@ static enum MHD_Result answer_job(struct MHD_Connection *c, job *j, int *owned) 
     return ilr_serve_send_json(c, 200, full_response(j));
 }
 
+int ilr_serve_admit(ilr_server *s, ilr_serve_kind kind, char id[48]) {
+    pthread_mutex_lock(&s->lock);
+    int admitted = s->in_flight < s->opt.max_queue;
+    unsigned long long n = s->next_id++;
+    s->in_flight += admitted;
+    pthread_mutex_unlock(&s->lock);
+    snprintf(id, 48, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", n);
+    return admitted;
+}
+
+enum MHD_Result ilr_serve_send_busy(struct MHD_Connection *c, const ilr_server *s) {
+    char message[160];
+    snprintf(message, sizeof message, "the server is busy: %d requests are queued or running; retry later", s->opt.max_queue);
+    return ilr_serve_send_error(c, 503, message, NULL, "queue_full");
+}
+
 static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c, connection_state *cs, ilr_serve_kind kind) {
     job *j = calloc(1, sizeof *j);
     const char *param;
@@ -326,27 +342,16 @@ static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c
     enum MHD_Result ok;
     char message[256];
     int owned = 0; /* by a streamed response */
-    if (!(j->m = ilr_serve_find_model(s, j->req->model))) {
+    if (!ilr_serve_find_model(s, j->req->model) && ilr_serve_is_discussion(j->req->model)) {
+        ok = ilr_serve_answer_discussion(s, c, j->req, &cs->admitted);
+    } else if (!(j->m = ilr_serve_find_model(s, j->req->model))) {
         snprintf(message, sizeof message, "the model '%.200s' does not exist (GET /v1/models lists them)", j->req->model);
         ok = ilr_serve_send_error(c, 404, message, "model", "model_not_found");
     } else if (j->req->n > s->opt.slots) {
         snprintf(message, sizeof message, "'n' must be at most %d on this server (--slots)", s->opt.slots);
         ok = ilr_serve_send_error(c, 400, message, "n", NULL);
     } else {
-        pthread_mutex_lock(&s->lock);
-        int admitted = s->in_flight < s->opt.max_queue;
-        unsigned long long id = s->next_id++;
-        s->in_flight += admitted;
-        pthread_mutex_unlock(&s->lock);
-        snprintf(j->id, sizeof j->id, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", id);
-        cs->admitted = admitted;
-        if (!admitted) {
-            snprintf(message, sizeof message, "the server is busy: %d requests are queued or running; retry later",
-                     s->opt.max_queue);
-            ok = ilr_serve_send_error(c, 503, message, NULL, "queue_full");
-        } else {
-            ok = answer_job(c, j, &owned);
-        }
+        ok = (cs->admitted = ilr_serve_admit(s, kind, j->id)) ? answer_job(c, j, &owned) : ilr_serve_send_busy(c, s);
     }
     if (!owned) {
         if (j->submitted) ilr_serve_job_wait(j); /* the answer failed: wait until the scheduler lets go of it */
@@ -479,6 +484,7 @@ static void free_model(served_model *m) {
 static void free_server(ilr_server *s) {
     for (int i = 0; i < s->num_models; i++) free_model(&s->models[i]);
     free(s->models);
+    ilr_serve_discussion_free(s);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -504,6 +510,7 @@ int ilr_serve_start(ilr_server **out, const ilr_serve_model_spec *models, int nu
         if (!rc) rc = load_model(&s->models[i], &models[i], &s->opt);
         s->num_models = i + 1;
     }
+    if (!rc) rc = ilr_serve_discussion_init(s);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->opt.port)};
     if (!rc && inet_pton(AF_INET, s->opt.host, &addr.sin_addr) != 1)
         rc = ILR_FAIL(ILR_EINVAL, "serve: --host must be an IPv4 address such as 127.0.0.1, not '%s'", s->opt.host);
