@@ -62,6 +62,15 @@ json_t *serve_post(int port, const char *path, const char *body, int want_status
     return j;
 }
 
+int serve_completion_refused(int port, const char *body) {
+    int status;
+    char *r = serve_http(port, "POST", "/v1/completions", body, &status);
+    if (status == 503) ilr_test_expect_contains(r, "\"code\":\"queue_full\"");
+    else assert_int_equal(status, 200);
+    free(r);
+    return status == 503;
+}
+
 void serve_add_chat_template(const char *dir) {
     static const char chatml[] =
         "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "
@@ -73,4 +82,10 @@ void serve_add_chat_template(const char *dir) {
     json_object_set_new(cfg, "chat_template", json_string(chatml));
     assert_int_equal(json_dump_file(cfg, path, 0), 0);
     json_decref(cfg);
+}
+
+int serve_stop_and_remove(ilr_server *server, const char *dir) {
+    ilr_serve_stop(server);
+    ilr_test_rmtree(dir);
+    return 0;
 }

@@ -4,6 +4,8 @@
 
 #include <jansson.h>
 
+#include "ilr/serve.h"
+
 /* A connected socket to 127.0.0.1:port (60 s receive timeout), or -1. */
 int serve_connect(int port);
 /* Reads until the server closes: the whole response, NUL-terminated (malloc'ed); its status in *status. */
@@ -12,7 +14,11 @@ char *serve_read_all(int fd, int *status);
 char *serve_http(int port, const char *method, const char *path, const char *body, int *status);
 /* POSTs body and parses the JSON answer, asserting the status. */
 json_t *serve_post(int port, const char *path, const char *body, int want_status);
+/* POSTs body to /v1/completions: 1 when the server refused it with 503 queue_full, 0 when it answered 200. */
+int serve_completion_refused(int port, const char *body);
 /* Gives the model directory's tokenizer_config.json a ChatML chat template. */
 void serve_add_chat_template(const char *dir);
+/* A group's teardown: stops the server, removes the test's directory; 0. */
+int serve_stop_and_remove(ilr_server *server, const char *dir);
 
 #endif

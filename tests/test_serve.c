@@ -50,9 +50,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    ilr_serve_stop(fx.server);
-    ilr_test_rmtree(fx.dir);
-    return 0;
+    return serve_stop_and_remove(fx.server, fx.dir);
 }
 
 /* POSTs body to the fixture's server and parses the JSON answer, asserting the status. */
@@ -378,10 +376,7 @@ static void test_queue_full(void **state) {
         pthread_t t;
         pthread_create(&t, NULL, bg_post, &long_one);
         usleep(20000);
-        int status;
-        char *r = serve_http(fx.port, "POST", "/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"b\", \"max_tokens\": 1}", &status);
-        if (status == 503) ilr_test_expect_contains(r, "\"code\":\"queue_full\""), busy = 1;
-        free(r);
+        busy = serve_completion_refused(fx.port, "{\"model\": \"tiny\", \"prompt\": \"b\", \"max_tokens\": 1}");
         pthread_join(t, NULL);
         assert_int_equal(long_one.status, 200);
     }
