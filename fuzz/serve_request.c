@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             continue;
         }
         assert(r.model && r.n >= 1 && r.num_stop <= ILR_SERVE_MAX_STOP);
+        assert(r.rounds >= 1 && r.rounds <= 16 && r.max_peer_tokens >= 1 && (r.compete == 0 || r.compete == 1));
         for (int i = 0; i < r.num_messages; i++) assert(strlen(r.messages[i].content) < size);
         for (int i = 0; i < r.num_stop; i++) assert(r.stop[i][0]);
         ilr_serve_request_free(&r);

@@ -2,9 +2,10 @@
 """`ilr serve` driven by the official `openai` Python client on loopback (run by `make test` when
 build/openai-venv exists: bash tests/fixtures/openai_venv.sh makes it).
 
-A tiny random Llama with the trained test tokenizer and a ChatML template is served; the client lists the
-models, asks for chat and text completions (greedy output must equal `ilr generate`'s for the same prompt),
-streams, asks for n > 1 with a seed, uses stop strings, and gets the errors it should.
+A tiny random Llama with the trained test tokenizer and a ChatML template is served (twice, as two agents);
+the client lists the models, asks for chat and text completions (greedy output must equal `ilr generate`'s for
+the same prompt), streams, asks for n > 1 with a seed, uses stop strings, gets the errors it should, and runs a
+discussion model (idea3:tiny+twin), whose transcript it reads from the response's extra field.
 
 usage: serve_openai.py ILR_BINARY
 """
@@ -54,7 +55,8 @@ def main():
         cfg["chat_template"] = CHATML
         json.dump(cfg, open(cfg_path, "w"))
         port = free_port()
-        server = subprocess.Popen([ilr, "serve", "--model", "tiny=" + model, "--port", str(port), "--slots", "4"],
+        server = subprocess.Popen([ilr, "serve", "--model", "tiny=" + model, "--model", "twin=" + model, "--port", str(port),
+                                   "--slots", "4", "--context", "1024"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         for _ in range(300):
             try:
@@ -65,7 +67,7 @@ def main():
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=60)
         print(f"serve_openai: openai {openai.__version__} against ilr serve on port {port}")
 
-        check([m.id for m in client.models.list().data] == ["tiny"], "models.list() gives ['tiny']")
+        check([m.id for m in client.models.list().data] == ["tiny", "twin"], "models.list() gives ['tiny', 'twin']")
 
         prompt = "The sum of 3 and 4 is"
         gen = subprocess.run([ilr, "generate", "--model", model, "--prompt", prompt, "--temperature", "0",
@@ -107,6 +109,24 @@ def main():
             check(False, "temperature 5 refused")
         except openai.BadRequestError as e:
             check(e.status_code == 400 and e.body["param"] == "temperature", "temperature 5: BadRequestError naming it")
+        d = client.chat.completions.create(model="idea3:tiny+twin", messages=[{"role": "user", "content": "What is 2 + 3?"}],
+                                           max_tokens=8, extra_body={"discussion": {"max_peer_tokens": 32}})
+        disc = d.model_extra["discussion"]
+        check(len(d.choices) == 2 and [c.model_extra["agent"] for c in d.choices] == ["tiny", "twin"],
+              "discussion idea3:tiny+twin: one choice per agent, each naming its agent")
+        check(disc["protocol"] == "idea3" and [(t["agent"], t["stage"]) for t in disc["transcript"]] ==
+              [("tiny", "share"), ("twin", "share"), ("tiny", "analyse"), ("twin", "analyse"), ("tiny", "fuse"), ("twin", "fuse")],
+              "discussion: the transcript in the extra field, share / analyse / fuse per agent")
+        check([c.message.content for c in d.choices] == [disc["transcript"][4]["content"], disc["transcript"][5]["content"]],
+              "discussion: each choice is its agent's fused answer")
+        # the same weights under two names answer alike: the agents' shared answers are the same text
+        check(disc["transcript"][0]["content"] == disc["transcript"][1]["content"] and d.usage.completion_tokens > 0,
+              "discussion: two agents with the same weights share the same answer; usage counts every message")
+        try:
+            client.chat.completions.create(model="idea3:tiny+tiny", messages=msgs)
+            check(False, "a repeated agent refused")
+        except openai.BadRequestError as e:
+            check(e.status_code == 400 and e.body["param"] == "model", "idea3:tiny+tiny: BadRequestError naming 'model'")
         print("serve_openai: all checks passed")
         return 0
     except (AssertionError, openai.OpenAIError, subprocess.CalledProcessError) as e:

@@ -21,6 +21,7 @@
 #include "ilr/error.h"
 #include "ilr/generate.h"
 #include "ilr/serve.h"
+#include "serve_client.h"
 #include "test_util.h"
 
 typedef struct {
@@ -31,10 +32,6 @@ typedef struct {
 
 static fixture fx;
 
-static const char chatml_jinja[] =
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "
-    "'\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-
 static int setup(void **state) {
     (void)state;
     char out[4096];
@@ -42,13 +39,7 @@ static int setup(void **state) {
     snprintf(fx.model, sizeof fx.model, "%s/m", fx.dir);
     assert_int_equal(ilr_test_cli(out, sizeof out, "init", "--arch", "llama", "--shape", "tiny", "-o", fx.model, "--tokenizer",
                                   "tests/data/tokenizer/trained/qwen2", "--vocab-size", "1024", "--seed", "7", NULL), 0);
-    char path[400];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", fx.model);
-    json_t *cfg = json_load_file(path, 0, NULL);
-    assert_non_null(cfg);
-    json_object_set_new(cfg, "chat_template", json_string(chatml_jinja));
-    assert_int_equal(json_dump_file(cfg, path, 0), 0);
-    json_decref(cfg);
+    serve_add_chat_template(fx.model);
     ilr_serve_model_spec spec = {"tiny", fx.model};
     ilr_serve_options opt = {.port = 0, .slots = 4, .context = 96, .max_body = 4096, .timeout_s = 1, .max_queue = 1};
     assert_int_equal(ilr_serve_start(&fx.server, &spec, 1, &opt), 0);
@@ -59,65 +50,11 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    ilr_serve_stop(fx.server);
-    ilr_test_rmtree(fx.dir);
-    return 0;
+    return serve_stop_and_remove(fx.server, fx.dir);
 }
 
-/* ---- a plain HTTP client ---- */
-
-static int connect_to(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a)) return close(fd), -1;
-    return fd;
-}
-
-/* Reads until the server closes: the whole response, NUL-terminated (malloc'ed); its status in *status. */
-static char *read_all(int fd, int *status) {
-    size_t len = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    for (ssize_t n; (n = recv(fd, buf + len, cap - len - 1, 0)) > 0;) {
-        len += (size_t)n;
-        if (cap - len < 4096) buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    close(fd);
-    *status = 0;
-    sscanf(buf, "HTTP/1.1 %d", status);
-    return buf;
-}
-
-static char *http(int port, const char *method, const char *path, const char *body, int *status) {
-    int fd = connect_to(port);
-    assert_true(fd >= 0);
-    char head[512];
-    size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                                        "Content-Length: %zu\r\n\r\n", method, path, blen);
-    assert_int_equal(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
-    if (blen) assert_int_equal(send(fd, body, blen, MSG_NOSIGNAL), (ssize_t)blen);
-    return read_all(fd, status);
-}
-
-/* POSTs body and parses the JSON answer, asserting the status. */
-static json_t *post(const char *path, const char *body, int want_status) {
-    int status;
-    char *resp = http(fx.port, "POST", path, body, &status);
-    const char *json = strstr(resp, "\r\n\r\n");
-    if (status != want_status || !json) print_error("status %d, wanted %d:\n%s\n", status, want_status, resp);
-    assert_int_equal(status, want_status);
-    json_error_t err;
-    json_t *j = json_loads(json + 4, JSON_ALLOW_NUL, &err);
-    if (!j) print_error("not JSON (%s):\n%s\n", err.text, json + 4);
-    assert_non_null(j);
-    free(resp);
-    return j;
-}
+/* POSTs body to the fixture's server and parses the JSON answer, asserting the status. */
+static json_t *post(const char *path, const char *body, int want_status) { return serve_post(fx.port, path, body, want_status); }
 
 /* ---- what the engine says for the same request ---- */
 
@@ -168,20 +105,20 @@ static const char *choice_finish(json_t *resp, int i) {
 static void test_health_and_models(void **state) {
     (void)state;
     int status;
-    char *r = http(fx.port, "GET", "/health", NULL, &status);
+    char *r = serve_http(fx.port, "GET", "/health", NULL, &status);
     assert_int_equal(status, 200);
     ilr_test_expect_contains(r, "{\"status\":\"ok\"}");
     free(r);
-    r = http(fx.port, "GET", "/v1/models", NULL, &status);
+    r = serve_http(fx.port, "GET", "/v1/models", NULL, &status);
     assert_int_equal(status, 200);
     ilr_test_expect_contains(r, "\"id\":\"tiny\"");
     ilr_test_expect_contains(r, "\"context_length\":96");
     free(r);
-    r = http(fx.port, "GET", "/v1/nothing", NULL, &status);
+    r = serve_http(fx.port, "GET", "/v1/nothing", NULL, &status);
     assert_int_equal(status, 404);
     ilr_test_expect_contains(r, "\"code\":\"not_found\"");
     free(r);
-    r = http(fx.port, "GET", "/v1/completions", NULL, &status);
+    r = serve_http(fx.port, "GET", "/v1/completions", NULL, &status);
     assert_int_equal(status, 405);
     free(r);
 }
@@ -258,7 +195,7 @@ static void test_stop_string(void **state) {
 /* Adds up the texts of a streamed answer's events: the chat deltas' content or the completions' text. */
 static void stream_text(const char *path, const char *body, char *text, size_t cap, int *events, int *finished, int *usage) {
     int status;
-    char *r = http(fx.port, "POST", path, body, &status);
+    char *r = serve_http(fx.port, "POST", path, body, &status);
     assert_int_equal(status, 200);
     ilr_test_expect_contains(r, "Content-Type: text/event-stream");
     ilr_test_expect_contains(r, "data: [DONE]\n\n");
@@ -385,7 +322,7 @@ static void test_oversized_and_truncated(void **state) {
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "code")), "request_too_large");
     json_decref(r);
     /* chunked, so no Content-Length announces it */
-    int fd = connect_to(fx.port), status;
+    int fd = serve_connect(fx.port), status;
     const char *head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
     send(fd, head, strlen(head), MSG_NOSIGNAL);
     for (int i = 0; i < 3; i++) {
@@ -394,27 +331,27 @@ static void test_oversized_and_truncated(void **state) {
         send(fd, size, strlen(size), MSG_NOSIGNAL), send(fd, big, 3000, MSG_NOSIGNAL), send(fd, "\r\n", 2, MSG_NOSIGNAL);
     }
     send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL);
-    char *resp = read_all(fd, &status);
+    char *resp = serve_read_all(fd, &status);
     assert_int_equal(status, 413);
     free(resp);
     free(big);
     /* truncated: Content-Length 100, 10 bytes sent, then the client goes away */
-    fd = connect_to(fx.port);
+    fd = serve_connect(fx.port);
     head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\": ";
     send(fd, head, strlen(head), MSG_NOSIGNAL);
     close(fd);
     /* slow loris: half a request line, then nothing; the server closes it after its 1 s timeout */
-    fd = connect_to(fx.port);
+    fd = serve_connect(fx.port);
     send(fd, "GET /heal", 9, MSG_NOSIGNAL);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    resp = read_all(fd, &status);
+    resp = serve_read_all(fd, &status);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double waited = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     print_message("a slow client was cut off after %.2f s (timeout 1 s)\n", waited);
     assert_true(waited >= 0.5 && waited < 10);
     free(resp);
-    resp = http(fx.port, "GET", "/health", NULL, &status);
+    resp = serve_http(fx.port, "GET", "/health", NULL, &status);
     assert_int_equal(status, 200);
     free(resp);
 }
@@ -426,7 +363,7 @@ typedef struct {
 
 static void *bg_post(void *arg) {
     bg_request *b = arg;
-    free(http(fx.port, "POST", "/v1/completions", b->body, &b->status));
+    free(serve_http(fx.port, "POST", "/v1/completions", b->body, &b->status));
     return NULL;
 }
 
@@ -439,10 +376,7 @@ static void test_queue_full(void **state) {
         pthread_t t;
         pthread_create(&t, NULL, bg_post, &long_one);
         usleep(20000);
-        int status;
-        char *r = http(fx.port, "POST", "/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"b\", \"max_tokens\": 1}", &status);
-        if (status == 503) ilr_test_expect_contains(r, "\"code\":\"queue_full\""), busy = 1;
-        free(r);
+        busy = serve_completion_refused(fx.port, "{\"model\": \"tiny\", \"prompt\": \"b\", \"max_tokens\": 1}");
         pthread_join(t, NULL);
         assert_int_equal(long_one.status, 200);
     }
@@ -457,7 +391,7 @@ typedef struct {
 
 static void *post_concurrent(void *arg) {
     concurrent_request *c = arg;
-    c->resp = http(c->port, "POST", "/v1/completions", c->body, &c->status);
+    c->resp = serve_http(c->port, "POST", "/v1/completions", c->body, &c->status);
     return NULL;
 }
 
@@ -480,7 +414,7 @@ static void test_concurrent_equals_alone(void **state) {
     }
     for (int i = 0; i < R; i++) pthread_join(t[i], NULL);
     /* a streaming client that goes away after its first bytes: its request runs out, the server stops cleanly */
-    int fd = connect_to(ilr_serve_port(server));
+    int fd = serve_connect(ilr_serve_port(server));
     const char *req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 86\r\n\r\n"
                       "{\"model\": \"tiny\", \"prompt\": \"go\", \"max_tokens\": 90, \"n\": 4, \"stream\": true, \"seed\": 1}";
     assert_int_equal(strlen(strstr(req, "{")), 86);
@@ -528,7 +462,7 @@ typedef struct {
 
 static void *bg_child_post(void *arg) {
     bg_child_request *b = arg;
-    b->resp = http(b->port, "POST", "/v1/completions",
+    b->resp = serve_http(b->port, "POST", "/v1/completions",
                    "{\"model\": \"tiny\", \"prompt\": \"a\", \"max_tokens\": 90, \"n\": 4, \"temperature\": 1, \"seed\": 3}", &b->status);
     return NULL;
 }
@@ -549,7 +483,7 @@ static void test_sigterm_graceful(void **state) {
     pid_t pid = ilr_test_spawn(bin, argv);
     int up = 0;
     for (int i = 0; i < 600 && !up; i++) {
-        int fd = connect_to(b.port);
+        int fd = serve_connect(b.port);
         if (fd >= 0) close(fd), up = 1;
         else usleep(50000);
     }
@@ -568,7 +502,7 @@ static void test_sigterm_graceful(void **state) {
     free(b.resp);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(connect_to(b.port) < 0);
+    assert_true(serve_connect(b.port) < 0);
 }
 
 static const struct CMUnitTest tests[] = {

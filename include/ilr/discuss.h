@@ -16,14 +16,24 @@
 #include "ilr/idea3.h"
 #include "ilr/task.h"
 
+#define ILR_DISCUSS_MAX_AGENTS 16
+
 typedef enum { ILR_PROTOCOL_SINGLE = 0, ILR_PROTOCOL_IDEA3 = 1, ILR_PROTOCOL_DEBATE = 2 } ilr_protocol;
+
+/* How an agent generates in place of ilr_generate(gen, ...): greedy answers to n prompts, out[k] for prompt k
+ * (a server hands them to the scheduler thread that owns the model's generator; src/serve/discussion.c). */
+typedef int (*ilr_discuss_generate_fn)(void *ctx, const int *const *prompts, const int *lens, int n,
+                                       const ilr_gen_options *opt, ilr_gen_output *out);
 
 typedef struct {
     const char *name;
-    ilr_generator *gen;
+    ilr_generator *gen;              /* NULL when generate is set */
     const ilr_tokenizer *tok;
     const ilr_chat_template *chat;   /* NULL: plain prompts */
-    const ilr_question_set *q;       /* the questions in this agent's tokens */
+    const ilr_question_set *q;       /* the questions in this agent's tokens (ilr_discuss only) */
+    ilr_discuss_generate_fn generate; /* NULL: ilr_generate on gen */
+    void *generate_ctx;
+    int max_len;                     /* tokens per sequence when gen is NULL */
 } ilr_discuss_agent;
 
 typedef struct {
@@ -37,7 +47,7 @@ typedef struct {
 
 typedef struct {
     int questions;
-    int alone[16], final[16];    /* per agent: right answers alone (the first answer) and at the end */
+    int alone[ILR_DISCUSS_MAX_AGENTS], final[ILR_DISCUSS_MAX_AGENTS];    /* per agent: right answers alone (the first answer) and at the end */
 } ilr_discuss_result;
 
 /* Discusses every question of the agents' sets (m <= 16; the sets are over one dataset).  prompts: the Idea3
@@ -48,5 +58,30 @@ int ilr_discuss(const ilr_discuss_agent *agents, int m, const ilr_task *t, const
                 const char *debate, const ilr_discuss_options *o, ilr_discuss_result *res, FILE *transcripts);
 
 const char *ilr_protocol_name(ilr_protocol p); /* "single", "idea3", "debate" */
+
+/* ---- one question, no dataset (`ilr serve`'s discussion models) ---- */
+
+enum { ILR_DISCUSS_DEBATE = 3 }; /* a message's stage after ILR_STAGE_SHARE/ANALYSE/FUSE: a debate round */
+
+typedef struct {
+    int agent;  /* who said it (an index into the agents) */
+    int stage;  /* ILR_STAGE_SHARE, ILR_STAGE_ANALYSE, ILR_STAGE_FUSE or ILR_DISCUSS_DEBATE */
+    int about;  /* analyse: the agent critiqued; debate: the round (1..R); else -1 */
+    char *text;
+} ilr_discuss_message;
+
+typedef struct {
+    ilr_discuss_message *messages; /* in the order they were said */
+    int count;
+    int *final;                    /* per agent: its last message (an index into messages) */
+} ilr_discuss_transcript;
+
+/* Discusses one question exactly as ilr_discuss discusses an item of its set: share_ids[i] (share_lens[i]
+ * tokens) is agent i's Sharing prompt (ilr_discuss: its question set's prompt), question the text the later
+ * stages quote, stance idea3's (o->stance is ignored).  Nothing is graded.  out is the caller's to free. */
+int ilr_discuss_one(const ilr_discuss_agent *agents, int m, const char *question, const int *const *share_ids,
+                    const int *share_lens, ilr_stance stance, const ilr_idea3_prompts *prompts, const char *debate,
+                    const ilr_discuss_options *o, ilr_discuss_transcript *out);
+void ilr_discuss_transcript_free(ilr_discuss_transcript *t);
 
 #endif

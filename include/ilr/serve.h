@@ -42,12 +42,17 @@ typedef struct {
     int include_usage;          /* stream_options.include_usage: a last event with the usage */
     const char *stop[ILR_SERVE_MAX_STOP];
     int num_stop;
+    int has_temperature;        /* "temperature" was given (a discussion model refuses one above 0) */
+    /* "discussion": {"rounds", "mode", "max_peer_tokens"}, the options of a discussion model (idea3:A+B) */
+    int rounds;                 /* debate: rounds after the first answers, 1..16 (default 2) */
+    int compete;                /* idea3: "mode" "coop" (0, the default) or "comp" (1) */
+    int max_peer_tokens;        /* a peer's text longer than this keeps its last tokens, >= 1 (default 512) */
 } ilr_serve_request;
 
 /* Parses a request body of `kind`.  On failure returns ILR_EINVAL (or ILR_ENOMEM) with a message for the client
  * in ilr_last_error() and *param naming the offending field (NULL when it is the body as a whole); r is then
  * empty.  Values are checked against OpenAI's ranges: temperature [0, 2], top_p (0, 1], max_tokens >= 1,
- * n [1, 128], logprobs [0, 5], stop: a string or up to 4 non-empty strings. */
+ * n [1, 128], logprobs [0, 5], stop: a string or up to 4 non-empty strings; discussion: an object. */
 int ilr_serve_request_parse(ilr_serve_request *r, ilr_serve_kind kind, const char *body, size_t len,
                             const char **param);
 void ilr_serve_request_free(ilr_serve_request *r);
@@ -71,6 +76,8 @@ typedef struct {
     int max_connections;  /* default 256 */
     int context;          /* tokens per sequence (prompt + completion); 0: the model's, at most 4096 */
     int slots;            /* sequences a model decodes together = the largest n (default 8) */
+    const char *discuss_task;    /* the discussion models' task family: math (default), code or world-arith */
+    const char *discuss_prompts; /* their templates (Idea3's and debate.txt); NULL: the family's (ilr_idea3_default_dir) */
 } ilr_serve_options;
 
 typedef struct ilr_server ilr_server;

@@ -170,7 +170,9 @@ int ilr_cmd_interact(int argc, char **argv) {
     if (!rc) rc = ilr_mkdir_p(a.out) ? ilr_last_error_code() : 0;
     if (!rc && !(mem = open_memstream(&buf, &len))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     ilr_discuss_agent da[CLI_MAX_AGENTS];
-    for (int i = 0; i < m; i++) da[i] = (ilr_discuss_agent){agents[i].name, &agents[i].gen, agents[i].tok, agents[i].chat, &agents[i].q};
+    for (int i = 0; i < m; i++)
+        da[i] = (ilr_discuss_agent){.name = agents[i].name, .gen = &agents[i].gen, .tok = agents[i].tok, .chat = agents[i].chat,
+                                    .q = &agents[i].q};
     ilr_discuss_options o = {a.protocol, (int)a.rounds, stance, (int)a.max_new, (int)a.max_peer, WAVE};
     ilr_discuss_result res;
     double t0 = ilr_time_now();

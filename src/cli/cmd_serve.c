@@ -22,6 +22,11 @@ static const char serve_help[] =
     "the context leaves), stop (a string or up to 4), n (at most --slots), seed, logprobs (completions: 0-5,\n"
     "the chosen token's only; chat: true/false), stream (server-sent events).  Errors are OpenAI's\n"
     "{\"error\": {\"message\", \"type\", \"param\", \"code\"}} with status 400, 404, 405, 413, 500 or 503.\n\n"
+    "Discussion models: \"model\": \"idea3:A+B\" or \"debate:A+B\" (2 to 16 NAMEs joined by '+') runs `ilr interact`'s\n"
+    "protocol on the question (chat: the last user message; completions: the prompt), greedily, through each\n"
+    "model's scheduler: choice i is agent i's final message, \"discussion\" the transcript; max_tokens is per\n"
+    "message; optional \"discussion\": {\"rounds\" (debate, default 2), \"mode\" (idea3: coop or comp),\n"
+    "\"max_peer_tokens\" (default 512)}.  stream, n > 1, temperature > 0, logprobs and stop get 400.\n\n"
     "  --model NAME=DIR       a model directory (tokenizer.json needed) served as NAME (repeatable)\n"
     "  --host ADDR            IPv4 address to listen on (default 127.0.0.1)\n"
     "  --port P               default 8080; 0 picks a free port (printed)\n"
@@ -30,7 +35,9 @@ static const char serve_help[] =
     "  --context N            tokens per sequence, prompt included (default: the model's, at most 4096)\n"
     "  --max-queue Q          requests queued or running at once; more get 503 (default 64)\n"
     "  --max-body BYTES       request body limit; larger get 413 (default 1048576)\n"
-    "  --timeout S            close connections idle this long (slow clients; default 15)\n";
+    "  --timeout S            close connections idle this long (slow clients; default 15)\n"
+    "  --discuss-task T       the discussion models' prompts: math (default), code or world-arith\n"
+    "  --discuss-prompts DIR  their templates (Idea3's and debate.txt; default: the task's, as ilr interact)\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -44,6 +51,7 @@ int ilr_cmd_serve(int argc, char **argv) {
         {"model", required_argument, 0, 'm'}, {"host", required_argument, 0, 'H'}, {"port", required_argument, 0, 'p'},
         {"slots", required_argument, 0, 's'}, {"context", required_argument, 0, 'c'}, {"max-queue", required_argument, 0, 'q'},
         {"max-body", required_argument, 0, 'b'}, {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"discuss-task", required_argument, 0, 'T'}, {"discuss-prompts", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     ilr_serve_model_spec models[16];
     char names[16][256];
@@ -67,6 +75,8 @@ int ilr_cmd_serve(int argc, char **argv) {
             num_models++;
             break;
         case 'H': opt.host = optarg; break;
+        case 'T': opt.discuss_task = optarg; break;
+        case 'P': opt.discuss_prompts = optarg; break;
         case 'p': rc = ilr_cli_parse_long("serve", "--port", optarg, 0, 65535, &v), opt.port = (int)v; break;
         case 's': rc = ilr_cli_parse_long("serve", "--slots", optarg, 1, 256, &v), opt.slots = (int)v; break;
         case 'c': rc = ilr_cli_parse_long("serve", "--context", optarg, 16, 1 << 20, &v), opt.context = (int)v; break;

@@ -7,7 +7,7 @@
 #include "ilr/error.h"
 #include "ilr/template.h"
 
-#define MAX_AGENTS 16
+#define MAX_AGENTS ILR_DISCUSS_MAX_AGENTS
 
 const char *ilr_protocol_name(ilr_protocol p) {
     static const char *const names[] = {"single", "idea3", "debate"};
@@ -32,12 +32,13 @@ static int answer(const ilr_discuss_agent *a, const ilr_discuss_options *o, cons
         } else {
             p[k] = ids[k], l[k] = lens[k];
         }
-        if (!rc && l[k] + o->max_new_tokens > a->gen->max_len)
+        int max_len = a->gen ? a->gen->max_len : a->max_len;
+        if (!rc && l[k] + o->max_new_tokens > max_len)
             rc = ILR_FAIL(ILR_EINVAL, "%s: a discussion prompt of %d tokens and %d new ones exceed its %d-token context "
-                          "(lower --max-peer-tokens)", a->name, l[k], o->max_new_tokens, a->gen->max_len);
+                          "(lower --max-peer-tokens)", a->name, l[k], o->max_new_tokens, max_len);
     }
     ilr_gen_options go = {.sampler = {0.0f, 0, 1.0f, 0.0f}, .max_new_tokens = o->max_new_tokens, .seed = 1};
-    if (!rc) rc = ilr_generate(a->gen, a->tok, p, l, n, 1, &go, gen);
+    if (!rc) rc = a->generate ? a->generate(a->generate_ctx, p, l, n, &go, gen) : ilr_generate(a->gen, a->tok, p, l, n, 1, &go, gen);
     for (int k = 0; k < n; k++) {
         if (!rc && !(out[k] = strdup(gen[k].text ? gen[k].text : ""))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
         ilr_gen_output_free(&gen[k]);
@@ -50,9 +51,14 @@ static int answer(const ilr_discuss_agent *a, const ilr_discuss_options *o, cons
     return rc;
 }
 
-/* The wave's state: every message of every agent on every question, in order. */
+/* The wave's state: what is discussed (each question's text, each agent's Sharing prompt, the stance) and every
+ * message of every agent on every question, in order. */
 typedef struct {
     int W, m, items[256];
+    const char *question[256];
+    const int *share_ids[MAX_AGENTS][256];
+    int share_lens[MAX_AGENTS][256];
+    ilr_stance stance[256];
     char **said[MAX_AGENTS][256]; /* said[i][w][0..count) */
     int count[MAX_AGENTS][256];
     int alone[MAX_AGENTS][256], final[MAX_AGENTS][256]; /* graded: the first answer, the last */
@@ -77,7 +83,7 @@ static int share(const ilr_discuss_agent *ag, const ilr_discuss_options *o, wave
         const int *ids[256];
         int lens[256];
         char *out[256] = {0};
-        for (int w = 0; w < s->W; w++) ids[w] = ag[i].q->ids[s->items[w]], lens[w] = ag[i].q->lens[s->items[w]];
+        for (int w = 0; w < s->W; w++) ids[w] = s->share_ids[i][w], lens[w] = s->share_lens[i][w];
         rc = answer(&ag[i], o, ids, lens, NULL, s->W, out);
         for (int w = 0; w < s->W; w++) {
             if (!rc) rc = say(s, i, w, out[w]);
@@ -88,8 +94,7 @@ static int share(const ilr_discuss_agent *ag, const ilr_discuss_options *o, wave
 }
 
 /* Idea3 after sharing: critiques of each peer, then the fused answer (the last message). */
-static int idea3(const ilr_discuss_agent *ag, const ilr_task *t, const ilr_idea3_prompts *pr, const ilr_discuss_options *o,
-                 wave_state *s) {
+static int idea3(const ilr_discuss_agent *ag, const ilr_idea3_prompts *pr, const ilr_discuss_options *o, wave_state *s) {
     int m = s->m, n = m - 1, rc = 0;
     char **prompts = calloc((size_t)s->W * n, sizeof *prompts), **out = calloc((size_t)s->W * n, sizeof *out);
     if (!prompts || !out) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
@@ -98,9 +103,8 @@ static int idea3(const ilr_discuss_agent *ag, const ilr_task *t, const ilr_idea3
             for (int l = 0; !rc && l < m; l++) {
                 if (l == i) continue;
                 char *peer = NULL;
-                ilr_stance st = o->stance ? o->stance[s->items[w]] : ILR_COOPERATE;
                 rc = clip(&ag[i], o, s->said[l][w][0], &peer);
-                if (!rc) rc = ilr_idea3_analyse_prompt(pr, st, ag[i].q->ds->items[s->items[w]].question, peer,
+                if (!rc) rc = ilr_idea3_analyse_prompt(pr, s->stance[w], s->question[w], peer,
                                                        &prompts[w * n + peer_slot(i, l)]);
                 free(peer);
             }
@@ -115,14 +119,13 @@ static int idea3(const ilr_discuss_agent *ag, const ilr_task *t, const ilr_idea3
     for (int i = 0; !rc && i < m; i++) {
         for (int w = 0; !rc && w < s->W; w++) {
             char *own = NULL, *peers[MAX_AGENTS] = {0}, *reviews[MAX_AGENTS] = {0};
-            ilr_stance st = o->stance ? o->stance[s->items[w]] : ILR_COOPERATE;
             rc = clip(&ag[i], o, s->said[i][w][0], &own);
             for (int l = 0; !rc && l < m; l++) {
                 if (l == i) continue;
                 rc = clip(&ag[i], o, s->said[l][w][0], &peers[peer_slot(i, l)]);
                 if (!rc) rc = clip(&ag[i], o, s->said[l][w][1 + peer_slot(l, i)], &reviews[peer_slot(i, l)]);
             }
-            if (!rc) rc = ilr_idea3_fuse_prompt(pr, st, ag[i].q->ds->items[s->items[w]].question, own,
+            if (!rc) rc = ilr_idea3_fuse_prompt(pr, s->stance[w], s->question[w], own,
                                                 (const char *const *)peers, (const char *const *)reviews, n, &prompts[w]);
             free(own);
             for (int k = 0; k < n; k++) free(peers[k]), free(reviews[k]);
@@ -135,7 +138,6 @@ static int idea3(const ilr_discuss_agent *ag, const ilr_task *t, const ilr_idea3
             out[w] = NULL;
         }
     }
-    (void)t;
     free(prompts);
     free(out);
     return rc;
@@ -157,7 +159,7 @@ static int debate(const ilr_discuss_agent *ag, const char *tmpl, const ilr_discu
                         len += strlen(peers[peer_slot(i, l)]) + 2;
                 if (!rc && !(joined = calloc(len, 1))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
                 for (int k = 0; !rc && k < m - 1; k++) strcat(strcat(joined, k ? "\n\n" : ""), peers[k]);
-                ilr_template_var v[3] = {{"question", ag[i].q->ds->items[s->items[w]].question}, {"own_solution", own},
+                ilr_template_var v[3] = {{"question", s->question[w]}, {"own_solution", own},
                                          {"peer_solutions", joined}};
                 if (!rc) rc = ilr_template_render(tmpl, "debate.txt", v, 3, &prompts[i * s->W + w]);
                 free(own), free(joined);
@@ -197,7 +199,7 @@ static int write_transcripts(const ilr_discuss_agent *ag, const ilr_discuss_opti
         json_object_set_new(line, "question", json_string(ag[0].q->ds->items[s->items[w]].id));
         json_object_set_new(line, "protocol", json_string(ilr_protocol_name(o->protocol)));
         if (o->protocol == ILR_PROTOCOL_IDEA3)
-            json_object_set_new(line, "mode", json_string(ilr_stance_name(o->stance ? o->stance[s->items[w]] : ILR_COOPERATE)));
+            json_object_set_new(line, "mode", json_string(ilr_stance_name(s->stance[w])));
         for (int i = 0; i < s->m; i++) {
             json_t *said = json_array();
             for (int k = 0; k < s->count[i][w]; k++) json_array_append_new(said, json_string(s->said[i][w][k]));
@@ -224,21 +226,38 @@ static void wave_free(wave_state *s) {
         }
 }
 
+/* The protocol's stages after sharing, on the wave in s. */
+static int discuss_wave(const ilr_discuss_agent *agents, const ilr_idea3_prompts *prompts, const char *debate_template,
+                        const ilr_discuss_options *o, wave_state *s) {
+    int rc = share(agents, o, s);
+    if (!rc && o->protocol == ILR_PROTOCOL_IDEA3) rc = idea3(agents, prompts, o, s);
+    if (!rc && o->protocol == ILR_PROTOCOL_DEBATE) rc = debate(agents, debate_template, o, s);
+    return rc;
+}
+
+static int check_agents(int m, ilr_protocol protocol) {
+    if (m < 1 || m > MAX_AGENTS) return ILR_FAIL(ILR_EINVAL, "interact: 1 to %d agents, not %d", MAX_AGENTS, m);
+    if (protocol != ILR_PROTOCOL_SINGLE && m < 2) return ILR_FAIL(ILR_EINVAL, "interact: a discussion needs 2 agents or more");
+    return 0;
+}
+
 int ilr_discuss(const ilr_discuss_agent *agents, int m, const ilr_task *t, const ilr_idea3_prompts *prompts,
                 const char *debate_template, const ilr_discuss_options *o, ilr_discuss_result *res, FILE *transcripts) {
     memset(res, 0, sizeof *res);
-    if (m < 1 || m > MAX_AGENTS) return ILR_FAIL(ILR_EINVAL, "interact: 1 to %d agents, not %d", MAX_AGENTS, m);
-    if (o->protocol != ILR_PROTOCOL_SINGLE && m < 2) return ILR_FAIL(ILR_EINVAL, "interact: a discussion needs 2 agents or more");
-    wave_state *s = calloc(1, sizeof *s);
-    if (!s) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    int rc = check_agents(m, o->protocol);
+    wave_state *s = rc ? NULL : calloc(1, sizeof *s);
+    if (rc || !s) return rc ? rc : ILR_FAIL(ILR_ENOMEM, "out of memory");
     s->m = m;
-    int n = agents[0].q->n, wave = o->wave < 1 ? 1 : o->wave > 256 ? 256 : o->wave, rc = 0;
+    int n = agents[0].q->n, wave = o->wave < 1 ? 1 : o->wave > 256 ? 256 : o->wave;
     for (int first = 0; !rc && first < n; first += wave) {
         s->W = n - first < wave ? n - first : wave;
-        for (int w = 0; w < s->W; w++) s->items[w] = first + w;
-        rc = share(agents, o, s);
-        if (!rc && o->protocol == ILR_PROTOCOL_IDEA3) rc = idea3(agents, t, prompts, o, s);
-        if (!rc && o->protocol == ILR_PROTOCOL_DEBATE) rc = debate(agents, debate_template, o, s);
+        for (int w = 0; w < s->W; w++) {
+            int item = s->items[w] = first + w;
+            s->question[w] = agents[0].q->ds->items[item].question;
+            s->stance[w] = o->stance ? o->stance[item] : ILR_COOPERATE;
+            for (int i = 0; i < m; i++) s->share_ids[i][w] = agents[i].q->ids[item], s->share_lens[i][w] = agents[i].q->lens[item];
+        }
+        rc = discuss_wave(agents, prompts, debate_template, o, s);
         for (int i = 0; !rc && i < m; i++) {
             rc = score(agents, t, s, i, 0, s->alone[i]);
             if (!rc) rc = score(agents, t, s, i, -1, s->final[i]);
@@ -251,4 +270,57 @@ int ilr_discuss(const ilr_discuss_agent *agents, int m, const ilr_task *t, const
     wave_free(s);
     free(s);
     return rc;
+}
+
+/* ---- one question ---- */
+
+/* Moves agent i's message k (said at stage, about) into t. */
+static void take(ilr_discuss_transcript *t, wave_state *s, int i, int k, int stage, int about) {
+    t->messages[t->count++] = (ilr_discuss_message){i, stage, about, s->said[i][0][k]};
+    s->said[i][0][k] = NULL;
+    t->final[i] = t->count - 1;
+}
+
+/* The messages of a one-question wave in the order they were said (share, then each agent's critiques, then the
+ * fusions; or share, then each debate round). */
+static int collect(const ilr_discuss_options *o, wave_state *s, ilr_discuss_transcript *t) {
+    int total = 0, m = s->m;
+    for (int i = 0; i < m; i++) total += s->count[i][0];
+    t->messages = calloc((size_t)total, sizeof *t->messages);
+    t->final = calloc((size_t)m, sizeof *t->final);
+    if (!t->messages || !t->final) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    for (int i = 0; i < m; i++) take(t, s, i, 0, ILR_STAGE_SHARE, -1);
+    if (o->protocol == ILR_PROTOCOL_IDEA3) {
+        for (int i = 0; i < m; i++)
+            for (int l = 0; l < m; l++)
+                if (l != i) take(t, s, i, 1 + peer_slot(i, l), ILR_STAGE_ANALYSE, l);
+        for (int i = 0; i < m; i++) take(t, s, i, m, ILR_STAGE_FUSE, -1);
+    }
+    for (int round = 1; o->protocol == ILR_PROTOCOL_DEBATE && round <= o->rounds; round++)
+        for (int i = 0; i < m; i++) take(t, s, i, round, ILR_DISCUSS_DEBATE, round);
+    return 0;
+}
+
+int ilr_discuss_one(const ilr_discuss_agent *agents, int m, const char *question, const int *const *share_ids,
+                    const int *share_lens, ilr_stance stance, const ilr_idea3_prompts *prompts, const char *debate_template,
+                    const ilr_discuss_options *o, ilr_discuss_transcript *out) {
+    memset(out, 0, sizeof *out);
+    int rc = check_agents(m, o->protocol);
+    wave_state *s = rc ? NULL : calloc(1, sizeof *s);
+    if (rc || !s) return rc ? rc : ILR_FAIL(ILR_ENOMEM, "out of memory");
+    s->m = m, s->W = 1, s->question[0] = question, s->stance[0] = stance;
+    for (int i = 0; i < m; i++) s->share_ids[i][0] = share_ids[i], s->share_lens[i][0] = share_lens[i];
+    rc = discuss_wave(agents, prompts, debate_template, o, s);
+    if (!rc) rc = collect(o, s, out);
+    if (rc) ilr_discuss_transcript_free(out);
+    wave_free(s);
+    free(s);
+    return rc;
+}
+
+void ilr_discuss_transcript_free(ilr_discuss_transcript *t) {
+    for (int k = 0; t->messages && k < t->count; k++) free(t->messages[k].text);
+    free(t->messages);
+    free(t->final);
+    memset(t, 0, sizeof *t);
 }

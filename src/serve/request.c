@@ -96,6 +96,23 @@ static int get_messages(ilr_serve_request *r, const char **param) {
     return 0;
 }
 
+/* "discussion": {"rounds": R, "mode": "coop" | "comp", "max_peer_tokens": N}, every key optional. */
+static int get_discussion(ilr_serve_request *r, const char **param) {
+    const json_t *d = json_object_get(r->root, "discussion");
+    if (!d || json_is_null(d)) return 0;
+    if (!json_is_object(d))
+        return bad(param, "discussion", "'%s' must be an object: {\"rounds\", \"mode\", \"max_peer_tokens\"}%s", "");
+    long long rounds = r->rounds, peer = r->max_peer_tokens;
+    int rc = get_int(d, "rounds", 1, 16, &rounds, param);
+    if (!rc) rc = get_int(d, "max_peer_tokens", 1, 1 << 20, &peer, param);
+    const json_t *mode = json_object_get(d, "mode");
+    const char *ms = json_string_value(mode);
+    if (!rc && mode && !json_is_null(mode) && (!ms || (strcmp(ms, "coop") && strcmp(ms, "comp"))))
+        rc = bad(param, "mode", "'discussion.%s' must be \"coop\" or \"comp\"%s", "");
+    r->rounds = (int)rounds, r->max_peer_tokens = (int)peer, r->compete = ms && !strcmp(ms, "comp");
+    return rc;
+}
+
 static int parse_fields(ilr_serve_request *r, const char **param) {
     const json_t *model = json_object_get(r->root, "model");
     if (!json_is_string(model) || json_string_length(model) == 0) return bad(param, "model", "'%s' is required: a string%s", "");
@@ -116,6 +133,8 @@ static int parse_fields(ilr_serve_request *r, const char **param) {
     if (!rc && so && !json_is_null(so) && !json_is_object(so))
         rc = bad(param, "stream_options", "'%s' must be an object%s", "");
     if (!rc && so) rc = get_bool(so, "include_usage", &r->include_usage, param);
+    if (!rc) rc = get_discussion(r, param);
+    r->has_temperature = json_is_number(json_object_get(r->root, "temperature"));
     r->has_seed = json_is_integer(json_object_get(r->root, "seed"));
     r->max_tokens = (int)max_tokens, r->n = (int)n, r->seed = (uint64_t)seed;
     if (r->kind == ILR_SERVE_COMPLETIONS) r->logprobs = (int)logprobs;
@@ -125,7 +144,7 @@ static int parse_fields(ilr_serve_request *r, const char **param) {
 int ilr_serve_request_parse(ilr_serve_request *r, ilr_serve_kind kind, const char *body, size_t len,
                             const char **param) {
     memset(r, 0, sizeof *r);
-    r->kind = kind, r->temperature = 1, r->top_p = 1, r->n = 1;
+    r->kind = kind, r->temperature = 1, r->top_p = 1, r->n = 1, r->rounds = 2, r->max_peer_tokens = 512;
     *param = NULL;
     json_error_t jerr;
     r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -1,9 +1,9 @@
 /* The HTTP side of `ilr serve` (ilr/serve.h): libmicrohttpd with a thread per connection, the models it
  * serves, and the OpenAI response shapes.  A request's life: its body is gathered (413 past max_body), parsed
  * (src/serve/request.c; 400), its model found (404), admitted against max_queue (503), its prompt encoded and
- * checked against the context (400), then handed to its model's scheduler thread, which batches it with the
- * other requests in flight (continuous batching), and answered as one JSON object or, with "stream": true, as
- * server-sent events. */
+ * checked against the context (400), then handed to its model's scheduler thread (src/serve/scheduler.c), which
+ * batches it with the other requests in flight (continuous batching), and answered as one JSON object or, with
+ * "stream": true, as server-sent events.  A discussion model (idea3:A+B) goes to src/serve/discussion.c. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -16,35 +16,7 @@
 #include "ilr/error.h"
 #include "ilr/generate.h"
 #include "ilr/log.h"
-#include "ilr/serve.h"
-
-typedef struct {
-    char *name;
-    ilr_model model;
-    ilr_tokenizer *tok;
-    ilr_chat_template *tmpl; /* NULL: chat requests get 400 */
-    ilr_generator gen;
-    int context;
-    /* the scheduler thread owns the generator; connection threads hand it jobs through `pending` */
-    pthread_t scheduler;
-    int scheduler_running;
-    pthread_mutex_t lock;   /* guards pending, stopping and every job's done */
-    pthread_cond_t wake;    /* a job is pending, or stop */
-    pthread_cond_t done;    /* a job is done */
-    struct job *pending, *pending_tail;
-    int stopping;
-} served_model;
-
-struct ilr_server {
-    struct MHD_Daemon *daemon;
-    served_model *models;
-    int num_models;
-    ilr_serve_options opt;
-    pthread_mutex_t lock; /* guards in_flight and next_id */
-    int in_flight;        /* admitted requests not yet answered */
-    unsigned long long next_id;
-    time_t created;
-};
+#include "serve_internal.h"
 
 typedef struct {
     char *body;
@@ -66,14 +38,14 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char
     return ok;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j) {
+enum MHD_Result ilr_serve_send_json(struct MHD_Connection *c, unsigned status, json_t *j) {
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
     json_decref(j);
     return send_text(c, status, text, "application/json");
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message, const char *param,
-                                  const char *code) {
+enum MHD_Result ilr_serve_send_error(struct MHD_Connection *c, unsigned status, const char *message, const char *param,
+                                     const char *code) {
     const char *type = status == 404 && code && !strcmp(code, "model_not_found") ? "invalid_request_error"
                        : status >= 500                                          ? "server_error"
                                                                                 : "invalid_request_error";
@@ -82,225 +54,30 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 /* ---- one generation request ---- */
 
-typedef struct job {
-    ilr_server *s;
-    served_model *m;
-    ilr_serve_request *req;
-    int *prompt, prompt_len;
-    ilr_gen_output *out;   /* req->n */
-    ilr_gen_seq *seqs;     /* req->n, the scheduler's */
-    ilr_gen_options opt;
-    int live, done, rc;    /* sequences still generating; done and rc under the model's lock */
-    int submitted;         /* handed to the scheduler (which then owns it until done) */
-    int *published;        /* per sequence: tokens the scheduler has drawn, under the model's lock */
-    int *stopped;          /* per sequence: it has stopped (its output is final), under the model's lock */
-    struct job *next;
-    char id[48];
-    time_t created;
-    ilr_serve_request req_store;
-    struct stream_state *stream; /* stream: true */
-} job;
-
-/* What the connection thread has sent of a streamed job: per choice, the text decoded from the tokens seen so
- * far (acc) and how much of it went out; the events not yet read by libmicrohttpd (pending). */
-typedef struct {
-    ilr_tok_stream ts;
-    char *acc;
-    size_t len, sent;
-    int seen, finished;
-} stream_choice;
-
-struct stream_state {
-    stream_choice *choice;
-    char *pending;
-    size_t pending_len, pending_pos;
-    int started, ended;
-};
-
-static served_model *find_model(ilr_server *s, const char *name) {
+served_model *ilr_serve_find_model(ilr_server *s, const char *name) {
     for (int i = 0; i < s->num_models; i++)
         if (!strcmp(s->models[i].name, name)) return &s->models[i];
     return NULL;
 }
 
-/* The prompt's token ids: the chat template's rendering of the messages, or the text as `ilr generate` encodes it. */
-static int encode_prompt(job *j) {
+int ilr_serve_encode(const served_model *m, const ilr_serve_request *req, int **out, int *count) {
     ilr_tok_ids ids = {0};
     int rc;
-    if (j->req->kind == ILR_SERVE_CHAT) {
-        if (!j->m->tmpl) return ILR_FAIL(ILR_EUNSUPPORTED, "model '%s' has no chat template: use /v1/completions", j->m->name);
+    if (req->kind == ILR_SERVE_CHAT) {
+        if (!m->tmpl) return ILR_FAIL(ILR_EUNSUPPORTED, "model '%s' has no chat template: use /v1/completions", m->name);
         char *text;
         size_t len;
-        rc = ilr_chat_render(j->m->tmpl, j->req->messages, j->req->num_messages, ILR_CHAT_GENERATION, &text, &len);
-        if (!rc) rc = ilr_tok_encode(j->m->tok, text, len, ILR_TOK_SPECIAL, &ids), free(text);
+        rc = ilr_chat_render(m->tmpl, req->messages, req->num_messages, ILR_CHAT_GENERATION, &text, &len);
+        if (!rc) rc = ilr_tok_encode(m->tok, text, len, ILR_TOK_SPECIAL, &ids), free(text);
     } else {
-        rc = ilr_tok_encode(j->m->tok, j->req->prompt, j->req->prompt_len, ILR_TOK_SPECIAL | ILR_TOK_ADD_SPECIAL, &ids);
+        rc = ilr_tok_encode(m->tok, req->prompt, req->prompt_len, ILR_TOK_SPECIAL | ILR_TOK_ADD_SPECIAL, &ids);
     }
     if (!rc && ids.count == 0) rc = ILR_FAIL(ILR_EINVAL, "the prompt is empty");
     if (rc) return ilr_tok_ids_free(&ids), rc;
-    j->prompt = ids.ids, j->prompt_len = ids.count;
+    *out = ids.ids, *count = ids.count;
     return 0;
 }
 
-/* Hands j to its model's scheduler. */
-static int submit_job(job *j, int max_new) {
-    j->opt = (ilr_gen_options){.sampler = {(float)j->req->temperature, 0, (float)j->req->top_p, 0.0f},
-                               .max_new_tokens = max_new,
-                               .stop_strings = j->req->stop,
-                               .num_stop_strings = j->req->num_stop,
-                               .seed = j->req->has_seed ? j->req->seed : (uint64_t)time(NULL) ^ (uint64_t)j->created};
-    int n = j->req->n;
-    j->seqs = calloc((size_t)n, sizeof *j->seqs);
-    j->published = calloc((size_t)n, sizeof(int));
-    j->stopped = calloc((size_t)n, sizeof(int));
-    if (!j->seqs || !j->published || !j->stopped) return ILR_FAIL(ILR_ENOMEM, "out of memory");
-    served_model *m = j->m;
-    pthread_mutex_lock(&m->lock);
-    if (m->pending_tail) m->pending_tail->next = j;
-    else m->pending = j;
-    m->pending_tail = j;
-    j->submitted = 1;
-    pthread_cond_signal(&m->wake);
-    pthread_mutex_unlock(&m->lock);
-    return 0;
-}
-
-/* Waits until the scheduler is done with j: 0, or its failure. */
-static int wait_job(job *j) {
-    pthread_mutex_lock(&j->m->lock);
-    while (!j->done) pthread_cond_wait(&j->m->done, &j->m->lock);
-    pthread_mutex_unlock(&j->m->lock);
-    return j->rc ? ILR_FAIL(j->rc, "%s", ilr_error_name(j->rc)) : 0;
-}
-
-static void job_free(job *j) {
-    if (!j) return;
-    for (int i = 0; j->out && i < j->req->n; i++) ilr_gen_output_free(&j->out[i]);
-    if (j->stream) {
-        for (int i = 0; j->stream->choice && i < j->req->n; i++) free(j->stream->choice[i].acc);
-        free(j->stream->choice), free(j->stream->pending), free(j->stream);
-    }
-    free(j->out), free(j->prompt), free(j->seqs), free(j->published), free(j->stopped);
-    ilr_serve_request_free(&j->req_store);
-    free(j);
-}
-
-/* ---- the scheduler: continuous batching ----
- * Every step it admits the pending jobs that fit in the free slots (a job's n sequences share one prefill, as
- * ilr_generate's do), then decodes every live sequence of every job in one forward; a job whose sequences
- * have all stopped leaves, its slots free for the next.  Sequence k of a job draws from RNG stream k of its
- * seed, and the CPU forward of a row does not depend on the others in the batch, so a request's answer is
- * the one ilr_generate gives for it alone. */
-
-typedef struct {
-    job **owner; /* slot -> its job, NULL when free */
-    int *seq;    /* slot -> the sequence of that job */
-    int *slots, *tokens, free_slots, active;
-    float *logits;
-    ilr_sampler_scratch scratch;
-} batch;
-
-static void finish_job(served_model *m, batch *b, job *j, int rc) {
-    for (int slot = 0; slot < m->gen.slots; slot++)
-        if (b->owner[slot] == j) b->owner[slot] = NULL, b->free_slots++;
-    b->active--;
-    pthread_mutex_lock(&m->lock);
-    j->rc = rc, j->done = 1;
-    pthread_cond_broadcast(&m->done);
-    pthread_mutex_unlock(&m->lock);
-}
-
-/* Prefills j's prompt into its first slot, copies it to the others and draws every sequence's first token. */
-static void start_job(served_model *m, batch *b, job *j) {
-    int n = j->req->n, first = -1, rc = 0;
-    j->live = n;
-    for (int slot = 0, k = 0; slot < m->gen.slots && k < n; slot++) {
-        if (b->owner[slot]) continue;
-        b->owner[slot] = j, b->seq[slot] = k, b->free_slots--;
-        ilr_gen_reset_slot(&m->gen, slot);
-        if (first < 0) first = slot, rc = ilr_gen_prefill(&m->gen, slot, j->prompt, j->prompt_len, b->logits);
-        else ilr_gen_copy_slot(&m->gen, first, slot);
-        if (!rc) rc = ilr_gen_seq_start(&j->seqs[k], slot, (uint64_t)k, &j->opt, &j->out[k]);
-        int stop = rc ? 0 : ilr_gen_seq_draw(&m->gen, m->tok, &j->seqs[k], b->logits, &j->opt, &b->scratch, &j->out[k]);
-        if (stop < 0) rc = stop;
-        j->live -= stop == 1;
-        k++;
-    }
-    b->active++;
-    if (rc || !j->live) finish_job(m, b, j, rc);
-}
-
-/* One decode step of every live sequence; finished jobs leave. */
-static void decode_step(served_model *m, batch *b) {
-    int live = 0, V = m->model.config.vocab_size;
-    for (int slot = 0; slot < m->gen.slots; slot++) {
-        job *j = b->owner[slot];
-        if (!j || !j->seqs[b->seq[slot]].live) continue;
-        const ilr_gen_output *o = &j->out[b->seq[slot]];
-        b->slots[live] = slot, b->tokens[live++] = o->ids[o->count - 1];
-    }
-    if (!live) return;
-    int rc = ilr_gen_forward(&m->gen, b->slots, b->tokens, live, NULL, b->logits);
-    for (int k = 0; k < live; k++) {
-        int slot = b->slots[k];
-        job *j = b->owner[slot];
-        if (!j) continue; /* its job failed this step */
-        int stop = rc ? rc : ilr_gen_seq_draw(&m->gen, m->tok, &j->seqs[b->seq[slot]], b->logits + (size_t)k * V, &j->opt,
-                                              &b->scratch, &j->out[b->seq[slot]]);
-        if (stop < 0) finish_job(m, b, j, stop);
-        else if (stop && --j->live == 0) finish_job(m, b, j, 0);
-    }
-}
-
-static void *schedule(void *arg) {
-    served_model *m = arg;
-    int S = m->gen.slots;
-    batch b = {.owner = calloc((size_t)S, sizeof *b.owner), .seq = calloc((size_t)S, sizeof(int)),
-               .slots = malloc(sizeof(int) * (size_t)S), .tokens = malloc(sizeof(int) * (size_t)S), .free_slots = S,
-               .logits = malloc(sizeof(float) * (size_t)S * (size_t)m->model.config.vocab_size)};
-    int ok = b.owner && b.seq && b.slots && b.tokens && b.logits &&
-             !ilr_sampler_scratch_init(&b.scratch, m->model.config.vocab_size);
-    for (;;) {
-        pthread_mutex_lock(&m->lock);
-        while (!m->pending && !b.active && !m->stopping) pthread_cond_wait(&m->wake, &m->lock);
-        if (m->stopping && !m->pending && !b.active) {
-            pthread_mutex_unlock(&m->lock);
-            break;
-        }
-        job *admitted = NULL, **tail = &admitted;
-        while (m->pending && (!ok || m->pending->req->n <= b.free_slots)) {
-            job *j = m->pending;
-            if (!(m->pending = j->next)) m->pending_tail = NULL;
-            j->next = NULL, *tail = j, tail = &j->next;
-            if (ok) b.free_slots -= j->req->n; /* held for it until start_job places it */
-        }
-        pthread_mutex_unlock(&m->lock);
-        for (job *j = admitted, *next; j; j = next) {
-            next = j->next;
-            if (!ok) {
-                pthread_mutex_lock(&m->lock);
-                j->rc = ILR_ENOMEM, j->done = 1;
-                pthread_cond_broadcast(&m->done);
-                pthread_mutex_unlock(&m->lock);
-                continue;
-            }
-            b.free_slots += j->req->n;
-            start_job(m, &b, j);
-        }
-        if (ok) decode_step(m, &b);
-        /* what streams may send now */
-        pthread_mutex_lock(&m->lock);
-        for (int slot = 0; slot < S; slot++) {
-            job *j = b.owner[slot];
-            if (j) j->published[b.seq[slot]] = j->out[b.seq[slot]].count, j->stopped[b.seq[slot]] = !j->seqs[b.seq[slot]].live;
-        }
-        pthread_cond_broadcast(&m->done);
-        pthread_mutex_unlock(&m->lock);
-    }
-    free(b.owner), free(b.seq), free(b.slots), free(b.tokens), free(b.logits);
-    ilr_sampler_scratch_free(&b.scratch);
-    return NULL;
-}
 
 static const char *finish_reason(const ilr_gen_output *o) { return o->reason == ILR_STOP_LENGTH ? "length" : "stop"; }
 
@@ -490,8 +267,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 /* The stream is over (sent, or the client went away): the job is freed once the scheduler is done with it. */
 static void stream_free(void *cls) {
     job *j = cls;
-    wait_job(j);
-    job_free(j);
+    ilr_serve_job_wait(j);
+    ilr_serve_job_free(j);
 }
 
 /* Answers j as server-sent events as its tokens are drawn; on success the response owns j. */
@@ -511,24 +288,45 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, job *j, int *owned
 
 /* Encodes, checks the context, generates and answers an admitted request. */
 static enum MHD_Result answer_job(struct MHD_Connection *c, job *j, int *owned) {
-    if (encode_prompt(j)) return send_error(c, 400, ilr_last_error(), j->req->kind == ILR_SERVE_CHAT ? "messages" : "prompt", NULL);
+    if (ilr_serve_encode(j->m, j->req, &j->prompt, &j->prompt_len)) return ilr_serve_send_error(c, 400, ilr_last_error(), j->req->kind == ILR_SERVE_CHAT ? "messages" : "prompt", NULL);
     int room = j->m->context - j->prompt_len;
     char message[256];
     if (room < 1 || (j->req->max_tokens && j->req->max_tokens > room)) {
         snprintf(message, sizeof message,
                  "this model's context is %d tokens; the prompt has %d and max_tokens asks for %d more", j->m->context,
                  j->prompt_len, j->req->max_tokens ? j->req->max_tokens : 1);
-        return send_error(c, 400, message, j->req->max_tokens ? "max_tokens" : "prompt", "context_length_exceeded");
+        return ilr_serve_send_error(c, 400, message, j->req->max_tokens ? "max_tokens" : "prompt", "context_length_exceeded");
     }
     int max_new = j->req->max_tokens ? j->req->max_tokens : (room < 256 ? room : 256);
+    ilr_gen_options opt = {.sampler = {(float)j->req->temperature, 0, (float)j->req->top_p, 0.0f},
+                           .max_new_tokens = max_new,
+                           .stop_strings = j->req->stop,
+                           .num_stop_strings = j->req->num_stop,
+                           .seed = j->req->has_seed ? j->req->seed : (uint64_t)time(NULL) ^ (uint64_t)j->created};
     j->out = calloc((size_t)j->req->n, sizeof *j->out);
-    if (!j->out || submit_job(j, max_new)) return send_error(c, 500, "out of memory", NULL, NULL);
+    if (!j->out || ilr_serve_job_submit(j, &opt)) return ilr_serve_send_error(c, 500, "out of memory", NULL, NULL);
     if (j->req->stream) return start_stream(c, j, owned);
-    if (wait_job(j)) {
+    if (ilr_serve_job_wait(j)) {
         snprintf(message, sizeof message, "generation failed: %s", ilr_last_error());
-        return send_error(c, 500, message, NULL, NULL);
+        return ilr_serve_send_error(c, 500, message, NULL, NULL);
     }
-    return send_json(c, 200, full_response(j));
+    return ilr_serve_send_json(c, 200, full_response(j));
+}
+
+int ilr_serve_admit(ilr_server *s, ilr_serve_kind kind, char id[48]) {
+    pthread_mutex_lock(&s->lock);
+    int admitted = s->in_flight < s->opt.max_queue;
+    unsigned long long n = s->next_id++;
+    s->in_flight += admitted;
+    pthread_mutex_unlock(&s->lock);
+    snprintf(id, 48, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", n);
+    return admitted;
+}
+
+enum MHD_Result ilr_serve_send_busy(struct MHD_Connection *c, const ilr_server *s) {
+    char message[160];
+    snprintf(message, sizeof message, "the server is busy: %d requests are queued or running; retry later", s->opt.max_queue);
+    return ilr_serve_send_error(c, 503, message, NULL, "queue_full");
 }
 
 static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c, connection_state *cs, ilr_serve_kind kind) {
@@ -537,38 +335,27 @@ static enum MHD_Result answer_generation(ilr_server *s, struct MHD_Connection *c
     if (!j) return MHD_NO;
     j->req = &j->req_store, j->s = s, j->created = time(NULL);
     if (ilr_serve_request_parse(j->req, kind, cs->body ? cs->body : "", cs->len, &param)) {
-        enum MHD_Result ok = send_error(c, 400, ilr_last_error(), param, NULL);
+        enum MHD_Result ok = ilr_serve_send_error(c, 400, ilr_last_error(), param, NULL);
         free(j);
         return ok;
     }
     enum MHD_Result ok;
     char message[256];
     int owned = 0; /* by a streamed response */
-    if (!(j->m = find_model(s, j->req->model))) {
+    if (!ilr_serve_find_model(s, j->req->model) && ilr_serve_is_discussion(j->req->model)) {
+        ok = ilr_serve_answer_discussion(s, c, j->req, &cs->admitted);
+    } else if (!(j->m = ilr_serve_find_model(s, j->req->model))) {
         snprintf(message, sizeof message, "the model '%.200s' does not exist (GET /v1/models lists them)", j->req->model);
-        ok = send_error(c, 404, message, "model", "model_not_found");
+        ok = ilr_serve_send_error(c, 404, message, "model", "model_not_found");
     } else if (j->req->n > s->opt.slots) {
         snprintf(message, sizeof message, "'n' must be at most %d on this server (--slots)", s->opt.slots);
-        ok = send_error(c, 400, message, "n", NULL);
+        ok = ilr_serve_send_error(c, 400, message, "n", NULL);
     } else {
-        pthread_mutex_lock(&s->lock);
-        int admitted = s->in_flight < s->opt.max_queue;
-        unsigned long long id = s->next_id++;
-        s->in_flight += admitted;
-        pthread_mutex_unlock(&s->lock);
-        snprintf(j->id, sizeof j->id, "%s-%llu", kind == ILR_SERVE_CHAT ? "chatcmpl" : "cmpl", id);
-        cs->admitted = admitted;
-        if (!admitted) {
-            snprintf(message, sizeof message, "the server is busy: %d requests are queued or running; retry later",
-                     s->opt.max_queue);
-            ok = send_error(c, 503, message, NULL, "queue_full");
-        } else {
-            ok = answer_job(c, j, &owned);
-        }
+        ok = (cs->admitted = ilr_serve_admit(s, kind, j->id)) ? answer_job(c, j, &owned) : ilr_serve_send_busy(c, s);
     }
     if (!owned) {
-        if (j->submitted) wait_job(j); /* the answer failed: wait until the scheduler lets go of it */
-        job_free(j);
+        if (j->submitted) ilr_serve_job_wait(j); /* the answer failed: wait until the scheduler lets go of it */
+        ilr_serve_job_free(j);
     }
     return ok;
 }
@@ -579,7 +366,7 @@ static enum MHD_Result answer_models(ilr_server *s, struct MHD_Connection *c) {
         json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s, s:i}", "id", s->models[i].name, "object", "model",
                                               "created", (json_int_t)s->created, "owned_by", "ilr", "context_length",
                                               s->models[i].context));
-    return send_json(c, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    return ilr_serve_send_json(c, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -623,19 +410,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     char message[160];
     if (cs->too_large) {
         snprintf(message, sizeof message, "the request body is over this server's limit of %zu bytes", s->opt.max_body);
-        return send_error(c, 413, message, NULL, "request_too_large");
+        return ilr_serve_send_error(c, 413, message, NULL, "request_too_large");
     }
     int chat = !strcmp(url, "/v1/chat/completions"), completions = !strcmp(url, "/v1/completions");
     int models = !strcmp(url, "/v1/models"), health = !strcmp(url, "/health");
     if ((chat || completions) && post) return answer_generation(s, c, cs, chat ? ILR_SERVE_CHAT : ILR_SERVE_COMPLETIONS);
     if (models && !strcmp(method, "GET")) return answer_models(s, c);
-    if (health && !strcmp(method, "GET")) return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+    if (health && !strcmp(method, "GET")) return ilr_serve_send_json(c, 200, json_pack("{s:s}", "status", "ok"));
     if (chat || completions || models || health) {
         snprintf(message, sizeof message, "%s is not allowed on %s", method, url);
-        return send_error(c, 405, message, NULL, "method_not_allowed");
+        return ilr_serve_send_error(c, 405, message, NULL, "method_not_allowed");
     }
     snprintf(message, sizeof message, "no such endpoint: %.100s", url);
-    return send_error(c, 404, message, NULL, "not_found");
+    return ilr_serve_send_error(c, 404, message, NULL, "not_found");
 }
 
 /* A request is over (answered, or its connection dropped): it leaves the queue. */
@@ -673,7 +460,7 @@ static int load_model(served_model *m, const ilr_serve_model_spec *spec, const i
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->wake, NULL);
     pthread_cond_init(&m->done, NULL);
-    if (pthread_create(&m->scheduler, NULL, schedule, m)) return ILR_FAIL(ILR_ENOMEM, "model '%s': no thread", spec->name);
+    if (pthread_create(&m->scheduler, NULL, ilr_serve_schedule, m)) return ILR_FAIL(ILR_ENOMEM, "model '%s': no thread", spec->name);
     m->scheduler_running = 1;
     return 0;
 }
@@ -697,6 +484,7 @@ static void free_model(served_model *m) {
 static void free_server(ilr_server *s) {
     for (int i = 0; i < s->num_models; i++) free_model(&s->models[i]);
     free(s->models);
+    ilr_serve_discussion_free(s);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -722,6 +510,7 @@ int ilr_serve_start(ilr_server **out, const ilr_serve_model_spec *models, int nu
         if (!rc) rc = load_model(&s->models[i], &models[i], &s->opt);
         s->num_models = i + 1;
     }
+    if (!rc) rc = ilr_serve_discussion_init(s);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->opt.port)};
     if (!rc && inet_pton(AF_INET, s->opt.host, &addr.sin_addr) != 1)
         rc = ILR_FAIL(ILR_EINVAL, "serve: --host must be an IPv4 address such as 127.0.0.1, not '%s'", s->opt.host);
