@@ -51,13 +51,13 @@ static void test_share_and_one_process(void **state) {
     float x[5] = {1.5f, -2, 3, 0, 1e-30f};
     double d[2] = {0.25, -7};
     int m[2] = {3, -4};
-    assert_int_equal(ilr_dist_sum_floats(x, 5), 0);
-    assert_int_equal(ilr_dist_sum_doubles(d, 2), 0);
+    assert_int_equal(ilr_dist_sum_floats(NULL, x, 5), 0);
+    assert_int_equal(ilr_dist_sum_doubles(NULL, d, 2), 0);
     assert_int_equal(ilr_dist_max_ints(m, 2), 0);
     assert_true(x[0] == 1.5f && x[1] == -2 && x[4] == 1e-30f && d[0] == 0.25 && d[1] == -7 && m[0] == 3 && m[1] == -4);
     void *all = NULL;
     size_t got = 0, counts[1];
-    assert_int_equal(ilr_dist_allgather("abc", 3, &all, &got, counts), 0);
+    assert_int_equal(ilr_dist_allgather(NULL, "abc", 3, &all, &got, counts), 0);
     assert_int_equal(got, 3);
     assert_int_equal(counts[0], 3);
     assert_memory_equal(all, "abc", 3);

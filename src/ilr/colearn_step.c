@@ -110,16 +110,18 @@ static void choose_questions(colearn_run *r, long step, step_data *d, colearn_st
 
 /* ---- generation ---- */
 
-/* Agent i answers n prompts (G samples each): the stage's outputs, scored later.  Over several ranks each
- * generates its share and every rank receives all the outputs (ilr_generate_split): the rest of the step then runs
- * alike on every rank, and each agent's update trains data-parallel (ilr_grpo_update). */
+/* Agent i answers n prompts (G samples each): the stage's outputs, scored later.  Over several ranks each of agent
+ * i's ranks (every rank, data-parallel) generates its share and every rank receives all the outputs
+ * (ilr_generate_split): the rest of the step then runs alike on every rank, and each agent's update trains
+ * data-parallel over its ranks (ilr_grpo_update). */
 static int generate(colearn_run *r, int i, long step, int stage, const int *const *prompts, const int *lens, int n, int G,
                     ilr_gen_output *out) {
     const ilr_train_config *c = r->c;
     colearn_agent *ag = &r->agents[i];
     ilr_gen_options opt = {.sampler = {(float)c->temperature, (int)c->top_k, (float)c->top_p, (float)c->min_p},
                            .max_new_tokens = r->max_new[stage], .seed = stage_seed(c->seed, step, i, stage)};
-    int rc = ilr_generate_split(&ag->policy.gen, ag->policy.tok, prompts, lens, n, G, &opt, out);
+    int rc = ilr_generate_split(colearn_serves(r, i) ? &ag->policy.gen : NULL, ag->policy.tok, prompts, lens, n, G, &opt,
+                                ag->policy.group, out);
     for (int k = 0; !rc && k < n * G; k++) ag->generated_tokens += out[k].count;
     return rc;
 }
@@ -478,10 +480,11 @@ int colearn_step(colearn_run *r, long step, json_t **line, colearn_step_stats *s
     }
     ilr_timer t;
     ilr_timer_start(&t);
-    for (int i = 0; !rc && i < d.m; i++) {
-        rc = ilr_grpo_update(&r->agents[i].policy, &d.a[i].batch, &r->agents[i].hp, &d.a[i].update);
-        r->agents[i].trained_tokens += d.a[i].update.trained_tokens;
-    }
+    for (int i = 0; !rc && i < d.m; i++)
+        if (colearn_serves(r, i)) rc = ilr_grpo_update(&r->agents[i].policy, &d.a[i].batch, &r->agents[i].hp, &d.a[i].update);
+    /* agent-parallel: the other agents' statistics from their leaders (data-parallel, every rank has them all) */
+    for (int i = 0; !rc && r->mine >= 0 && i < d.m; i++) rc = ilr_dist_bcast(colearn_leader(r, i), &d.a[i].update, sizeof d.a[i].update);
+    for (int i = 0; !rc && i < d.m; i++) r->agents[i].trained_tokens += d.a[i].update.trained_tokens;
     st->update_seconds = ilr_timer_elapsed(&t);
     if (!rc) *line = step_line(r, &d, step, st);
     step_free(&d);

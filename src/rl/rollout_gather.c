@@ -71,7 +71,7 @@ int ilr_rollout_allgather(ilr_gen_output *out, const ilr_task_score *score, int 
     }
     void *gathered = NULL;
     size_t got = 0;
-    int rc = ilr_dist_allgather(mine, bytes, &gathered, &got, NULL);
+    int rc = ilr_dist_allgather(NULL, mine, bytes, &gathered, &got, NULL);
     free(mine);
     const char *from = gathered, *end = from + got;
     int k = 0;
@@ -84,10 +84,10 @@ int ilr_rollout_allgather(ilr_gen_output *out, const ilr_task_score *score, int 
 }
 
 int ilr_generate_split(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int n, int G,
-                       const ilr_gen_options *opt, ilr_gen_output *out) {
+                       const ilr_gen_options *opt, const ilr_dist_group *group, ilr_gen_output *out) {
     if (ilr_dist_size() == 1) return ilr_generate(g, tok, prompts, lens, n, G, opt, out);
-    long lo, hi;
-    ilr_dist_share(n, ilr_dist_rank(), ilr_dist_size(), &lo, &hi);
+    long lo = 0, hi = 0; /* outside the group: no share */
+    if (g) ilr_dist_share(n, ilr_dist_group_rank(group), ilr_dist_group_size(group), &lo, &hi);
     int mine_n = (int)(hi - lo) * G;
     ilr_gen_output *mine = calloc((size_t)(mine_n ? mine_n : 1), sizeof *mine);
     if (!mine) return ILR_FAIL(ILR_ENOMEM, "out of memory for %d completions", mine_n);
