@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel scaling on this machine: a world GRPO step (configs/world-grpo-a.yaml) and a world ILR step
 # (configs/world-ilr.yaml, m = 2), each as 1 rank x 1 thread, 1 rank x 2 threads and 2 ranks x 1 thread
-# (mpirun, an MPI build).  Prints the mean step time over steps 2..STEPS (step 1 warms caches) and the
+# (mpirun, an MPI build), and the ILR step agent-parallel: 2 ranks x 1 thread, one agent each (agents[].ranks).  Prints the mean step time over steps 2..STEPS (step 1 warms caches) and the
 # final-weight difference of the 2-rank runs against the 1-rank runs.
 #   make MPI=1 && make agents (or SHIPPED=1 scripts/agents.sh) && bash bench/mpi_scaling.sh [STEPS]
 set -euo pipefail
@@ -29,7 +29,7 @@ run() { # NAME CONFIG RANKS THREADS EXTRA
     mpirun -np "$ranks" --bind-to none --allow-run-as-root -x OMP_NUM_THREADS="$threads" \
       "$ILR" train "$cfg" $common $extra output_dir="$OUT/$name" >/dev/null
   fi
-  printf "%-8s %-22s %d rank(s) x %d thread(s): %s s per step\n" "$name" "$(basename "$cfg")" "$ranks" "$threads" \
+  printf "%-10s %-22s %d rank(s) x %d thread(s): %s s per step\n" "$name" "$(basename "$cfg")" "$ranks" "$threads" \
     "$(mean_step "$OUT/$name")"
 }
 
@@ -40,4 +40,5 @@ run grpo-2x1 configs/world-grpo-a.yaml 2 1 ""
 run ilr-1x1 configs/world-ilr.yaml 1 1 "$ilr_extra"
 run ilr-1x2 configs/world-ilr.yaml 1 2 "$ilr_extra"
 run ilr-2x1 configs/world-ilr.yaml 2 1 "$ilr_extra"
+run ilr-ap-2x1 configs/world-ilr.yaml 2 1 "$ilr_extra agents.0.ranks=1 agents.1.ranks=1"
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"

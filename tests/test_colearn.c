@@ -449,6 +449,133 @@ static void test_ilr_ranks_match_one_process(void **state) {
     ilr_test_mpi_end();
 }
 
+/* Max |diff| of both agents' final weights in run against ref; *differ counts the weights that differ at all. */
+static double agents_differ(const world_fixture *fx, const char *run, const char *ref, size_t *differ) {
+    double worst = 0;
+    size_t moved = 0, total = 0;
+    *differ = 0;
+    for (int i = 0; i < 2; i++) {
+        char pa[700], pb[700];
+        size_t d, m, t;
+        snprintf(pa, sizeof pa, "%s/agent-%c", run, 'a' + i);
+        snprintf(pb, sizeof pb, "%s/agent-%c", ref, 'a' + i);
+        double w = ilr_test_weights_compare(pa, pb, fx->agent[i], &d, &m, &t);
+        worst = w > worst ? w : worst;
+        *differ += d, moved += m, total += t;
+    }
+    assert_true(moved > total / 2); /* training moved them: equal weights say something */
+    return worst;
+}
+
+/* Whether two runs' rollouts.jsonl are the same bytes; *bytes the reference's length. */
+static int same_rollouts(const char *run, const char *ref, size_t *bytes) {
+    char *a = NULL, *b = NULL, path[700];
+    size_t la = 0, lb = 0;
+    snprintf(path, sizeof path, "%s/rollouts.jsonl", run);
+    assert_int_equal(ilr_file_read_all(path, &a, &la), 0);
+    snprintf(path, sizeof path, "%s/rollouts.jsonl", ref);
+    assert_int_equal(ilr_file_read_all(path, &b, &lb), 0);
+    int same = la == lb && !memcmp(a, b, la);
+    *bytes = lb;
+    free(a), free(b);
+    return same;
+}
+
+/* agents[i].ranks that cannot be laid out are errors naming the key (here one process: the job has 1 rank). */
+static void test_ilr_agent_ranks_layout_errors(void **state) {
+    world_fixture *fx = *state;
+    char cfg[256], run[600], out[32768];
+    snprintf(run, sizeof run, "%s/layout", fx->dir);
+    write_ilr_config(cfg, fx, "layout.yaml", run, 2, "train.steps: 1\n");
+    char *too_many[] = {"ilr", "train", cfg, "agents.0.ranks=1", "agents.1.ranks=1"};
+    assert_int_not_equal(ilr_test_run_cli(out, sizeof out, 5, too_many), 0);
+    ilr_test_expect_contains(out, "agents[].ranks add up to 2 ranks (agent-a 1, agent-b 1), but the job has 1");
+    char *mixed[] = {"ilr", "train", cfg, "agents.0.ranks=2"};
+    assert_int_not_equal(ilr_test_run_cli(out, sizeof out, 4, mixed), 0);
+    ilr_test_expect_contains(out, "agents[0].ranks is 2 and agents[1].ranks is 0");
+    char *negative[] = {"ilr", "train", cfg, "agents.0.ranks=-1", "agents.1.ranks=1"};
+    assert_int_not_equal(ilr_test_run_cli(out, sizeof out, 5, negative), 0);
+    ilr_test_expect_contains(out, "agents.0.ranks");
+    assert_false(ilr_file_exists(run)); /* refused before anything was written */
+    print_message("agents[].ranks: a layout over more ranks than the job's, one agent without ranks, and a negative "
+                  "count are refused, naming the key\n");
+}
+
+/* Agent-parallel ILR (m = 2) under mpirun: one rank per agent is the one-process run bit for bit (each agent's
+ * generation and update run whole on its rank, as in one process); two ranks per agent are data-parallel within
+ * each agent, to rounding; a layout that does not add up to the job ends it. */
+static void test_ilr_agent_parallel_matches_one_process(void **state) {
+    world_fixture *fx = *state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    char cfg[256], run1[600], run2[600], run4[600], run3[600], out2[700], out4[700], out3[700];
+    snprintf(run1, sizeof run1, "%s/ap-one", fx->dir);
+    snprintf(run2, sizeof run2, "%s/ap-two", fx->dir);
+    snprintf(run4, sizeof run4, "%s/ap-four", fx->dir);
+    snprintf(run3, sizeof run3, "%s/ap-three", fx->dir);
+    snprintf(out2, sizeof out2, "output_dir=%s", run2);
+    snprintf(out4, sizeof out4, "output_dir=%s", run4);
+    snprintf(out3, sizeof out3, "output_dir=%s", run3);
+    write_ilr_config(cfg, fx, "ap.yaml", run1, 2,
+                     "train.steps: 4\ntrain.save_rollouts: true\nilr.interaction: random\nirt.refit_every: 2\n");
+    char *one[] = {"ilr", "train", cfg, NULL};
+    char *args2[] = {"train", cfg, out2, "agents.0.ranks=1", "agents.1.ranks=1", NULL};
+    char *args4[] = {"train", cfg, out4, "agents.0.ranks=2", "agents.1.ranks=2", NULL};
+    char *args3[] = {"train", cfg, out3, "agents.0.ranks=1", "agents.1.ranks=1", NULL};
+    assert_int_equal(ilr_test_run_to_end(bin, one), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
+    assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
+    assert_int_not_equal(ilr_test_mpirun(3, bin, args3), 0); /* 1 + 1 ranks in a job of 3 */
+    size_t differ2, differ4, bytes;
+    double worst2 = agents_differ(fx, run2, run1, &differ2), worst4 = agents_differ(fx, run4, run1, &differ4);
+    printf("agent-parallel: 1 rank per agent max |diff| %.3g (%zu differ), 2 ranks per agent %.3g (%zu differ)\n", worst2,
+           differ2, worst4, differ4);
+    assert_int_equal(differ2, 0);
+    assert_true(worst4 < 5e-4); /* float rounding of the in-group gradient sum lifted by AdamW, as data-parallel */
+    assert_true(same_rollouts(run2, run1, &bytes));
+    assert_true(same_rollouts(run4, run1, &bytes));
+    char path[700];
+    snprintf(path, sizeof path, "%s/responses.jsonl", run2);
+    assert_true(ilr_file_exists(path));
+    print_message("ilr agent-parallel: 4 steps, m = 2, IRT refit every 2 steps; 1 rank per agent: the one-process "
+                  "weights bit for bit; 2 ranks per agent: max |diff| %.3g (tolerance 5e-4); rollouts.jsonl (%zu bytes) "
+                  "the same in both; 1 + 1 ranks in a job of 3 refused\n", worst4, bytes);
+    ilr_test_mpi_end();
+}
+
+/* Agent-parallel: kill -9 of agent-b's rank after a checkpoint ends the job within seconds, and a resume over the
+ * same layout ends on the uninterrupted run's weights (= the one process's) and records, bit for bit. */
+static void test_ilr_agent_parallel_kill_then_resume(void **state) {
+    world_fixture *fx = *state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    char cfg[256], run1[600], runk[600], outk[700];
+    snprintf(run1, sizeof run1, "%s/apk-one", fx->dir);
+    snprintf(runk, sizeof runk, "%s/apk-killed", fx->dir);
+    snprintf(outk, sizeof outk, "output_dir=%s", runk);
+    write_ilr_config(cfg, fx, "apk.yaml", run1, 2,
+                     "train.steps: 8\ntrain.save_rollouts: true\ntrain.save_every: 1\ntrain.keep_checkpoints: 2\n"
+                     "ilr.interaction: random\n");
+    char *one[] = {"ilr", "train", cfg, NULL};
+    assert_int_equal(ilr_test_run_to_end(bin, one), 0);
+    char *args[] = {"train", cfg, outk, "agents.0.ranks=1", "agents.1.ranks=1", NULL};
+    pid_t victim;
+    double ended = ilr_test_mpirun_kill_one(bin, args, runk, 3, &victim);
+    assert_true(ended < 10);
+    long at = ilr_test_latest_step(runk);
+    assert_true(at >= 3 && at < 8);
+    char *resume[] = {"train", "--resume", runk, NULL}; /* the run's config.yaml keeps the layout */
+    assert_int_equal(ilr_test_mpirun(2, bin, resume), 0);
+    size_t differ, bytes;
+    double worst = agents_differ(fx, runk, run1, &differ);
+    assert_int_equal(differ, 0);
+    assert_true(same_rollouts(runk, run1, &bytes));
+    print_message("ilr agent-parallel kill: rank pid %d killed -9 after the step-%ld checkpoint, the job ended in %.2f s; "
+                  "resumed over the same layout to step 8: max |diff| %.3g against one process, rollouts.jsonl (%zu "
+                  "bytes) the same\n", (int)victim, at, ended, worst, bytes);
+    ilr_test_mpi_end();
+}
+
 static void test_ilr_resume_after_kill_is_exact(void **state) {
     world_fixture *fx = *state;
     const char *bin = getenv("ILR_BIN");
@@ -574,6 +701,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_ilr_three_agents),
     cmocka_unit_test(test_ilr_resume_after_kill_is_exact),
     cmocka_unit_test(test_ilr_ranks_match_one_process),
+    cmocka_unit_test(test_ilr_agent_ranks_layout_errors),
+    cmocka_unit_test(test_ilr_agent_parallel_matches_one_process),
+    cmocka_unit_test(test_ilr_agent_parallel_kill_then_resume),
     cmocka_unit_test(test_ilr_bad_input),
 };
 

@@ -51,13 +51,13 @@ static void test_share_and_one_process(void **state) {
     float x[5] = {1.5f, -2, 3, 0, 1e-30f};
     double d[2] = {0.25, -7};
     int m[2] = {3, -4};
-    assert_int_equal(ilr_dist_sum_floats(x, 5), 0);
-    assert_int_equal(ilr_dist_sum_doubles(d, 2), 0);
+    assert_int_equal(ilr_dist_sum_floats(NULL, x, 5), 0);
+    assert_int_equal(ilr_dist_sum_doubles(NULL, d, 2), 0);
     assert_int_equal(ilr_dist_max_ints(m, 2), 0);
     assert_true(x[0] == 1.5f && x[1] == -2 && x[4] == 1e-30f && d[0] == 0.25 && d[1] == -7 && m[0] == 3 && m[1] == -4);
     void *all = NULL;
     size_t got = 0, counts[1];
-    assert_int_equal(ilr_dist_allgather("abc", 3, &all, &got, counts), 0);
+    assert_int_equal(ilr_dist_allgather(NULL, "abc", 3, &all, &got, counts), 0);
     assert_int_equal(got, 3);
     assert_int_equal(counts[0], 3);
     assert_memory_equal(all, "abc", 3);
@@ -187,33 +187,6 @@ static void test_sft_ranks_match_one_process(void **state) {
     ilr_test_mpi_end();
 }
 
-/* The pids of mpirun's children that run bin (the ranks on this machine). */
-static int rank_pids(pid_t parent, pid_t *pids, int cap) {
-    DIR *d = opendir("/proc");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < cap) {
-        char path[300], line[256];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        int pid = 0, ppid = 0;
-        char comm[64] = "", st;
-        if (fgets(line, sizeof line, f) && sscanf(line, "%d (%63[^)]) %c %d", &pid, comm, &st, &ppid) == 4 &&
-            ppid == parent && !strcmp(comm, "ilr"))
-            pids[n++] = pid;
-        fclose(f);
-    }
-    if (d) closedir(d);
-    return n;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void test_kill_one_rank_then_resume(void **state) {
     (void)state;
     const char *bin;
@@ -228,39 +201,13 @@ static void test_kill_one_rank_then_resume(void **state) {
     char *args_a[] = {"train", cfg_a, NULL};
     assert_int_equal(ilr_test_mpirun(2, bin, args_a), 0);
 
-    /* the same run; once its step-6 checkpoint is there, rank 1 is killed -9 */
-    char *argv[32], np[8], *args_b[] = {"train", cfg_b, NULL};
-    ilr_test_mpirun_argv(argv, np, 2, bin, args_b);
-    pid_t job = ilr_test_spawn(ilr_test_mpirun_path(), argv);
-    int status = 0, exited = 0;
-    while (ilr_test_latest_step(run_b) < 6 && !exited) {
-        usleep(1000);
-        exited = waitpid(job, &status, WNOHANG) == job;
-    }
-    assert_false(exited); /* the job must still be running to be killed */
-    pid_t pids[8];
-    int n = rank_pids(job, pids, 8);
-    assert_int_equal(n, 2);
-    pid_t victim = pids[0] > pids[1] ? pids[0] : pids[1]; /* either rank: the later-started one */
-    double t0 = now_s();
-    assert_int_equal(kill(victim, SIGKILL), 0);
-    while (!exited && now_s() - t0 < 30) {
-        usleep(2000);
-        exited = waitpid(job, &status, WNOHANG) == job;
-    }
-    double ended = now_s() - t0;
-    if (!exited) kill(job, SIGKILL), waitpid(job, &status, 0);
-    assert_true(exited);
+    /* the same run; once its step-6 checkpoint is there, one rank is killed -9 */
+    char *args_b[] = {"train", cfg_b, NULL};
+    pid_t victim;
+    double ended = ilr_test_mpirun_kill_one(bin, args_b, run_b, 6, &victim);
     assert_true(ended < 10);
-    assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0); /* the job failed, visibly */
     long at = ilr_test_latest_step(run_b);
     assert_true(at >= 6 && at < 16);
-    int left = n; /* no rank left behind: both gone within 2 s of mpirun's end */
-    for (double t1 = now_s(); left && now_s() - t1 < 2; usleep(2000)) {
-        left = 0;
-        for (int r = 0; r < n; r++) left += !(kill(pids[r], 0) != 0 && errno == ESRCH);
-    }
-    assert_int_equal(left, 0);
 
     /* resumed over 2 ranks: where the uninterrupted run ended, bit for bit */
     char *args_resume[] = {"train", "--resume", run_b, NULL};

@@ -1,6 +1,8 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +336,67 @@ void ilr_test_mpirun_argv(char **argv, char *np, int N, const char *bin, char **
     argv[k++] = "none", argv[k++] = "--allow-run-as-root", argv[k++] = (char *)bin;
     for (int i = 0; args[i] && i < 20; i++) argv[k++] = args[i];
     argv[k] = NULL;
+}
+
+/* The pids of mpirun's children that run bin (the ranks on this machine). */
+int ilr_test_rank_pids(pid_t parent, pid_t *pids, int cap) {
+    DIR *d = opendir("/proc");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < cap) {
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        int pid = 0, ppid = 0;
+        char comm[64] = "", st;
+        if (fgets(line, sizeof line, f) && sscanf(line, "%d (%63[^)]) %c %d", &pid, comm, &st, &ppid) == 4 &&
+            ppid == parent && !strcmp(comm, "ilr"))
+            pids[n++] = pid;
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+double ilr_test_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* See test_util.h. */
+double ilr_test_mpirun_kill_one(const char *bin, char **args, const char *run, long at, pid_t *victim) {
+    char *argv[32], np[8];
+    ilr_test_mpirun_argv(argv, np, 2, bin, args);
+    pid_t job = ilr_test_spawn(mpirun_path, argv);
+    int status = 0, exited = 0;
+    while (ilr_test_latest_step(run) < at && !exited) {
+        usleep(1000);
+        exited = waitpid(job, &status, WNOHANG) == job;
+    }
+    assert_false(exited); /* the job must still be running to be killed */
+    pid_t pids[8];
+    int n = ilr_test_rank_pids(job, pids, 8);
+    assert_int_equal(n, 2);
+    *victim = pids[0] > pids[1] ? pids[0] : pids[1]; /* either rank: the later-started one */
+    double t0 = ilr_test_now();
+    assert_int_equal(kill(*victim, SIGKILL), 0);
+    while (!exited && ilr_test_now() - t0 < 30) {
+        usleep(2000);
+        exited = waitpid(job, &status, WNOHANG) == job;
+    }
+    double ended = ilr_test_now() - t0;
+    if (!exited) kill(job, SIGKILL), waitpid(job, &status, 0);
+    assert_true(exited);
+    assert_true(!WIFEXITED(status) || WEXITSTATUS(status) != 0); /* the job failed, visibly */
+    int left = n; /* no rank left behind: both gone within 2 s of mpirun's end */
+    for (double t1 = ilr_test_now(); left && ilr_test_now() - t1 < 2; usleep(2000)) {
+        left = 0;
+        for (int r = 0; r < n; r++) left += !(kill(pids[r], 0) != 0 && errno == ESRCH);
+    }
+    assert_int_equal(left, 0);
+    return ended;
 }
 
 int ilr_test_mpirun(int N, const char *bin, char **args) {

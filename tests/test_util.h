@@ -93,6 +93,14 @@ const char *ilr_test_mpirun_path(void);
 void ilr_test_mpirun_argv(char **argv, char *np, int N, const char *bin, char **args);
 /* Runs that to its end: mpirun's exit status. */
 int ilr_test_mpirun(int N, const char *bin, char **args);
+/* The pids of parent's children that run ilr (the ranks of an mpirun on this machine), at most cap. */
+int ilr_test_rank_pids(pid_t parent, pid_t *pids, int cap);
+/* Seconds on the monotonic clock. */
+double ilr_test_now(void);
+/* Starts `mpirun -np 2 BIN args`, kills -9 its later-started rank (*victim) once run's newest checkpoint is at
+ * step `at` or later, and asserts that the job then ended (within 30 s), failed visibly and left no rank behind
+ * (within 2 s more): the seconds from the kill to the job's end. */
+double ilr_test_mpirun_kill_one(const char *bin, char **args, const char *run, long at, pid_t *victim);
 
 /* max |a - b| / max |b| (b the reference): one number per tensor that is robust to entries near zero. */
 double ilr_test_rel_err(const float *a, const float *b, size_t n);

@@ -2,6 +2,9 @@
  * process (every other build, and an MPI build started without mpirun), where each call below is the identity.
  * Trainers call these unconditionally; no #ifdef leaves this module.
  *
+ * Groups: a job can be split into groups of ranks (a sub-communicator each; agent-parallel ILR trains each agent
+ * on its own group).  The sums and gathers take the group they run over; NULL is the whole job.
+ *
  * Determinism: ilr_dist_sum_floats adds the ranks' values in rank order 0, 1, ..., N-1, the same on every rank
  * (a reduce-scatter by MPI_Alltoall, a sum in rank order, an MPI_Allgather), so every rank ends with the same
  * bits, and a run's result depends on the number of ranks but not on timing or on the MPI library's choice of
@@ -30,17 +33,29 @@ void ilr_dist_abort(int code, const char *why);
 /* This rank's share [*lo, *hi) of n items split in rank order: rank r gets [r n / N, (r + 1) n / N). */
 void ilr_dist_share(long n, int rank, int size, long *lo, long *hi);
 
-/* x[0..n) := the sum over ranks, in rank order, identical on every rank. */
-int ilr_dist_sum_floats(float *x, size_t n);
-int ilr_dist_sum_doubles(double *x, int n);
+typedef struct ilr_dist_group ilr_dist_group;
+/* Collective over the job: the ranks that pass the same color (>= 0) form one group, ranked among themselves in
+ * job-rank order; *g is this rank's group (ilr_dist_group_free it).  In one process, a group of one. */
+int ilr_dist_group_split(int color, ilr_dist_group **g);
+void ilr_dist_group_free(ilr_dist_group *g);
+int ilr_dist_group_rank(const ilr_dist_group *g); /* this rank's rank in g (NULL: in the job) */
+int ilr_dist_group_size(const ilr_dist_group *g); /* ranks in g (NULL: in the job) */
+
+/* x[0..n) := the sum over the ranks of g (NULL: the job), in rank order, identical on each of them. */
+int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n);
+int ilr_dist_sum_doubles(const ilr_dist_group *g, double *x, int n);
 /* x[0..n) := the maximum over ranks. */
 int ilr_dist_max_ints(int *x, int n);
 /* Returns on every rank once every rank has called it. */
 int ilr_dist_barrier(void);
-/* Rank 0's bytes to every rank. */
-int ilr_dist_bcast(void *buf, size_t bytes);
-/* Every rank's `bytes` bytes of mine, concatenated in rank order into *all (malloc'd; the caller frees it);
- * counts[r] (size entries, may be NULL) receives rank r's byte count. */
-int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts);
+/* Job rank root's `bytes` bytes of buf to every rank of the job. */
+int ilr_dist_bcast(int root, void *buf, size_t bytes);
+/* Job rank root's *bytes bytes at *buf to every rank of the job, whose *buf becomes a malloc'd copy (the
+ * caller frees it; root's stays as it was) and *bytes its length.  Texts move from a group's leader so. */
+int ilr_dist_bcast_bytes(int root, void **buf, size_t *bytes);
+/* Every rank's `bytes` bytes of mine, concatenated in rank order of g (NULL: the job) into *all (malloc'd; the
+ * caller frees it); counts[r] (one entry per rank of g, may be NULL) receives rank r's byte count. */
+int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, void **all, size_t *all_bytes,
+                       size_t *counts);
 
 #endif

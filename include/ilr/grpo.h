@@ -67,10 +67,11 @@ void ilr_rollout_batch_finish(ilr_rollout_batch *b, ilr_grpo_scale scale, ilr_gr
  * moved into all.  Scores keep reward, correct and formatted; score and all_score may be NULL (no scores). */
 int ilr_rollout_allgather(ilr_gen_output *out, const ilr_task_score *score, int n, ilr_gen_output *all,
                           ilr_task_score *all_score, int total);
-/* ilr_generate over the ranks of a job: each generates its share of the n prompts (sequence k still drawing from
- * stream opt->stream_offset + k) and every rank receives all n * G outputs, text included. */
-int ilr_generate_split(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int n, int G,
-                       const ilr_gen_options *opt, ilr_gen_output *out);
+/* This rank's share of ilr_generate over the ranks of group (NULL: the job): the completions of its share of the n
+ * prompts (sequence k still drawing from stream opt->stream_offset + k) in *mine (*mine_n of them, malloc'd; the
+ * caller frees each and the array, also on failure).  ilr_rollout_allgather then gives every rank all n * G. */
+int ilr_generate_share(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int n, int G,
+                       const ilr_gen_options *opt, const ilr_dist_group *group, ilr_gen_output **mine, int *mine_n);
 
 /* ---- the policy update ---- */
 typedef struct {

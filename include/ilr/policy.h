@@ -29,6 +29,8 @@ typedef struct {
     ilr_tokenizer *tok;
     ilr_chat_template *chat; /* NULL: prompts are plain text */
     ilr_generator gen;
+    int text_only;           /* only tok and chat are loaded (ilr_policy_options.text_only) */
+    const ilr_dist_group *group; /* the ranks that generate for and train it (NULL: the whole job; not owned) */
 } ilr_policy;
 
 typedef struct {
@@ -37,6 +39,8 @@ typedef struct {
     ilr_device device;   /* where the training step runs */
     ilr_gen_weights gen_weights; /* what a CPU generator reads (its bf16 copy is remade after each update) */
     int recompute;       /* keep only each layer's input through the forward pass (train.recompute) */
+    int text_only;       /* load the tokenizer and chat template only: a rank that reads and writes this agent's
+                          * texts but neither runs nor trains it (agent-parallel ILR); prepare then sizes nothing */
 } ilr_policy_options;
 
 /* Loads the policy's weights and tokenizer from model_dir, or, when resume_dir is given, from that checkpoint

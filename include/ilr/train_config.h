@@ -23,6 +23,7 @@ typedef struct {
     char *name, *model;
     double lr, weight_decay, max_grad_norm, min_lr_ratio;
     long warmup_steps;
+    long ranks;                    /* agent-parallel: how many of the job's ranks are this agent's (0: unset) */
 } ilr_agent_config;
 
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "ilr/device.h"
+#include "ilr/dist.h"
 #include "ilr/model.h"
 #include "ilr/transformer.h"
 
@@ -36,10 +37,10 @@ int ilr_train_state_forward(ilr_train_state *s, const int *tokens, const int *le
                             const int *targets, int B, int T, float temperature);
 int ilr_train_state_backward(ilr_train_state *s, const float *dlogprob);
 void ilr_train_state_zero_grad(ilr_train_state *s);
-/* The gradient summed over the ranks of the job (include/ilr/dist.h; nothing in one process), the same bits on
- * every rank: before ilr_train_state_adamw_step, each rank having accumulated its share of the batch.  The CPU
- * state only (ILR_EUNSUPPORTED on the GPU over several ranks). */
-int ilr_train_state_sum_grads(ilr_train_state *s);
+/* The gradient summed over the ranks of group (include/ilr/dist.h; NULL: the job; nothing in one process), the
+ * same bits on each of them: before ilr_train_state_adamw_step, each rank having accumulated its share of the
+ * batch.  The CPU state only (ILR_EUNSUPPORTED on the GPU over several ranks). */
+int ilr_train_state_sum_grads(ilr_train_state *s, const ilr_dist_group *group);
 int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm);
 /* Optimizer steps taken (resumed ones included). */
 int ilr_train_state_step(const ilr_train_state *s);

@@ -25,6 +25,10 @@ static int gather_one(const void *mine, size_t bytes, void **all, size_t *all_by
 
 #ifndef ILR_MPI
 
+struct ilr_dist_group {
+    int rank, size;
+};
+
 int ilr_dist_init(int *argc, char ***argv) { return (void)argc, (void)argv, 0; }
 void ilr_dist_finalize(void) {}
 int ilr_dist_available(void) { return 0; }
@@ -32,19 +36,37 @@ int ilr_dist_rank(void) { return 0; }
 int ilr_dist_size(void) { return 1; }
 int ilr_dist_is_root(void) { return 1; }
 void ilr_dist_abort(int code, const char *why) { (void)code, (void)why; }
-int ilr_dist_sum_floats(float *x, size_t n) { return (void)x, (void)n, 0; }
-int ilr_dist_sum_doubles(double *x, int n) { return (void)x, (void)n, 0; }
+int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n) { return (void)g, (void)x, (void)n, 0; }
+int ilr_dist_sum_doubles(const ilr_dist_group *g, double *x, int n) { return (void)g, (void)x, (void)n, 0; }
 int ilr_dist_max_ints(int *x, int n) { return (void)x, (void)n, 0; }
-int ilr_dist_bcast(void *buf, size_t bytes) { return (void)buf, (void)bytes, 0; }
+int ilr_dist_bcast(int root, void *buf, size_t bytes) { return (void)root, (void)buf, (void)bytes, 0; }
+int ilr_dist_bcast_bytes(int root, void **buf, size_t *bytes) { return (void)root, (void)buf, (void)bytes, 0; }
 int ilr_dist_barrier(void) { return 0; }
 
-int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts) {
-    return gather_one(mine, bytes, all, all_bytes, counts);
+int ilr_dist_group_split(int color, ilr_dist_group **g) {
+    (void)color;
+    if (!(*g = malloc(sizeof **g))) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    (*g)->rank = 0, (*g)->size = 1;
+    return 0;
+}
+
+void ilr_dist_group_free(ilr_dist_group *g) { free(g); }
+int ilr_dist_group_rank(const ilr_dist_group *g) { return (void)g, 0; }
+int ilr_dist_group_size(const ilr_dist_group *g) { return (void)g, 1; }
+
+int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, void **all, size_t *all_bytes,
+                       size_t *counts) {
+    return (void)g, gather_one(mine, bytes, all, all_bytes, counts);
 }
 
 #else
 
 #include <mpi.h>
+
+struct ilr_dist_group {
+    int rank, size;
+    MPI_Comm comm; /* MPI_COMM_NULL outside a job */
+};
 
 static int joined, rank, size = 1;
 /* ilr_dist_sum_floats's buffers, grown to the largest sum so far (one gradient buffer's worth, allocated once) */
@@ -80,6 +102,23 @@ int ilr_dist_rank(void) { return rank; }
 int ilr_dist_size(void) { return size; }
 int ilr_dist_is_root(void) { return rank == 0; }
 
+int ilr_dist_group_split(int color, ilr_dist_group **g) {
+    if (!(*g = malloc(sizeof **g))) return ILR_FAIL(ILR_ENOMEM, "out of memory");
+    **g = (ilr_dist_group){0, 1, MPI_COMM_NULL};
+    if (size <= 1) return 0;
+    int rc = MPI_Comm_split(MPI_COMM_WORLD, color, rank, &(*g)->comm);
+    if (rc == MPI_SUCCESS) MPI_Comm_rank((*g)->comm, &(*g)->rank), MPI_Comm_size((*g)->comm, &(*g)->size);
+    else free(*g), *g = NULL;
+    return rc == MPI_SUCCESS ? 0 : ILR_FAIL(ILR_EIO, "MPI_Comm_split failed on rank %d of %d", rank, size);
+}
+
+void ilr_dist_group_free(ilr_dist_group *g) {
+    if (g && g->comm != MPI_COMM_NULL && joined) MPI_Comm_free(&g->comm);
+    free(g);
+}
+
+static MPI_Comm comm_of(const ilr_dist_group *g) { return g ? g->comm : MPI_COMM_WORLD; }
+
 void ilr_dist_abort(int code, const char *why) {
     if (size <= 1) return;
     fprintf(stderr, "ilr: rank %d of %d ends the job: %s\n", rank, size, why);
@@ -98,29 +137,33 @@ static int mpi_check(int rc, const char *what) {
 /* At most this many floats per rank per round, so that counts stay far below INT_MAX. */
 enum { CHUNK_MAX = 1 << 24 };
 
-int ilr_dist_sum_floats(float *x, size_t n) {
-    if (size <= 1 || n == 0) return 0;
-    size_t per_round = (size_t)size * CHUNK_MAX, chunk_max = (n + size - 1) / size;
+int ilr_dist_group_rank(const ilr_dist_group *g) { return g ? g->rank : rank; }
+int ilr_dist_group_size(const ilr_dist_group *g) { return g ? g->size : size; }
+
+int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n) {
+    int n_ranks = ilr_dist_group_size(g);
+    if (n_ranks <= 1 || n == 0) return 0;
+    size_t per_round = (size_t)n_ranks * CHUNK_MAX, chunk_max = (n + n_ranks - 1) / n_ranks;
     if (chunk_max > CHUNK_MAX) chunk_max = CHUNK_MAX;
-    size_t need = chunk_max * (size_t)size;
+    size_t need = chunk_max * (size_t)n_ranks;
     if (need > buf_floats) {
         float *s = realloc(send_buf, sizeof(float) * need), *r = s ? realloc(recv_buf, sizeof(float) * need) : NULL;
         if (s) send_buf = s;
         if (r) recv_buf = r;
-        if (!s || !r) return ILR_FAIL(ILR_ENOMEM, "out of memory for a sum of %zu floats over %d ranks", n, size);
+        if (!s || !r) return ILR_FAIL(ILR_ENOMEM, "out of memory for a sum of %zu floats over %d ranks", n, n_ranks);
         buf_floats = need;
     }
     for (size_t at = 0; at < n; at += per_round) {
-        size_t len = n - at < per_round ? n - at : per_round, c = (len + size - 1) / size;
+        size_t len = n - at < per_round ? n - at : per_round, c = (len + n_ranks - 1) / n_ranks;
         memcpy(send_buf, x + at, sizeof(float) * len);
-        memset(send_buf + len, 0, sizeof(float) * (c * size - len));
+        memset(send_buf + len, 0, sizeof(float) * (c * n_ranks - len));
         /* rank q receives chunk q of every rank, adds them in rank order, and every rank gathers the sums */
-        int rc = mpi_check(MPI_Alltoall(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, MPI_COMM_WORLD),
+        int rc = mpi_check(MPI_Alltoall(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, comm_of(g)),
                            "MPI_Alltoall (gradient sum)");
         if (rc) return rc;
-        for (int q = 1; q < size; q++)
+        for (int q = 1; q < n_ranks; q++)
             for (size_t i = 0; i < c; i++) recv_buf[i] += recv_buf[(size_t)q * c + i];
-        rc = mpi_check(MPI_Allgather(recv_buf, (int)c, MPI_FLOAT, send_buf, (int)c, MPI_FLOAT, MPI_COMM_WORLD),
+        rc = mpi_check(MPI_Allgather(recv_buf, (int)c, MPI_FLOAT, send_buf, (int)c, MPI_FLOAT, comm_of(g)),
                        "MPI_Allgather (gradient sum)");
         if (rc) return rc;
         memcpy(x + at, send_buf, sizeof(float) * len);
@@ -128,14 +171,15 @@ int ilr_dist_sum_floats(float *x, size_t n) {
     return 0;
 }
 
-int ilr_dist_sum_doubles(double *x, int n) {
-    if (size <= 1 || n <= 0) return 0;
-    double *all = malloc(sizeof(double) * (size_t)n * size);
+int ilr_dist_sum_doubles(const ilr_dist_group *g, double *x, int n) {
+    int n_ranks = ilr_dist_group_size(g);
+    if (n_ranks <= 1 || n <= 0) return 0;
+    double *all = malloc(sizeof(double) * (size_t)n * n_ranks);
     if (!all) return ILR_FAIL(ILR_ENOMEM, "out of memory");
-    int rc = mpi_check(MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD), "MPI_Allgather (sums)");
+    int rc = mpi_check(MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, comm_of(g)), "MPI_Allgather (sums)");
     for (int i = 0; !rc && i < n; i++) {
         double s = all[i];
-        for (int q = 1; q < size; q++) s += all[(size_t)q * n + i];
+        for (int q = 1; q < n_ranks; q++) s += all[(size_t)q * n + i];
         x[i] = s;
     }
     free(all);
@@ -151,31 +195,46 @@ int ilr_dist_barrier(void) {
     return size <= 1 ? 0 : mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
-int ilr_dist_bcast(void *buf, size_t bytes) {
+int ilr_dist_bcast(int root, void *buf, size_t bytes) {
     if (size <= 1) return 0;
     for (size_t at = 0; at < bytes; at += CHUNK_MAX) {
         size_t len = bytes - at < CHUNK_MAX ? bytes - at : CHUNK_MAX;
-        int rc = mpi_check(MPI_Bcast((char *)buf + at, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+        int rc = mpi_check(MPI_Bcast((char *)buf + at, (int)len, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
         if (rc) return rc;
     }
     return 0;
 }
 
-int ilr_dist_allgather(const void *mine, size_t bytes, void **all, size_t *all_bytes, size_t *counts) {
-    if (size <= 1) return gather_one(mine, bytes, all, all_bytes, counts);
+int ilr_dist_bcast_bytes(int root, void **buf, size_t *bytes) {
+    if (size <= 1) return 0;
+    unsigned long long n = *bytes;
+    int rc = ilr_dist_bcast(root, &n, sizeof n);
+    if (rc) return rc;
+    if (rank == root) return ilr_dist_bcast(root, *buf, *bytes);
+    /* a rank that cannot hold the bytes ends the job (main.c): the root and the others wait in the broadcast */
+    if (!(*buf = malloc(n ? (size_t)n : 1))) return ILR_FAIL(ILR_ENOMEM, "out of memory for %llu broadcast bytes", n);
+    *bytes = (size_t)n;
+    if ((rc = ilr_dist_bcast(root, *buf, *bytes))) free(*buf), *buf = NULL;
+    return rc;
+}
+
+int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, void **all, size_t *all_bytes,
+                       size_t *counts) {
+    int n_ranks = ilr_dist_group_size(g);
+    if (n_ranks <= 1) return gather_one(mine, bytes, all, all_bytes, counts);
     *all = NULL;
     if (bytes > (size_t)1 << 30) return ILR_FAIL(ILR_EUNSUPPORTED, "a gather of %zu bytes from one rank (at most 1 GiB)", bytes);
-    int *count = malloc(sizeof(int) * (size_t)size), *displ = malloc(sizeof(int) * (size_t)size), mine_n = (int)bytes;
+    int *count = malloc(sizeof(int) * (size_t)n_ranks), *displ = malloc(sizeof(int) * (size_t)n_ranks), mine_n = (int)bytes;
     int rc = count && displ ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory");
-    if (!rc) rc = mpi_check(MPI_Allgather(&mine_n, 1, MPI_INT, count, 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather (sizes)");
+    if (!rc) rc = mpi_check(MPI_Allgather(&mine_n, 1, MPI_INT, count, 1, MPI_INT, comm_of(g)), "MPI_Allgather (sizes)");
     size_t total = 0;
-    for (int q = 0; !rc && q < size; q++) {
+    for (int q = 0; !rc && q < n_ranks; q++) {
         if (total + (size_t)count[q] > (size_t)INT_MAX) rc = ILR_FAIL(ILR_EUNSUPPORTED, "a gather of over 2 GiB");
         displ[q] = (int)total, total += (size_t)count[q];
         if (counts) counts[q] = (size_t)count[q];
     }
     if (!rc && !(*all = malloc(total ? total : 1))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory for %zu gathered bytes", total);
-    if (!rc) rc = mpi_check(MPI_Allgatherv(mine, mine_n, MPI_BYTE, *all, count, displ, MPI_BYTE, MPI_COMM_WORLD),
+    if (!rc) rc = mpi_check(MPI_Allgatherv(mine, mine_n, MPI_BYTE, *all, count, displ, MPI_BYTE, comm_of(g)),
                             "MPI_Allgatherv");
     if (rc) free(*all), *all = NULL;
     *all_bytes = total;

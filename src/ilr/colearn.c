@@ -40,8 +40,35 @@ static int read_resume_state(colearn_run *r, const char *ckpt) {
     return rc;
 }
 
-/* Each agent: its weights (or its part of the checkpoint), its own tokens for the training questions, and
- * sizes for the longest prompt any stage or evaluation gives it. */
+/* agents[i].ranks: agent i's ranks follow agent i - 1's in job order; they must add up to the job's size. */
+static int layout(colearn_run *r) {
+    const ilr_train_config *c = r->c;
+    const ilr_agent_config *a = c->agents.items;
+    r->mine = -1;
+    if (!a[0].ranks) return 0;
+    long total = 0;
+    char counts[ILR_MAX_AGENTS * 80] = "";
+    for (int i = 0; i < r->m; i++) {
+        r->first_rank[i] = (int)total, r->num_ranks[i] = (int)a[i].ranks;
+        total += a[i].ranks;
+        size_t at = strlen(counts);
+        snprintf(counts + at, sizeof counts - at, "%s%s %ld", i ? ", " : "", a[i].name, a[i].ranks);
+    }
+    if (total != ilr_dist_size())
+        return ILR_FAIL(ILR_EINVAL, "train: agents[].ranks add up to %ld ranks (%s), but the job has %d%s: start it with "
+                        "mpirun -np %ld, or unset agents[].ranks (data-parallel)", total, counts, ilr_dist_size(),
+                        ilr_dist_available() ? "" : " (a build without MPI: make MPI=1)", total);
+    if (c->eval_data || c->test_data)
+        return ILR_FAIL(ILR_EINVAL, "train: agents[].ranks: evaluation during an agent-parallel run is not done yet (an "
+                        "agent's model is on its own ranks, the log on rank 0): unset data.eval and data.test, and run "
+                        "`ilr eval` on the saved agents");
+    for (int i = 0; i < r->m; i++)
+        if (ilr_dist_rank() >= r->first_rank[i] && ilr_dist_rank() < r->first_rank[i] + r->num_ranks[i]) r->mine = i;
+    return ilr_dist_group_split(r->mine, &r->group);
+}
+
+/* Each agent: its weights (or its part of the checkpoint; only its tokenizer on another agent's ranks), its own
+ * tokens for the training questions, and sizes for the longest prompt any stage or evaluation gives it. */
 static int open_agent(colearn_run *r, int i, const char *ckpt) {
     const ilr_train_config *c = r->c;
     colearn_agent *ag = &r->agents[i];
@@ -50,8 +77,9 @@ static int open_agent(colearn_run *r, int i, const char *ckpt) {
     if (ckpt) snprintf(from, sizeof from, "%s/%s", ckpt, ag->cfg.name);
     ilr_policy_options po = {.chat = c->chat, .reference = c->beta > 0, .device = (ilr_device)c->device,
                              .gen_weights = (ilr_gen_weights)c->rollout_weights,
-                             .recompute = c->recompute};
+                             .recompute = c->recompute, .text_only = !colearn_serves(r, i)};
     int rc = ilr_policy_open(&ag->policy, ag->cfg.name, ag->cfg.model, ckpt ? from : NULL, &po);
+    ag->policy.group = r->group;
     if (!rc) rc = ilr_question_set_build(&ag->train, &r->ds, 0, &r->task, ag->policy.tok, ag->policy.chat, c->max_prompt_tokens);
     if (!rc && r->collect)
         rc = ilr_question_set_build(&ag->calib, &r->calib_ds, c->irt_data_max, &r->task, ag->policy.tok, ag->policy.chat,
@@ -90,6 +118,7 @@ static int colearn_open(colearn_run *r, const ilr_train_config *c, int resume, c
                                                      : ilr_idea3_default_dir(ilr_task_type_name(r->task.type)),
                                          r->task.type == ILR_TASK_TYPE_WORLD);
     if (!rc) rc = ilr_data_order_init(&r->order, (uint64_t)c->seed, r->ds.count);
+    if (!rc) rc = layout(r);
     if (!rc) rc = colearn_irt_open_data(r, resume);
     for (int i = 0; !rc && i < r->m; i++) rc = open_agent(r, i, resume ? ckpt : NULL);
     if (!rc && resume) rc = read_resume_state(r, ckpt);
@@ -115,6 +144,7 @@ static void colearn_close(colearn_run *r) {
     if (r->rollouts) fclose(r->rollouts);
     if (r->solo_log) fclose(r->solo_log);
     ilr_trainer_close(&r->trainer);
+    ilr_dist_group_free(r->group);
     for (int i = 0; i < r->m; i++) {
         ilr_question_set_free(&r->agents[i].train);
         ilr_question_set_free(&r->agents[i].calib);
@@ -149,16 +179,23 @@ static int save_checkpoint(colearn_run *r, long step) {
         json_object_set_new(agents, r->agents[i].cfg.name, a);
     }
     json_object_set_new(state, "agents", agents);
-    int rc = ilr_checkpoint_begin(dir, tmp, sizeof tmp);
+    /* rank 0 makes the temporary directory, each agent's leader writes the agent into it, and rank 0 renames it
+     * into place once all have: a kill at any instant leaves the checkpoint whole or absent */
+    int rc = ilr_dist_is_root() ? ilr_checkpoint_begin(dir, tmp, sizeof tmp) : 0;
+    if (!rc) rc = ilr_dist_bcast(0, tmp, sizeof tmp);
     if (rc) return json_decref(state), rc;
     for (int i = 0; !rc && i < r->m; i++) {
+        if (ilr_dist_rank() != colearn_leader(r, i)) continue;
         snprintf(sub, sizeof sub, "%s/%s", tmp, r->agents[i].cfg.name);
         rc = ilr_policy_checkpoint(&r->agents[i].policy, sub, NULL);
     }
+    int failed = rc != 0;
+    int sync = ilr_dist_max_ints(&failed, 1); /* returns once every leader has written (or failed) */
+    if (!rc && (sync || failed)) rc = sync ? sync : ILR_FAIL(ILR_EIO, "%s: another rank could not write its agent", dir);
     snprintf(sub, sizeof sub, "%s/trainer_state.json", tmp);
-    if (!rc) rc = ilr_json_save_file(sub, state);
+    if (!rc && ilr_dist_is_root()) rc = ilr_json_save_file(sub, state);
     json_decref(state);
-    return ilr_trainer_finish_checkpoint(&r->trainer, step, tmp, rc);
+    return ilr_dist_is_root() ? ilr_trainer_finish_checkpoint(&r->trainer, step, tmp, rc) : rc;
 }
 
 /* ---- the loop ---- */
@@ -181,9 +218,16 @@ static void print_header(const colearn_run *r) {
     static const char *const scale[] = {"group std", "batch std", "mean only"};
     printf("ilr: %d agents, %d training questions (%s), task %s\n", r->m, r->ds.count, c->train_data,
            ilr_task_type_name(r->task.type));
-    for (int i = 0; i < r->m; i++)
-        printf("  %-12s %s (%s), gamma %+.3f, lr %g\n", r->agents[i].cfg.name, r->agents[i].policy.from,
-               ilr_arch_name(r->agents[i].policy.model.config.arch), r->agents[i].gamma, r->agents[i].cfg.lr);
+    for (int i = 0; i < r->m; i++) {
+        char where[64];
+        if (colearn_serves(r, i)) snprintf(where, sizeof where, "%s", ilr_arch_name(r->agents[i].policy.model.config.arch));
+        else snprintf(where, sizeof where, "on ranks %d-%d", r->first_rank[i], r->first_rank[i] + r->num_ranks[i] - 1);
+        printf("  %-12s %s (%s), gamma %+.3f, lr %g\n", r->agents[i].cfg.name, r->agents[i].policy.from, where,
+               r->agents[i].gamma, r->agents[i].cfg.lr);
+    }
+    if (r->mine >= 0)
+        printf("  agent-parallel: %d ranks; each agent is held, run and trained by its own (agents[].ranks), "
+               "data-parallel among them\n", ilr_dist_size());
     printf("  steps %ld%s: %ld questions x %ld threads; interaction %s", c->steps, r->start_step ? " (resumed)" : "",
            c->prompts_per_step, c->num_generations, ilr_interaction_mode_name(r->interaction.mode));
     if (r->interaction.mode == ILR_MODE_DYNAMIC) printf(" (rule %s)", ilr_interaction_rule_name(r->interaction.rule));
@@ -227,8 +271,9 @@ static int loop_step(void *ctx, long step) {
 }
 
 static int loop_evaluate(void *ctx, long step) { return evaluate_all(ctx, "", step, NULL); }
-/* every rank holds the same weights and AdamW moments: rank 0 writes them */
-static int loop_save(void *ctx, long step) { return ilr_dist_is_root() ? save_checkpoint(ctx, step) : 0; }
+/* data-parallel, every rank holds the same weights and AdamW moments and rank 0 writes them; agent-parallel, each
+ * agent's leader writes its agent */
+static int loop_save(void *ctx, long step) { return save_checkpoint(ctx, step); }
 
 static int colearn_loop(colearn_run *r, json_t *summary, ilr_colearn_result *res) {
     const ilr_train_config *c = r->c;
@@ -256,9 +301,11 @@ static int finish(colearn_run *r, const ilr_colearn_result *res, json_t *s) {
     for (int i = 0; !rc && i < r->m; i++) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/%s", c->output_dir, r->agents[i].cfg.name);
-        rc = ilr_train_state_sync_model(&r->agents[i].policy.ts);
-        if (!rc) rc = ilr_model_save(&r->agents[i].policy.model, dir, &save);
-        if (!rc) rc = ilr_tokenizer_files_copy(r->agents[i].cfg.model, dir); /* the start model: a resumed run's checkpoint may be rotated away */
+        if (ilr_dist_rank() == colearn_leader(r, i)) { /* agent-parallel: the agent's own leader */
+            rc = ilr_train_state_sync_model(&r->agents[i].policy.ts);
+            if (!rc) rc = ilr_model_save(&r->agents[i].policy.model, dir, &save);
+            if (!rc) rc = ilr_tokenizer_files_copy(r->agents[i].cfg.model, dir); /* the start model: a resumed run's checkpoint may be rotated away */
+        }
         json_t *a = json_object_get(json_object_get(s, "agents"), r->agents[i].cfg.name);
         json_object_set_new(a, "model", json_string(dir));
         json_object_set_new(a, "start_model", json_string(r->agents[i].cfg.model));
@@ -266,7 +313,7 @@ static int finish(colearn_run *r, const ilr_colearn_result *res, json_t *s) {
         json_object_set_new(a, "generated_tokens", json_integer(r->agents[i].generated_tokens));
         json_object_set_new(a, "trained_tokens", json_integer(r->agents[i].trained_tokens));
     }
-    if (rc) return rc;
+    if (rc || !ilr_dist_is_root()) return rc;
     static const char *const methods[] = {"grpo", "ilr", "ilr-coop", "ilr-comp", "ilr-random", "ilr-no-calibration"};
     json_object_set_new(s, "method", json_string(methods[c->method]));
     json_object_set_new(s, "steps", json_integer(res->steps));
@@ -289,7 +336,7 @@ int ilr_colearn_run(const ilr_train_config *c, int resume, const ilr_train_hooks
         if (r->agents[i].cfg.name) json_object_set_new(agents, r->agents[i].cfg.name, json_object());
     json_object_set_new(summary, "agents", agents);
     if (!rc) rc = colearn_loop(r, summary, res);
-    if (!rc && !res->interrupted && ilr_dist_is_root()) rc = finish(r, res, summary);
+    if (!rc && !res->interrupted) rc = finish(r, res, summary);
     json_decref(summary);
     colearn_close(r);
     free(r);

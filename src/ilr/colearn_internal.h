@@ -7,6 +7,7 @@
 
 #include "ilr/calibration.h"
 #include "ilr/colearn.h"
+#include "ilr/dist.h"
 #include "ilr/grpo.h"
 #include "ilr/idea3.h"
 #include "ilr/interaction.h"
@@ -45,7 +46,19 @@ typedef struct {
     ilr_data_order order;
     long start_step;
     ilr_colearn_result *res;         /* the loop's, for the step callback */
+    /* agent-parallel (agents[i].ranks): agent i is held, run and trained by job ranks [first_rank[i], first_rank[i]
+     * + num_ranks[i]) alone, and this rank serves agent `mine` with the ranks of `group`; every rank still holds
+     * every agent's tokenizer and runs the step's text work (prompts, scores, calibration, records) for all.
+     * Data-parallel (unset): mine is -1, group NULL (the job), and every rank serves every agent. */
+    int mine;
+    int first_rank[ILR_MAX_AGENTS], num_ranks[ILR_MAX_AGENTS];
+    ilr_dist_group *group;
 } colearn_run;
+
+/* Whether this rank holds, runs and trains agent i (every agent, data-parallel). */
+static inline int colearn_serves(const colearn_run *r, int i) { return r->mine < 0 || r->mine == i; }
+/* The job rank that writes agent i and sends what only agent i's ranks know (rank 0, data-parallel). */
+static inline int colearn_leader(const colearn_run *r, int i) { return r->mine < 0 ? 0 : r->first_rank[i]; }
 
 /* colearn_irt.c: gamma of every agent and D of every training question, from irt.file, a run's irt.json
  * (resume), or answers collected on irt.data now (saved as irt.json and responses.jsonl). */

@@ -69,6 +69,29 @@ static int visited_items(colearn_run *r, int **items, int *n) {
     return rc;
 }
 
+/* Agent i's answers to n questions (items, or the first n when NULL) into r->running and as lines into out: its
+ * leader answers (the job's rank 0, data-parallel; agent-parallel, the first of agent i's ranks, the only ones that
+ * hold it) and sends the lines to every rank, so every rank fits the same matrix. */
+static int collect_agent(colearn_run *r, int i, const ilr_irt_collect_agent *ag, const int *items, int n,
+                         const ilr_irt_collect_options *o, FILE *out) {
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (ilr_dist_rank() == colearn_leader(r, i)) {
+        ilr_irt_responses mine;
+        ilr_irt_responses_init(&mine);
+        FILE *f = open_memstream(&buf, &len);
+        rc = f ? ilr_irt_collect(ag, 1, &r->task, items, n, o, &mine, f, NULL) : ILR_FAIL(ILR_ENOMEM, "out of memory");
+        if (f && fclose(f) != 0 && !rc) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
+        ilr_irt_responses_free(&mine);
+    }
+    if (!rc) rc = ilr_dist_bcast_bytes(colearn_leader(r, i), (void **)&buf, &len);
+    if (!rc && len) rc = ilr_irt_responses_parse(buf, len, "irt collect", &r->running);
+    if (!rc && len && fwrite(buf, 1, len, out) != len) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
+    free(buf);
+    return rc;
+}
+
 /* Answers to the calibration questions (and the visited training questions) into r->running, written to
  * responses.jsonl; the joint fit into r->irt. */
 static int collect_and_fit(colearn_run *r, const int *visited, int num_visited) {
@@ -86,9 +109,10 @@ static int collect_and_fit(colearn_run *r, const int *visited, int num_visited) 
     if (!c->quiet)
         printf("irt: each agent answers %d calibration questions%s, %ld times each\n", r->agents[0].calib.n,
                num_visited ? " and the training questions the run visits" : "", c->irt_samples);
-    int rc = ilr_irt_collect(ag, r->m, &r->task, NULL, r->agents[0].calib.n, &o, &r->running, out, NULL);
+    int rc = 0;
+    for (int i = 0; !rc && i < r->m; i++) rc = collect_agent(r, i, &ag[i], NULL, r->agents[0].calib.n, &o, out);
     for (int i = 0; !rc && num_visited && i < r->m; i++) ag[i].q = &r->agents[i].train;
-    if (!rc && num_visited) rc = ilr_irt_collect(ag, r->m, &r->task, visited, num_visited, &o, &r->running, out, NULL);
+    for (int i = 0; !rc && num_visited && i < r->m; i++) rc = collect_agent(r, i, &ag[i], visited, num_visited, &o, out);
     if (fclose(out) != 0 && !rc) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/responses.jsonl", c->output_dir);
     if (!rc && ilr_dist_is_root()) rc = ilr_file_write_atomic(path, buf, len);
@@ -200,8 +224,12 @@ static int self_rating(colearn_run *r, const int *visited, int n) {
     if (!calib || !train || !sum || !votes) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < r->m; i++) {
         double a, b;
-        rc = rate(r, i, tmpl, &r->calib_ds, NULL, nc, calib);
-        if (!rc) rc = rate(r, i, tmpl, &r->ds, visited, n, train);
+        if (ilr_dist_rank() == colearn_leader(r, i)) { /* the agent's leader rates; every rank maps the ratings */
+            rc = rate(r, i, tmpl, &r->calib_ds, NULL, nc, calib);
+            if (!rc) rc = rate(r, i, tmpl, &r->ds, visited, n, train);
+        }
+        if (!rc) rc = ilr_dist_bcast(colearn_leader(r, i), calib, sizeof(int) * (size_t)nc);
+        if (!rc) rc = ilr_dist_bcast(colearn_leader(r, i), train, sizeof(int) * (size_t)n);
         if (rc) break;
         int usable = fit_rating_line(r, calib, nc, &a, &b), rated = 0;
         for (int k = 0; k < n; k++)

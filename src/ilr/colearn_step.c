@@ -110,20 +110,6 @@ static void choose_questions(colearn_run *r, long step, step_data *d, colearn_st
 
 /* ---- generation ---- */
 
-/* Agent i answers n prompts (G samples each): the stage's outputs, scored later.  Over several ranks each
- * generates its share and every rank receives all the outputs (ilr_generate_split): the rest of the step then runs
- * alike on every rank, and each agent's update trains data-parallel (ilr_grpo_update). */
-static int generate(colearn_run *r, int i, long step, int stage, const int *const *prompts, const int *lens, int n, int G,
-                    ilr_gen_output *out) {
-    const ilr_train_config *c = r->c;
-    colearn_agent *ag = &r->agents[i];
-    ilr_gen_options opt = {.sampler = {(float)c->temperature, (int)c->top_k, (float)c->top_p, (float)c->min_p},
-                           .max_new_tokens = r->max_new[stage], .seed = stage_seed(c->seed, step, i, stage)};
-    int rc = ilr_generate_split(&ag->policy.gen, ag->policy.tok, prompts, lens, n, G, &opt, out);
-    for (int k = 0; !rc && k < n * G; k++) ag->generated_tokens += out[k].count;
-    return rc;
-}
-
 /* Tokenises agent i's prompts of a stage; one over ilr.max_prompt_tokens is an error naming where it is. */
 static int encode_prompts(colearn_run *r, step_data *d, int i, int stage) {
     agent_step *a = &d->a[i];
@@ -142,29 +128,51 @@ static int encode_prompts(colearn_run *r, step_data *d, int i, int stage) {
     return 0;
 }
 
-static int generate_stage(colearn_run *r, long step, step_data *d, int i, int stage) {
+/* Agent i's prompts of a stage: the training questions' (share, G samples each) or its encoded ones (1 each). */
+static int stage_prompts(colearn_run *r, step_data *d, int i, int stage, const int **prompts, int *lens) {
     agent_step *a = &d->a[i];
-    int n = a->n[stage], rc = encode_prompts(r, d, i, stage);
-    const int **prompts = malloc(sizeof(int *) * (size_t)n);
-    int *lens = malloc(sizeof(int) * (size_t)n);
-    if (!rc && (!prompts || !lens)) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
-    for (int k = 0; !rc && k < n; k++) prompts[k] = a->ids[stage][k].ids, lens[k] = a->ids[stage][k].count;
-    if (!rc) rc = generate(r, i, step, stage, prompts, lens, n, 1, a->out[stage]);
-    free(prompts);
-    free(lens);
+    if (stage == ILR_STAGE_SHARE) {
+        const ilr_question_set *q = &r->agents[i].train;
+        for (int k = 0; k < d->P; k++) prompts[k] = q->ids[d->item[k]], lens[k] = q->lens[d->item[k]];
+        return 0;
+    }
+    int rc = encode_prompts(r, d, i, stage);
+    for (int k = 0; !rc && k < a->n[stage]; k++) prompts[k] = a->ids[stage][k].ids, lens[k] = a->ids[stage][k].count;
     return rc;
 }
 
-/* Idea Sharing: every agent answers every question alone, G times. */
-static int share(colearn_run *r, long step, step_data *d) {
-    int rc = 0;
-    const int **prompts = malloc(sizeof(int *) * (size_t)d->P);
-    int *lens = malloc(sizeof(int) * (size_t)d->P);
+/* A stage's generation, every agent's: the stage's outputs, scored later.  Each rank first generates its share of
+ * the prompts of each agent it serves (agent-parallel: the agents' ranks generate at once, each for its own agent;
+ * data-parallel: every rank for every agent), then every agent's outputs are gathered on every rank
+ * (ilr_rollout_allgather): the rest of the step runs alike on every rank, and each agent's update trains
+ * data-parallel over its ranks (ilr_grpo_update). */
+static int generate_stage(colearn_run *r, long step, step_data *d, int stage) {
+    const ilr_train_config *c = r->c;
+    int G = stage == ILR_STAGE_SHARE ? d->G : 1, rc = 0, mine_n[ILR_MAX_AGENTS] = {0};
+    ilr_gen_output *mine[ILR_MAX_AGENTS] = {0};
+    int n_max = d->a[0].n[stage] > d->P ? d->a[0].n[stage] : d->P; /* prompts per agent: P (share) or n[stage] */
+    const int **prompts = malloc(sizeof(int *) * (size_t)n_max);
+    int *lens = malloc(sizeof(int) * (size_t)n_max);
     if (!prompts || !lens) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < d->m; i++) {
-        const ilr_question_set *q = &r->agents[i].train;
-        for (int k = 0; k < d->P; k++) prompts[k] = q->ids[d->item[k]], lens[k] = q->lens[d->item[k]];
-        rc = generate(r, i, step, ILR_STAGE_SHARE, prompts, lens, d->P, d->G, d->a[i].out[ILR_STAGE_SHARE]);
+        int n = stage == ILR_STAGE_SHARE ? d->P : d->a[i].n[stage];
+        rc = stage_prompts(r, d, i, stage, prompts, lens); /* on every rank: the ids are trained on too */
+        if (rc || !colearn_serves(r, i)) continue;
+        colearn_agent *ag = &r->agents[i];
+        ilr_gen_options opt = {.sampler = {(float)c->temperature, (int)c->top_k, (float)c->top_p, (float)c->min_p},
+                               .max_new_tokens = r->max_new[stage], .seed = stage_seed(c->seed, step, i, stage)};
+        rc = ilr_generate_share(&ag->policy.gen, ag->policy.tok, prompts, lens, n, G, &opt, ag->policy.group, &mine[i],
+                                &mine_n[i]);
+    }
+    /* a rank that failed skips the gathers and returns its error, and main.c ends the job (ilr_dist_abort) */
+    for (int i = 0; !rc && i < d->m; i++) {
+        agent_step *a = &d->a[i];
+        rc = ilr_rollout_allgather(mine[i], NULL, mine_n[i], a->out[stage], NULL, a->n[stage]);
+        for (int k = 0; !rc && k < a->n[stage]; k++) r->agents[i].generated_tokens += a->out[stage][k].count;
+    }
+    for (int i = 0; i < d->m; i++) {
+        for (int k = 0; k < mine_n[i]; k++) ilr_gen_output_free(&mine[i][k]);
+        free(mine[i]);
     }
     free(prompts);
     free(lens);
@@ -440,18 +448,18 @@ static json_t *step_line(colearn_run *r, const step_data *d, long step, const co
 static int discuss(colearn_run *r, long step, step_data *d, colearn_step_stats *st) {
     ilr_timer t;
     ilr_timer_start(&t);
-    int rc = share(r, step, d);
+    int rc = generate_stage(r, step, d, ILR_STAGE_SHARE); /* Idea Sharing: every agent answers alone, G times */
     for (int i = 0; !rc && i < d->m; i++)
         rc = score_outputs(r, d, d->a[i].out[ILR_STAGE_SHARE], d->P * d->G, d->G, d->a[i].score[ILR_STAGE_SHARE]);
     st->seconds[ILR_STAGE_SHARE] = ilr_timer_elapsed(&t);
     ilr_timer_start(&t);
     for (int i = 0; !rc && i < d->m; i++) rc = analyse_prompts(r, d, i);
-    for (int i = 0; !rc && i < d->m; i++) rc = generate_stage(r, step, d, i, ILR_STAGE_ANALYSE);
+    if (!rc) rc = generate_stage(r, step, d, ILR_STAGE_ANALYSE);
     for (int i = 0; !rc && i < d->m; i++) rc = score_critiques(r, d, i);
     st->seconds[ILR_STAGE_ANALYSE] = ilr_timer_elapsed(&t);
     ilr_timer_start(&t);
     for (int i = 0; !rc && i < d->m; i++) rc = fuse_prompts(r, d, i);
-    for (int i = 0; !rc && i < d->m; i++) rc = generate_stage(r, step, d, i, ILR_STAGE_FUSE);
+    if (!rc) rc = generate_stage(r, step, d, ILR_STAGE_FUSE);
     for (int i = 0; !rc && i < d->m; i++)
         rc = score_outputs(r, d, d->a[i].out[ILR_STAGE_FUSE], d->P * d->G, d->G, d->a[i].score[ILR_STAGE_FUSE]);
     st->seconds[ILR_STAGE_FUSE] = ilr_timer_elapsed(&t);
@@ -478,10 +486,11 @@ int colearn_step(colearn_run *r, long step, json_t **line, colearn_step_stats *s
     }
     ilr_timer t;
     ilr_timer_start(&t);
-    for (int i = 0; !rc && i < d.m; i++) {
-        rc = ilr_grpo_update(&r->agents[i].policy, &d.a[i].batch, &r->agents[i].hp, &d.a[i].update);
-        r->agents[i].trained_tokens += d.a[i].update.trained_tokens;
-    }
+    for (int i = 0; !rc && i < d.m; i++)
+        if (colearn_serves(r, i)) rc = ilr_grpo_update(&r->agents[i].policy, &d.a[i].batch, &r->agents[i].hp, &d.a[i].update);
+    /* agent-parallel: the other agents' statistics from their leaders (data-parallel, every rank has them all) */
+    for (int i = 0; !rc && r->mine >= 0 && i < d.m; i++) rc = ilr_dist_bcast(colearn_leader(r, i), &d.a[i].update, sizeof d.a[i].update);
+    for (int i = 0; !rc && i < d.m; i++) r->agents[i].trained_tokens += d.a[i].update.trained_tokens;
     st->update_seconds = ilr_timer_elapsed(&t);
     if (!rc) *line = step_line(r, &d, step, st);
     step_free(&d);

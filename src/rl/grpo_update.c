@@ -100,19 +100,20 @@ static int scratch_init(update_scratch *w, const ilr_policy *p, const ilr_rollou
     return sort_by_length(w, b);
 }
 
-/* Over N ranks (include/ilr/dist.h) rank r trains the active completions r, r + N, r + 2N, ... of the list sorted
- * by length, so that the ranks get similar work; their gradients are summed before each optimizer step. */
-static void keep_rank_share(update_scratch *w) {
-    int N = ilr_dist_size(), n = 0;
+/* Over the N ranks that train the policy (p->group, include/ilr/dist.h) rank r trains the active completions r,
+ * r + N, r + 2N, ... of the list sorted by length, so that the ranks get similar work; their gradients are summed
+ * before each optimizer step. */
+static void keep_rank_share(update_scratch *w, const ilr_dist_group *group) {
+    int N = ilr_dist_group_size(group), n = 0;
     if (N == 1) return;
-    for (int i = ilr_dist_rank(); i < w->num_active; i += N) w->active[n++] = w->active[i];
+    for (int i = ilr_dist_group_rank(group); i < w->num_active; i += N) w->active[n++] = w->active[i];
     w->num_active = n;
 }
 
-/* The step's statistics summed over the ranks (each holds its share's). */
-static int sum_stats(ilr_grpo_update_stats *st) {
+/* The step's statistics summed over the policy's ranks (each holds its share's). */
+static int sum_stats(ilr_grpo_update_stats *st, const ilr_dist_group *group) {
     double v[7] = {st->loss, st->entropy, st->entropy_tokens, st->tok.tokens, st->tok.kl, st->tok.low_clip, st->tok.high_clip};
-    int rc = ilr_dist_sum_doubles(v, 7);
+    int rc = ilr_dist_sum_doubles(group, v, 7);
     st->loss = v[0], st->entropy = v[1], st->entropy_tokens = v[2];
     st->tok = (ilr_grpo_token_stats){v[3], v[4], v[5], v[6]};
     return rc;
@@ -164,12 +165,12 @@ int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_up
     update_scratch w;
     int rc = scratch_init(&w, p, b, hp);
     for (int i = 0; i < w.num_active; i++) st->trained_tokens += b->out[w.active[i]].count;
-    keep_rank_share(&w);
+    keep_rank_share(&w, p->group);
     if (!rc && w.ref_lp) reference_logprobs(p, b, hp, &w);
     for (int it = 0; !rc && it < hp->num_iterations; it++) {
         ilr_train_state_zero_grad(&p->ts);
         st->loss += loss_pass(p, b, hp, &w, st, &rc) / hp->num_iterations;
-        if (!rc) rc = ilr_train_state_sum_grads(&p->ts);
+        if (!rc) rc = ilr_train_state_sum_grads(&p->ts, p->group);
         if (rc) break;
         st->learning_rate = ilr_lr_at(&hp->lr, ilr_train_state_step(&p->ts) + 1);
         ilr_adamw_params adam = {(float)st->learning_rate, hp->adam_beta1, hp->adam_beta2, hp->adam_eps, hp->weight_decay};
@@ -177,7 +178,7 @@ int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_up
     }
     /* a CPU generator reads the host weights: bring the GPU's back, and remake its bf16 copy when it reads one (a
      * GPU generator reads the device's own; the final save syncs then) */
-    if (!rc) rc = sum_stats(st);
+    if (!rc) rc = sum_stats(st, p->group);
     if (!rc && !p->gen.gpu) rc = ilr_train_state_sync_model(&p->ts);
     if (!rc && !p->gen.gpu) rc = ilr_gen_weights_changed(&p->gen);
     scratch_free(&w, b->S);

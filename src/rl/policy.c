@@ -17,10 +17,12 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     p->device = o->device;
     p->gen_weights = o->gen_weights;
     p->recompute = o->recompute;
-    int rc = ilr_model_load(&p->model, p->from);
+    p->text_only = o->text_only;
+    int rc = o->text_only ? 0 : ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
     if (!rc && o->chat) rc = ilr_chat_template_load(&p->chat, p->from);
     if (rc) return ilr_error_prefix("%s", p->from);
+    if (o->text_only) return 0;
     if (ilr_tok_vocab_size(p->tok) > p->model.config.vocab_size)
         return ILR_FAIL(ILR_EMISMATCH, "%s: the tokenizer has %d tokens, the model's vocabulary %d", p->from,
                         ilr_tok_vocab_size(p->tok), p->model.config.vocab_size);
@@ -32,6 +34,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
 }
 
 int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batch) {
+    if (p->text_only) return 0;
     if (max_len > p->model.config.max_position_embeddings)
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);

@@ -71,7 +71,7 @@ int ilr_rollout_allgather(ilr_gen_output *out, const ilr_task_score *score, int 
     }
     void *gathered = NULL;
     size_t got = 0;
-    int rc = ilr_dist_allgather(mine, bytes, &gathered, &got, NULL);
+    int rc = ilr_dist_allgather(NULL, mine, bytes, &gathered, &got, NULL);
     free(mine);
     const char *from = gathered, *end = from + got;
     int k = 0;
@@ -83,20 +83,14 @@ int ilr_rollout_allgather(ilr_gen_output *out, const ilr_task_score *score, int 
     return rc;
 }
 
-int ilr_generate_split(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int n, int G,
-                       const ilr_gen_options *opt, ilr_gen_output *out) {
-    if (ilr_dist_size() == 1) return ilr_generate(g, tok, prompts, lens, n, G, opt, out);
+int ilr_generate_share(ilr_generator *g, const ilr_tokenizer *tok, const int *const *prompts, const int *lens, int n, int G,
+                       const ilr_gen_options *opt, const ilr_dist_group *group, ilr_gen_output **mine, int *mine_n) {
     long lo, hi;
-    ilr_dist_share(n, ilr_dist_rank(), ilr_dist_size(), &lo, &hi);
-    int mine_n = (int)(hi - lo) * G;
-    ilr_gen_output *mine = calloc((size_t)(mine_n ? mine_n : 1), sizeof *mine);
-    if (!mine) return ILR_FAIL(ILR_ENOMEM, "out of memory for %d completions", mine_n);
+    ilr_dist_share(n, ilr_dist_group_rank(group), ilr_dist_group_size(group), &lo, &hi);
+    *mine_n = (int)(hi - lo) * G;
+    *mine = calloc((size_t)(*mine_n ? *mine_n : 1), sizeof **mine);
+    if (!*mine) return *mine_n = 0, ILR_FAIL(ILR_ENOMEM, "out of memory for %d completions", (int)(hi - lo) * G);
     ilr_gen_options o = *opt;
     o.stream_offset = opt->stream_offset + (uint64_t)lo * (uint64_t)G; /* sequence k draws from stream k, as in one call */
-    int rc = mine_n ? ilr_generate(g, tok, prompts + lo, lens + lo, (int)(hi - lo), G, &o, mine) : 0;
-    /* a rank that failed skips the gather and returns its error, and main.c ends the job (ilr_dist_abort) */
-    if (!rc) rc = ilr_rollout_allgather(mine, NULL, mine_n, out, NULL, n * G);
-    for (int k = 0; k < mine_n; k++) ilr_gen_output_free(&mine[k]);
-    free(mine);
-    return rc;
+    return *mine_n ? ilr_generate(g, tok, prompts + lo, lens + lo, (int)(hi - lo), G, &o, *mine) : 0;
 }

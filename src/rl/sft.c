@@ -259,8 +259,8 @@ static int train_step(sft_run *r, long step, double *loss, double *grad_norm, lo
         rc = ilr_train_state_backward(&r->ts, r->batch.dlogprob);
         *tokens += r->batch.real_tokens;
     }
-    if (!rc) rc = ilr_train_state_sum_grads(&r->ts);
-    if (!rc) rc = ilr_dist_sum_doubles(loss, 1);
+    if (!rc) rc = ilr_train_state_sum_grads(&r->ts, NULL);
+    if (!rc) rc = ilr_dist_sum_doubles(NULL, loss, 1);
     ilr_adamw_params hp = {sft_lr(r, step), o->beta1, o->beta2, 1e-8f, o->weight_decay};
     return rc ? rc : ilr_train_state_adamw_step(&r->ts, &hp, o->clip, grad_norm);
 }

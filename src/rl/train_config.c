@@ -29,6 +29,10 @@ static const ilr_cfg_key agent_keys[] = {
     ANUM("optim.max_grad_norm", ILR_CFG_FLOAT, max_grad_norm, "1.0", 0, 1e9, "this agent's clipping norm (default: optim.max_grad_norm)"),
     ANUM("optim.min_lr_ratio", ILR_CFG_FLOAT, min_lr_ratio, "0.0", 0, 1, "this agent's decay floor (default: optim.min_lr_ratio)"),
     ANUM("optim.warmup_steps", ILR_CFG_INT, warmup_steps, "0", 0, 1e9, "this agent's warmup (default: optim.warmup_steps)"),
+    ANUM("ranks", ILR_CFG_INT, ranks, "0", 0, 1e6,
+         "agent-parallel under mpirun: this agent's own ranks, which alone hold, run and train it (the agents take the "
+         "job's ranks in order; set it for every agent or none, adding up to mpirun -np; 0: every rank serves every agent, "
+         "data-parallel)"),
 };
 
 static const ilr_cfg_schema agent_schema = {agent_keys, (int)(sizeof agent_keys / sizeof agent_keys[0]), "train"};
@@ -212,6 +216,12 @@ static int check_ilr(ilr_train_config *c) {
                 return ILR_FAIL(ILR_EINVAL, "train: agents[%ld] and agents[%ld] are both named '%s' (set name: for one)", j, i,
                                 a[i].name);
     }
+    /* agent-parallel: every agent has its own ranks, or none has (the job's size is checked when the run starts) */
+    for (long i = 1; i < c->agents.count; i++)
+        if ((a[i].ranks > 0) != (a[0].ranks > 0))
+            return ILR_FAIL(ILR_EINVAL, "train: agents[%ld].ranks is %ld and agents[%ld].ranks is %ld: give every agent at "
+                            "least one rank (agent-parallel), or none (0, the default: every rank serves every agent)", 0L,
+                            a[0].ranks, i, a[i].ranks);
     /* the ablation methods are ilr with one key fixed */
     int mode = c->method == ILR_METHOD_ILR_COOP ? 1 : c->method == ILR_METHOD_ILR_COMP ? 2 : c->method == ILR_METHOD_ILR_RANDOM ? 3 : -1;
     if (mode >= 0) {

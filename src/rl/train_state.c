@@ -81,10 +81,11 @@ void ilr_train_state_zero_grad(ilr_train_state *s) {
     ilr_transformer_zero_grad(&s->cpu);
 }
 
-int ilr_train_state_sum_grads(ilr_train_state *s) {
-    if (ilr_dist_size() == 1) return 0;
-    if (s->gpu) return ILR_FAIL(ILR_EUNSUPPORTED, "data-parallel training over %d ranks is for the CPU training step", ilr_dist_size());
-    return ilr_dist_sum_floats(s->cpu.grads, (size_t)s->model->table.total);
+int ilr_train_state_sum_grads(ilr_train_state *s, const ilr_dist_group *group) {
+    int n = ilr_dist_group_size(group);
+    if (n == 1) return 0;
+    if (s->gpu) return ILR_FAIL(ILR_EUNSUPPORTED, "data-parallel training over %d ranks is for the CPU training step", n);
+    return ilr_dist_sum_floats(group, s->cpu.grads, (size_t)s->model->table.total);
 }
 
 int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm) {
