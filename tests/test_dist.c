@@ -2,7 +2,8 @@
  * in a build with MPI (make MPI=1 test) where Open MPI's mpirun is on PATH, `mpirun -np 2` and `-np 4` GRPO runs
  * against the one-process run of the same global batch (same final weights to float rounding), and kill -9 of one
  * rank mid-run: the job ends within seconds, its checkpoints are whole, and a resume ends where the uninterrupted
- * run ended, bit for bit.  Elsewhere the MPI tests print why they are skipped.
+ * run ended, bit for bit; and `ilr eval` over ranks writes what one process writes.  Elsewhere the MPI tests print
+ * why they are skipped.
  *
  * The policy is the tiny Llama of ilr_test_sum_fixture (questions "a + b =", a few dozen SFT steps). */
 #include <dirent.h>
@@ -224,11 +225,79 @@ static void test_kill_one_rank_then_resume(void **state) {
     ilr_test_mpi_end();
 }
 
+/* A file's bytes (malloc'd), asserted present. */
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = NULL, chunk[4096];
+    size_t n;
+    FILE *mem = open_memstream(&buf, len);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, mem);
+    fclose(f);
+    fclose(mem);
+    return buf;
+}
+
+/* Asserts dirs[1..n) hold the same file `name` as dirs[0], byte for byte; returns its line count. */
+static size_t same_file_in_all(char (*dirs)[600], int n, const char *name) {
+    char path[3000];
+    size_t len0, len, lines = 0;
+    snprintf(path, sizeof path, "%s/%s", dirs[0], name);
+    char *want = read_all(path, &len0);
+    for (size_t i = 0; i < len0; i++) lines += want[i] == '\n';
+    for (int r = 1; r < n; r++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[r], name);
+        char *got = read_all(path, &len);
+        assert_int_equal(len, len0);
+        assert_memory_equal(got, want, len0);
+        free(got);
+    }
+    free(want);
+    return lines;
+}
+
+/* ilr eval over ranks: the waves dealt round-robin, rank 0 writing — samples.jsonl and summary.md byte for
+ * byte what one process writes (greedy and 3 samples per question), over 2 and 3 ranks (3: a last round with
+ * ranks idle), and a 3-rank run that resumes one stopped after half the questions. */
+static void test_eval_ranks_match_one_process(void **state) {
+    (void)state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "dist-eval");
+    const char *names[4] = {"one", "two", "three", "resumed"};
+    char out[4][600];
+    for (int r = 0; r < 4; r++) snprintf(out[r], sizeof out[r], "%s/eval-%s", fx.dir, names[r]);
+    char *common[] = {"eval", "--model", fx.model, "--bench", fx.eval, "--prompt", fx.tmpl, "--samples", "3",
+                      "--max-new-tokens", "12", "--batch", "8", "--no-chat", "-o", NULL, NULL, NULL, NULL};
+    enum { OUT_AT = 15 };
+    char *one[20] = {"ilr"};
+    for (int i = 0; i < OUT_AT; i++) one[i + 1] = common[i];
+    one[OUT_AT + 1] = out[0];
+    assert_int_equal(ilr_test_run_to_end(bin, one), 0);
+    common[OUT_AT] = out[1];
+    assert_int_equal(ilr_test_mpirun(2, bin, common), 0);
+    common[OUT_AT] = out[2];
+    assert_int_equal(ilr_test_mpirun(3, bin, common), 0);
+    common[OUT_AT] = out[3], common[OUT_AT + 1] = "--max", common[OUT_AT + 2] = "20";
+    assert_int_equal(ilr_test_mpirun(3, bin, common), 0); /* the first 20 questions, then all of them */
+    common[OUT_AT + 1] = NULL;
+    assert_int_equal(ilr_test_mpirun(3, bin, common), 0);
+    size_t lines = same_file_in_all(out, 4, "samples.jsonl");
+    assert_int_equal(lines, 40 * 4); /* 40 questions x (greedy + 3 samples) */
+    same_file_in_all(out, 4, "summary.md");
+    print_message("dist eval: 40 questions x (greedy + 3 samples): samples.jsonl (%zu lines) and summary.md equal "
+                  "to one process's over 2 and 3 ranks and over 3 ranks resumed after 20 questions\n", lines);
+    ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_share_and_one_process),
     cmocka_unit_test(test_grpo_ranks_match_one_process),
     cmocka_unit_test(test_sft_ranks_match_one_process),
     cmocka_unit_test(test_kill_one_rank_then_resume),
+    cmocka_unit_test(test_eval_ranks_match_one_process),
 };
 
 ILR_TEST_GROUP(dist, tests)

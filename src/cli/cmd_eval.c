@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "ilr/chat.h"
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/eval_run.h"
 #include "ilr/io.h"
@@ -46,7 +47,9 @@ static const char eval_help[] =
     "  --bootstrap B          resamples for the intervals (default 1000)\n"
     "  --compare OTHER_OUT    print the paired difference OUT - OTHER_OUT per benchmark with its interval\n"
     "                         (after evaluating, or alone on a finished OUT)\n\n"
-    "Example: ilr eval --model build/agents/agent-a --bench world-test --max 500 --samples 4 -o runs/eval-a\n";
+    "Example: ilr eval --model build/agents/agent-a --bench world-test --max 500 --samples 4 -o runs/eval-a\n"
+    "Over several processes (an MPI build): mpirun -np N build/mpi/ilr eval ... answers a share of the questions on\n"
+    "each rank; rank 0 writes the same files one process would\n";
 
 typedef struct {
     const char *model, *bench, *out, *compare, *prompt;
@@ -341,11 +344,15 @@ int ilr_cmd_eval(int argc, char **argv) {
     }
     for (const char *p = a.bench; *p; p++) cap += *p == ',';
     if (!rc && !(res = calloc((size_t)cap, sizeof *res))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
-    if (!rc && ilr_mkdir_p(a.out)) rc = ilr_last_error_code();
-    if (!rc) rc = ilr_eval_records_repair(records_path);
-    if (!rc && !(records = fopen(records_path, "a")))
+    /* over several ranks (mpirun, an MPI build) each answers its share of every benchmark and rank 0 alone
+     * writes and prints (src/eval/bench_run.c) */
+    int root = ilr_dist_is_root();
+    if (!rc && root && ilr_mkdir_p(a.out)) rc = ilr_last_error_code();
+    if (!rc && root) rc = ilr_eval_records_repair(records_path);
+    if (!rc && root && !(records = fopen(records_path, "a")))
         rc = ILR_FAIL(ILR_EIO, "cannot open %s for appending", records_path);
-    if (!rc)
+    if (ilr_dist_size() > 1 && ilr_dist_barrier() && !rc) rc = ilr_last_error_code(); /* all read what rank 0 repaired */
+    if (!rc && root)
         printf("eval: %s on %s (%s chat template; %s%lld sampled answers per question)\n", a.model, a.bench,
                chat ? "with its" : "without a", a.greedy ? "greedy + " : "", a.samples);
     fflush(stdout);
@@ -355,6 +362,10 @@ int ilr_cmd_eval(int argc, char **argv) {
         rc = run_bench(&a, name, &model, tok, chat, records_path, records, &res[n]);
         if (rc) break;
         const ilr_bench_summary *s = &res[n].s;
+        if (!root) {
+            n++;
+            continue;
+        }
         printf("  %-16s %5d questions", name, s->questions);
         if (s->has_greedy) printf("  greedy %5.1f%% [%.1f, %.1f]", 100 * s->greedy.mean, 100 * s->greedy.lo, 100 * s->greedy.hi);
         if (s->samples)
@@ -365,13 +376,13 @@ int ilr_cmd_eval(int argc, char **argv) {
     }
     free(list);
     if (records && fclose(records) && !rc) rc = ILR_FAIL(ILR_EIO, "cannot write %s", records_path);
-    if (!rc) rc = write_summary(&a, res, n);
-    if (!rc) {
+    if (!rc && root) rc = write_summary(&a, res, n);
+    if (!rc && root) {
         printf("\n");
         write_table(stdout, &a, res, n);
         printf("\nrecords in %s/samples.jsonl; summary.json and summary.md beside them\n", a.out);
     }
-    if (!rc && a.compare) rc = print_compare(&a);
+    if (!rc && root && a.compare) rc = print_compare(&a);
     free(res);
     ilr_chat_template_free(chat);
     ilr_tok_free(tok);

@@ -79,12 +79,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ilr: %s\n", ilr_last_error());
         return 1;
     }
-    /* only the trainers split their work over ranks; any other command would run whole on each, racing on its files */
+    /* only the trainers and eval split their work over ranks; any other command would run whole on each, racing on its files */
     const char *cmd = argc > 1 ? argv[1] : "";
-    if (ilr_dist_size() > 1 && strcmp(cmd, "train") && strcmp(cmd, "sft") && strcmp(cmd, "--help") && strcmp(cmd, "-h")) {
+    if (ilr_dist_size() > 1 && strcmp(cmd, "train") && strcmp(cmd, "sft") && strcmp(cmd, "eval") && strcmp(cmd, "--help") &&
+        strcmp(cmd, "-h")) {
         if (ilr_dist_is_root())
-            fprintf(stderr, "ilr %s: does not run over %d ranks (under mpirun only `ilr train` and `ilr sft` are "
-                    "data-parallel); run it as one process\n", cmd, ilr_dist_size());
+            fprintf(stderr, "ilr %s: does not run over %d ranks (under mpirun only `ilr train`, `ilr sft` and `ilr eval` "
+                    "split their work); run it as one process\n", cmd, ilr_dist_size());
         ilr_dist_finalize();
         return 2;
     }

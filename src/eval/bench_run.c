@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ilr/dist.h"
 #include "ilr/error.h"
 #include "ilr/hashmap.h"
 #include "ilr/io.h"
@@ -51,9 +52,9 @@ static int record_line(FILE *buf, const ilr_eval_run *r, int i, int sample, cons
     return 0;
 }
 
-/* Writes one question's lines with a single write and flushes them. */
-static int write_question(const ilr_eval_run *r, int i, const ilr_gen_output *greedy, const ilr_task_score *gs,
-                          const ilr_gen_output *samples, const ilr_task_score *ss) {
+/* Writes one question's lines to sink with a single write and flushes them. */
+static int write_question(const ilr_eval_run *r, FILE *sink, int i, const ilr_gen_output *greedy,
+                          const ilr_task_score *gs, const ilr_gen_output *samples, const ilr_task_score *ss) {
     char *prompt = NULL, *buf = NULL;
     size_t plen = 0, len = 0;
     int rc = ilr_tok_decode(r->tok, r->q->ids[i], r->q->lens[i], 0, &prompt, &plen);
@@ -62,15 +63,15 @@ static int write_question(const ilr_eval_run *r, int i, const ilr_gen_output *gr
     if (!rc && greedy) rc = record_line(mem, r, i, -1, prompt, greedy, gs);
     for (int j = 0; !rc && j < r->samples; j++) rc = record_line(mem, r, i, j, prompt, &samples[j], &ss[j]);
     if (mem && fclose(mem) && !rc) rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
-    if (!rc && (fwrite(buf, 1, len, r->records) != len || fflush(r->records)))
+    if (!rc && (fwrite(buf, 1, len, sink) != len || fflush(sink)))
         rc = ILR_FAIL(ILR_EIO, "eval: cannot write samples.jsonl (disk full?)");
     free(buf);
     free(prompt);
     return rc;
 }
 
-/* Answers questions [first, first + m) (none done) and records them. */
-static int run_wave(const ilr_eval_run *r, int first, int m, ilr_eval_question *out) {
+/* Answers questions [first, first + m) (none done) and records them in sink (NULL: no records). */
+static int run_wave(const ilr_eval_run *r, FILE *sink, int first, int m, ilr_eval_question *out) {
     int k = r->samples, rc = 0;
     size_t n_greedy = r->greedy ? (size_t)m : 0, n_sampled = (size_t)m * (size_t)k;
     ilr_gen_output *g = calloc(n_greedy + n_sampled + 1, sizeof *g), *sampled = g + n_greedy;
@@ -97,11 +98,11 @@ static int run_wave(const ilr_eval_run *r, int first, int m, ilr_eval_question *
     if (!rc) rc = ilr_task_score_many(r->task, r->q->ds, item, texts, lens, (int)n, score);
     for (int p = 0; !rc && p < m; p++) {
         int i = first + p;
-        if (r->records)
-            rc = write_question(r, i, r->greedy ? &g[p] : NULL, &score[p], sampled + (size_t)p * k,
+        if (sink)
+            rc = write_question(r, sink, i, r->greedy ? &g[p] : NULL, &score[p], sampled + (size_t)p * k,
                                 sampled_score + (size_t)p * k);
         tally(r->task, r->greedy ? &score[p] : NULL, sampled_score + (size_t)p * k, k, r->q->ds->items[i].level, &out[i]);
-        if (!rc && r->progress) ilr_progress_add(r->progress, 1);
+        if (!rc && r->progress && ilr_dist_size() == 1) ilr_progress_add(r->progress, 1);
     }
     for (size_t x = 0; g && x < n; x++) ilr_gen_output_free(&g[x]);
     free(g);
@@ -112,12 +113,80 @@ static int run_wave(const ilr_eval_run *r, int first, int m, ilr_eval_question *
     return rc;
 }
 
+/* What a rank sends for its wave of a round: its first question, count and status, then the m verdicts and
+ * the wave's samples.jsonl lines. */
+typedef struct {
+    int first, m, rc;
+} wave_header;
+
+/* Over N ranks (ilr/dist.h) the waves are dealt round-robin: in round j rank r answers wave j * N + r, then every
+ * rank receives every wave's verdicts, and rank 0 appends the lines in wave order — the same file and verdicts
+ * as one process (a question's greedy answer does not depend on its batch, sample j of question i draws from
+ * stream i * k + j). */
+static int run_waves_over_ranks(const ilr_eval_run *r, const int (*waves)[2], int num_waves, ilr_eval_question *out) {
+    int N = ilr_dist_size(), me = ilr_dist_rank(), rc = 0;
+    for (int round = 0; round * N < num_waves; round++) {
+        int w = round * N + me;
+        wave_header h = {w < num_waves ? waves[w][0] : 0, w < num_waves ? waves[w][1] : 0, 0};
+        char *lines = NULL, *msg = NULL;
+        size_t lines_len = 0, msg_len = 0;
+        FILE *sink = open_memstream(&lines, &lines_len);
+        if (!sink) h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
+        if (!h.rc && h.m) h.rc = run_wave(r, sink, h.first, h.m, out);
+        if (sink && fclose(sink) && !h.rc) h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
+        if (h.rc) h.m = 0, lines_len = 0; /* the rank still takes part in the gather, with its status */
+        size_t verdicts = sizeof(ilr_eval_question) * (size_t)h.m;
+        if (!(msg = malloc(sizeof h + verdicts + lines_len + 1))) {
+            h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory"), h.m = 0, lines_len = 0, verdicts = 0;
+            msg = (char *)&h;
+        } else {
+            memcpy(msg, &h, sizeof h);
+            memcpy(msg + sizeof h, out + h.first, verdicts);
+            memcpy(msg + sizeof h + verdicts, lines, lines_len);
+        }
+        msg_len = sizeof h + verdicts + lines_len;
+        void *all = NULL;
+        size_t all_len = 0, *counts = calloc((size_t)N, sizeof *counts);
+        int grc = counts ? ilr_dist_allgather(NULL, msg, msg_len, &all, &all_len, counts)
+                         : ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
+        if (msg != (char *)&h) free(msg);
+        free(lines);
+        if (grc) {
+            free(counts);
+            return grc;
+        }
+        size_t at = 0;
+        for (int k = 0; k < N; k++) { /* rank order = wave order */
+            const char *m = (const char *)all + at;
+            wave_header o;
+            memcpy(&o, m, sizeof o);
+            size_t v = sizeof(ilr_eval_question) * (size_t)o.m;
+            if (o.rc && !rc) rc = k == me ? h.rc : ILR_FAIL(o.rc, "eval: rank %d failed", k);
+            if (!o.rc && o.m) {
+                memcpy(out + o.first, m + sizeof o, v);
+                if (r->records && !rc &&
+                    (fwrite(m + sizeof o + v, 1, counts[k] - sizeof o - v, r->records) != counts[k] - sizeof o - v ||
+                     fflush(r->records)))
+                    rc = ILR_FAIL(ILR_EIO, "eval: cannot write samples.jsonl (disk full?)");
+                if (r->progress) ilr_progress_add(r->progress, o.m);
+            }
+            at += counts[k];
+        }
+        free(all);
+        free(counts);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int ilr_eval_run_bench(const ilr_eval_run *r, ilr_eval_question *out) {
     if (!r->greedy && r->samples < 1) return ILR_FAIL(ILR_EINVAL, "eval: neither a greedy answer nor samples asked for");
     if (r->samples > 1024) return ILR_FAIL(ILR_EINVAL, "eval: %d samples per question; at most 1024", r->samples);
     int per_call = r->samples > 0 ? r->samples : 1, per_wave = r->gen->slots / per_call;
     if (per_wave < 1)
         return ILR_FAIL(ILR_EINVAL, "eval: %d samples per question, but the generator has %d slots", r->samples, r->gen->slots);
+    int (*waves)[2] = malloc(sizeof *waves * (size_t)(r->q->n + 1)), num_waves = 0, rc = 0;
+    if (!waves) return ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
     for (int i = 0; i < r->q->n;) {
         if (r->done && r->done[i]) {
             i++;
@@ -125,11 +194,14 @@ int ilr_eval_run_bench(const ilr_eval_run *r, ilr_eval_question *out) {
         }
         int m = 0; /* a run of consecutive questions not done, so streams stay i * k + j */
         while (m < per_wave && i + m < r->q->n && !(r->done && r->done[i + m])) m++;
-        int rc = run_wave(r, i, m, out);
-        if (rc) return ilr_error_prefix("%s", r->bench);
+        waves[num_waves][0] = i, waves[num_waves][1] = m, num_waves++;
         i += m;
     }
-    return 0;
+    if (ilr_dist_size() > 1) rc = run_waves_over_ranks(r, (const int (*)[2])waves, num_waves, out);
+    for (int w = 0; !rc && ilr_dist_size() == 1 && w < num_waves; w++)
+        rc = run_wave(r, r->records, waves[w][0], waves[w][1], out);
+    free(waves);
+    return rc ? ilr_error_prefix("%s", r->bench) : 0;
 }
 
 /* ---- reading back ---- */
