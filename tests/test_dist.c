@@ -225,6 +225,31 @@ static void test_kill_one_rank_then_resume(void **state) {
     ilr_test_mpi_end();
 }
 
+/* A rank that hangs alive (SIGSTOP after the step-4 checkpoint): the other waits in its next collective until
+ * ILR_DIST_TIMEOUT (3 s here), says so and exits, and mpirun ends the job; the checkpoints stay whole. */
+static void test_hung_rank_ends_the_job(void **state) {
+    (void)state;
+    const char *bin;
+    if (!ilr_test_mpi_ready(&bin)) skip();
+    ilr_test_sum_fixture fx;
+    ilr_test_sum_fixture_setup(&fx, "dist-hang");
+    char cfg[256], run[600];
+    snprintf(run, sizeof run, "%s/hung", fx.dir);
+    write_config(cfg, &fx, "hang.yaml", run, 40, "  save_every: 1\n  keep_checkpoints: 2\n");
+    char *args[] = {"train", cfg, NULL};
+    setenv("ILR_DIST_TIMEOUT", "3", 1);
+    pid_t victim;
+    double ended = ilr_test_mpirun_signal_one(bin, args, run, 4, SIGSTOP, &victim);
+    unsetenv("ILR_DIST_TIMEOUT");
+    long at = ilr_test_latest_step(run);
+    print_message("dist hang: rank pid %d stopped after the step-4 checkpoint; the job ended %.2f s later (timeout 3 s), "
+                  "newest checkpoint at step %ld\n", (int)victim, ended, at);
+    assert_true(ended > 2.5 && ended < 15); /* the watchdog's doing, not an immediate failure */
+    assert_true(at >= 4 && at < 40);
+    ilr_test_rmtree(fx.dir);
+    ilr_test_mpi_end();
+}
+
 /* A file's bytes (malloc'd), asserted present. */
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -297,6 +322,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_grpo_ranks_match_one_process),
     cmocka_unit_test(test_sft_ranks_match_one_process),
     cmocka_unit_test(test_kill_one_rank_then_resume),
+    cmocka_unit_test(test_hung_rank_ends_the_job),
     cmocka_unit_test(test_eval_ranks_match_one_process),
 };
 

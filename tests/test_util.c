@@ -367,6 +367,10 @@ double ilr_test_now(void) {
 
 /* See test_util.h. */
 double ilr_test_mpirun_kill_one(const char *bin, char **args, const char *run, long at, pid_t *victim) {
+    return ilr_test_mpirun_signal_one(bin, args, run, at, SIGKILL, victim);
+}
+
+double ilr_test_mpirun_signal_one(const char *bin, char **args, const char *run, long at, int sig, pid_t *victim) {
     char *argv[32], np[8];
     ilr_test_mpirun_argv(argv, np, 2, bin, args);
     pid_t job = ilr_test_spawn(mpirun_path, argv);
@@ -381,7 +385,7 @@ double ilr_test_mpirun_kill_one(const char *bin, char **args, const char *run, l
     assert_int_equal(n, 2);
     *victim = pids[0] > pids[1] ? pids[0] : pids[1]; /* either rank: the later-started one */
     double t0 = ilr_test_now();
-    assert_int_equal(kill(*victim, SIGKILL), 0);
+    assert_int_equal(kill(*victim, sig), 0);
     while (!exited && ilr_test_now() - t0 < 30) {
         usleep(2000);
         exited = waitpid(job, &status, WNOHANG) == job;

@@ -101,6 +101,8 @@ double ilr_test_now(void);
  * step `at` or later, and asserts that the job then ended (within 30 s), failed visibly and left no rank behind
  * (within 2 s more): the seconds from the kill to the job's end. */
 double ilr_test_mpirun_kill_one(const char *bin, char **args, const char *run, long at, pid_t *victim);
+/* The same with signal sig instead of SIGKILL (SIGSTOP: a rank that hangs alive). */
+double ilr_test_mpirun_signal_one(const char *bin, char **args, const char *run, long at, int sig, pid_t *victim);
 
 /* max |a - b| / max |b| (b the reference): one number per tensor that is robust to entries near zero. */
 double ilr_test_rel_err(const float *a, const float *b, size_t n);

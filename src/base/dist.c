@@ -62,6 +62,10 @@ int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, 
 #else
 
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
 
 struct ilr_dist_group {
     int rank, size;
@@ -72,6 +76,7 @@ static int joined, rank, size = 1;
 /* ilr_dist_sum_floats's buffers, grown to the largest sum so far (one gradient buffer's worth, allocated once) */
 static float *send_buf, *recv_buf;
 static size_t buf_floats;
+static int start_watchdog(void);
 
 /* mpirun (Open MPI, MPICH's hydra, Slurm's PMI) leaves one of these in a rank's environment. */
 static int launched_by_mpirun(void) {
@@ -84,7 +89,7 @@ int ilr_dist_init(int *argc, char ***argv) {
     joined = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    return 0;
+    return start_watchdog();
 }
 
 void ilr_dist_finalize(void) {
@@ -134,6 +139,62 @@ static int mpi_check(int rc, const char *what) {
     return ILR_FAIL(ILR_EIO, "%s on rank %d of %d: %s", what, rank, size, text);
 }
 
+/* The watchdog: a rank that waits in one collective longer than ILR_DIST_TIMEOUT seconds (default 1800; 0: no
+ * limit) says so and exits, and mpirun then ends the job — a rank that hangs alive (a deadlock, a stopped
+ * process) would otherwise keep the others waiting forever, and MPI's blocking collectives have no timeout.
+ * The watchdog thread only reads the clock and two atomics and never calls MPI. */
+static _Atomic long long wait_since_ms; /* 0: not in a collective */
+static const char *_Atomic wait_what;
+static double timeout_s;
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void wait_begin(const char *what) {
+    atomic_store(&wait_what, what);
+    atomic_store(&wait_since_ms, now_ms());
+}
+
+static int wait_end(int rc) {
+    atomic_store(&wait_since_ms, 0);
+    return rc;
+}
+
+#define COLLECTIVE(call, what) (wait_begin(what), wait_end(mpi_check((call), (what))))
+
+static void *watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        sleep(1);
+        long long since = atomic_load(&wait_since_ms);
+        if (since && now_ms() - since > (long long)(timeout_s * 1000)) {
+            fprintf(stderr, "ilr: rank %d of %d has waited %.0f s in %s for the other ranks (ILR_DIST_TIMEOUT=%g): one "
+                    "of them hangs; ending the job\n", rank, size, (now_ms() - since) / 1000.0, atomic_load(&wait_what),
+                    timeout_s);
+            fflush(stderr);
+            _exit(3);
+        }
+    }
+    return NULL;
+}
+
+/* Starts the watchdog (a job of several ranks, a timeout set). */
+static int start_watchdog(void) {
+    const char *e = getenv("ILR_DIST_TIMEOUT");
+    char *end = NULL;
+    timeout_s = e && *e ? strtod(e, &end) : 1800;
+    if (e && *e && (*end || timeout_s < 0))
+        return ILR_FAIL(ILR_EINVAL, "ILR_DIST_TIMEOUT='%s': expected seconds (0: no limit)", e);
+    if (timeout_s == 0 || size <= 1) return 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, watchdog, NULL)) return ILR_FAIL(ILR_EIO, "cannot start the collectives' watchdog");
+    pthread_detach(t);
+    return 0;
+}
+
 /* At most this many floats per rank per round, so that counts stay far below INT_MAX. */
 enum { CHUNK_MAX = 1 << 24 };
 
@@ -158,12 +219,12 @@ int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n) {
         memcpy(send_buf, x + at, sizeof(float) * len);
         memset(send_buf + len, 0, sizeof(float) * (c * n_ranks - len));
         /* rank q receives chunk q of every rank, adds them in rank order, and every rank gathers the sums */
-        int rc = mpi_check(MPI_Alltoall(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, comm_of(g)),
+        int rc = COLLECTIVE(MPI_Alltoall(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, comm_of(g)),
                            "MPI_Alltoall (gradient sum)");
         if (rc) return rc;
         for (int q = 1; q < n_ranks; q++)
             for (size_t i = 0; i < c; i++) recv_buf[i] += recv_buf[(size_t)q * c + i];
-        rc = mpi_check(MPI_Allgather(recv_buf, (int)c, MPI_FLOAT, send_buf, (int)c, MPI_FLOAT, comm_of(g)),
+        rc = COLLECTIVE(MPI_Allgather(recv_buf, (int)c, MPI_FLOAT, send_buf, (int)c, MPI_FLOAT, comm_of(g)),
                        "MPI_Allgather (gradient sum)");
         if (rc) return rc;
         memcpy(x + at, send_buf, sizeof(float) * len);
@@ -176,7 +237,7 @@ int ilr_dist_sum_doubles(const ilr_dist_group *g, double *x, int n) {
     if (n_ranks <= 1 || n <= 0) return 0;
     double *all = malloc(sizeof(double) * (size_t)n * n_ranks);
     if (!all) return ILR_FAIL(ILR_ENOMEM, "out of memory");
-    int rc = mpi_check(MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, comm_of(g)), "MPI_Allgather (sums)");
+    int rc = COLLECTIVE(MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, comm_of(g)), "MPI_Allgather (sums)");
     for (int i = 0; !rc && i < n; i++) {
         double s = all[i];
         for (int q = 1; q < n_ranks; q++) s += all[(size_t)q * n + i];
@@ -188,18 +249,18 @@ int ilr_dist_sum_doubles(const ilr_dist_group *g, double *x, int n) {
 
 int ilr_dist_max_ints(int *x, int n) {
     if (size <= 1 || n <= 0) return 0;
-    return mpi_check(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (max)");
+    return COLLECTIVE(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (max)");
 }
 
 int ilr_dist_barrier(void) {
-    return size <= 1 ? 0 : mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+    return size <= 1 ? 0 : COLLECTIVE(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
 int ilr_dist_bcast(int root, void *buf, size_t bytes) {
     if (size <= 1) return 0;
     for (size_t at = 0; at < bytes; at += CHUNK_MAX) {
         size_t len = bytes - at < CHUNK_MAX ? bytes - at : CHUNK_MAX;
-        int rc = mpi_check(MPI_Bcast((char *)buf + at, (int)len, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+        int rc = COLLECTIVE(MPI_Bcast((char *)buf + at, (int)len, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
         if (rc) return rc;
     }
     return 0;
@@ -226,7 +287,7 @@ int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, 
     if (bytes > (size_t)1 << 30) return ILR_FAIL(ILR_EUNSUPPORTED, "a gather of %zu bytes from one rank (at most 1 GiB)", bytes);
     int *count = malloc(sizeof(int) * (size_t)n_ranks), *displ = malloc(sizeof(int) * (size_t)n_ranks), mine_n = (int)bytes;
     int rc = count && displ ? 0 : ILR_FAIL(ILR_ENOMEM, "out of memory");
-    if (!rc) rc = mpi_check(MPI_Allgather(&mine_n, 1, MPI_INT, count, 1, MPI_INT, comm_of(g)), "MPI_Allgather (sizes)");
+    if (!rc) rc = COLLECTIVE(MPI_Allgather(&mine_n, 1, MPI_INT, count, 1, MPI_INT, comm_of(g)), "MPI_Allgather (sizes)");
     size_t total = 0;
     for (int q = 0; !rc && q < n_ranks; q++) {
         if (total + (size_t)count[q] > (size_t)INT_MAX) rc = ILR_FAIL(ILR_EUNSUPPORTED, "a gather of over 2 GiB");
@@ -234,7 +295,7 @@ int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, 
         if (counts) counts[q] = (size_t)count[q];
     }
     if (!rc && !(*all = malloc(total ? total : 1))) rc = ILR_FAIL(ILR_ENOMEM, "out of memory for %zu gathered bytes", total);
-    if (!rc) rc = mpi_check(MPI_Allgatherv(mine, mine_n, MPI_BYTE, *all, count, displ, MPI_BYTE, comm_of(g)),
+    if (!rc) rc = COLLECTIVE(MPI_Allgatherv(mine, mine_n, MPI_BYTE, *all, count, displ, MPI_BYTE, comm_of(g)),
                             "MPI_Allgatherv");
     if (rc) free(*all), *all = NULL;
     *all_bytes = total;
