@@ -139,7 +139,7 @@ static int mpi_check(int rc, const char *what) {
     return ILR_FAIL(ILR_EIO, "%s on rank %d of %d: %s", what, rank, size, text);
 }
 
-/* The watchdog: a rank that waits in one collective longer than ILR_DIST_TIMEOUT seconds (default 1800; 0: no
+/* The watchdog: a rank that waits in one collective longer than ILR_DIST_TIMEOUT seconds (default 3600; 0: no
  * limit) says so and exits, and mpirun then ends the job — a rank that hangs alive (a deadlock, a stopped
  * process) would otherwise keep the others waiting forever, and MPI's blocking collectives have no timeout.
  * The watchdog thread only reads the clock and two atomics and never calls MPI. */
@@ -185,7 +185,7 @@ static void *watchdog(void *arg) {
 static int start_watchdog(void) {
     const char *e = getenv("ILR_DIST_TIMEOUT");
     char *end = NULL;
-    timeout_s = e && *e ? strtod(e, &end) : 1800;
+    timeout_s = e && *e ? strtod(e, &end) : 3600;
     if (e && *e && (*end || timeout_s < 0))
         return ILR_FAIL(ILR_EINVAL, "ILR_DIST_TIMEOUT='%s': expected seconds (0: no limit)", e);
     if (timeout_s == 0 || size <= 1) return 0;
