@@ -190,12 +190,18 @@ static json_t *response(const discussion *d, const ilr_serve_request *r, const c
                      (json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion), "discussion", disc);
 }
 
-/* Runs the admitted discussion d on r: 0 with *answer, or an error to send (status in *status). */
+/* An error run() answers with. */
+typedef struct {
+    unsigned status;
+    const char *param, *code;
+} run_error;
+
+/* Runs the admitted discussion d on r: 0 with the transcript in *t, or the error to send in *e. */
 static int run(ilr_server *s, const discussion *d, const ilr_serve_request *r, const char *question, agent_door *doors,
-               ilr_discuss_transcript *t, unsigned *status) {
+               ilr_discuss_transcript *t, run_error *e) {
     int *ids[ILR_DISCUSS_MAX_AGENTS] = {0}, lens[ILR_DISCUSS_MAX_AGENTS], rc = 0, context = 1 << 30;
     ilr_discuss_agent da[ILR_DISCUSS_MAX_AGENTS];
-    *status = 400;
+    *e = (run_error){400, "messages", NULL}; /* a question an agent cannot encode */
     for (int i = 0; !rc && i < d->m; i++) {
         served_model *m = d->agent[i];
         doors[i] = (agent_door){.s = s, .m = m, .kind = r->kind};
@@ -210,7 +216,9 @@ static int run(ilr_server *s, const discussion *d, const ilr_serve_request *r, c
     if (!rc) {
         rc = ilr_discuss_one(da, d->m, question, (const int *const *)ids, lens, r->compete ? ILR_COMPETE : ILR_COOPERATE,
                              &s->idea3, s->debate, &o, t);
-        if (rc && rc != ILR_EINVAL) *status = 500;
+        /* the agents and options were checked before: an invalid argument now is a prompt over an agent's context */
+        if (rc == ILR_EINVAL) *e = (run_error){400, "max_tokens", "context_length_exceeded"};
+        else if (rc) *e = (run_error){500, NULL, NULL};
     }
     for (int i = 0; i < d->m; i++) free(ids[i]);
     return rc;
@@ -232,11 +240,10 @@ enum MHD_Result ilr_serve_answer_discussion(ilr_server *s, struct MHD_Connection
     if (!(*admitted = ilr_serve_admit(s, r->kind, id))) return ilr_serve_send_busy(c, s);
     agent_door doors[ILR_DISCUSS_MAX_AGENTS];
     ilr_discuss_transcript t;
-    if (run(s, &d, r, question, doors, &t, &status)) {
-        int context = strstr(ilr_last_error(), "context") != NULL;
-        snprintf(message, sizeof message, "%s%s", status >= 500 ? "the discussion failed: " : "", ilr_last_error());
-        return ilr_serve_send_error(c, status, message, status < 500 ? (context ? "max_tokens" : "messages") : NULL,
-                                    context ? "context_length_exceeded" : NULL);
+    run_error e;
+    if (run(s, &d, r, question, doors, &t, &e)) {
+        snprintf(message, sizeof message, "%s%s", e.status >= 500 ? "the discussion failed: " : "", ilr_last_error());
+        return ilr_serve_send_error(c, e.status, message, e.param, e.code);
     }
     json_t *answer = response(&d, r, id, &t, doors);
     ilr_discuss_transcript_free(&t);
