@@ -113,70 +113,56 @@ static int run_wave(const ilr_eval_run *r, FILE *sink, int first, int m, ilr_eva
     return rc;
 }
 
-/* What a rank sends for its wave of a round: its first question, count and status, then the m verdicts and
- * the wave's samples.jsonl lines. */
+/* What a rank sends for its wave of a round: this header (its first question, count, status and the length of
+ * its lines), the wave's samples.jsonl lines, then its m verdicts. */
 typedef struct {
     int first, m, rc;
+    size_t lines;
 } wave_header;
 
 /* Over N ranks (ilr/dist.h) the waves are dealt round-robin: in round j rank r answers wave j * N + r, then every
  * rank receives every wave's verdicts, and rank 0 appends the lines in wave order — the same file and verdicts
  * as one process (a question's greedy answer does not depend on its batch, sample j of question i draws from
- * stream i * k + j). */
+ * stream i * k + j).  A rank that fails still takes part in the round's gather, with its status. */
 static int run_waves_over_ranks(const ilr_eval_run *r, const int (*waves)[2], int num_waves, ilr_eval_question *out) {
     int N = ilr_dist_size(), me = ilr_dist_rank(), rc = 0;
-    for (int round = 0; round * N < num_waves; round++) {
+    size_t *counts = calloc((size_t)N, sizeof *counts);
+    for (int round = 0; !rc && round * N < num_waves; round++) {
         int w = round * N + me;
-        wave_header h = {w < num_waves ? waves[w][0] : 0, w < num_waves ? waves[w][1] : 0, 0};
-        char *lines = NULL, *msg = NULL;
-        size_t lines_len = 0, msg_len = 0;
-        FILE *sink = open_memstream(&lines, &lines_len);
+        wave_header h = {w < num_waves ? waves[w][0] : 0, w < num_waves ? waves[w][1] : 0, 0, 0};
+        char *msg = NULL;
+        size_t msg_len = 0;
+        FILE *sink = counts ? open_memstream(&msg, &msg_len) : NULL;
         if (!sink) h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
+        if (sink) fwrite(&h, sizeof h, 1, sink); /* filled in below */
         if (!h.rc && h.m) h.rc = run_wave(r, sink, h.first, h.m, out);
-        if (sink && fclose(sink) && !h.rc) h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
-        if (h.rc) h.m = 0, lines_len = 0; /* the rank still takes part in the gather, with its status */
-        size_t verdicts = sizeof(ilr_eval_question) * (size_t)h.m;
-        if (!(msg = malloc(sizeof h + verdicts + lines_len + 1))) {
-            h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory"), h.m = 0, lines_len = 0, verdicts = 0;
-            msg = (char *)&h;
-        } else {
-            memcpy(msg, &h, sizeof h);
-            memcpy(msg + sizeof h, out + h.first, verdicts);
-            memcpy(msg + sizeof h + verdicts, lines, lines_len);
+        if (sink) {
+            h.lines = (size_t)ftell(sink) - sizeof h;
+            if (!h.rc) fwrite(out + h.first, sizeof *out, (size_t)h.m, sink);
+            if (fclose(sink) && !h.rc) h.rc = ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
         }
-        msg_len = sizeof h + verdicts + lines_len;
+        if (h.rc) h.m = 0, h.lines = 0, msg_len = sizeof h;
+        if (msg) memcpy(msg, &h, sizeof h);
         void *all = NULL;
-        size_t all_len = 0, *counts = calloc((size_t)N, sizeof *counts);
-        int grc = counts ? ilr_dist_allgather(NULL, msg, msg_len, &all, &all_len, counts)
-                         : ILR_FAIL(ILR_ENOMEM, "eval: out of memory");
-        if (msg != (char *)&h) free(msg);
-        free(lines);
-        if (grc) {
-            free(counts);
-            return grc;
-        }
+        size_t all_len = 0;
+        rc = ilr_dist_allgather(NULL, msg ? msg : (char *)&h, msg_len, &all, &all_len, counts);
+        free(msg);
         size_t at = 0;
-        for (int k = 0; k < N; k++) { /* rank order = wave order */
+        for (int k = 0; !rc && k < N; at += counts[k++]) { /* rank order = wave order */
             const char *m = (const char *)all + at;
             wave_header o;
             memcpy(&o, m, sizeof o);
-            size_t v = sizeof(ilr_eval_question) * (size_t)o.m;
-            if (o.rc && !rc) rc = k == me ? h.rc : ILR_FAIL(o.rc, "eval: rank %d failed", k);
-            if (!o.rc && o.m) {
-                memcpy(out + o.first, m + sizeof o, v);
-                if (r->records && !rc &&
-                    (fwrite(m + sizeof o + v, 1, counts[k] - sizeof o - v, r->records) != counts[k] - sizeof o - v ||
-                     fflush(r->records)))
-                    rc = ILR_FAIL(ILR_EIO, "eval: cannot write samples.jsonl (disk full?)");
-                if (r->progress) ilr_progress_add(r->progress, o.m);
-            }
-            at += counts[k];
+            if (o.rc) rc = k == me ? o.rc : ILR_FAIL(o.rc, "eval: rank %d failed (its message is above)", k);
+            if (rc || !o.m) continue;
+            memcpy(out + o.first, m + sizeof o + o.lines, sizeof *out * (size_t)o.m);
+            if (r->records && (fwrite(m + sizeof o, 1, o.lines, r->records) != o.lines || fflush(r->records)))
+                rc = ILR_FAIL(ILR_EIO, "eval: cannot write samples.jsonl (disk full?)");
+            if (r->progress) ilr_progress_add(r->progress, o.m);
         }
         free(all);
-        free(counts);
-        if (rc) return rc;
     }
-    return 0;
+    free(counts);
+    return rc;
 }
 
 int ilr_eval_run_bench(const ilr_eval_run *r, ilr_eval_question *out) {

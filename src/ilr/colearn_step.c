@@ -150,7 +150,8 @@ static int generate_stage(colearn_run *r, long step, step_data *d, int stage) {
     const ilr_train_config *c = r->c;
     int G = stage == ILR_STAGE_SHARE ? d->G : 1, rc = 0, mine_n[ILR_MAX_AGENTS] = {0};
     ilr_gen_output *mine[ILR_MAX_AGENTS] = {0};
-    int n_max = d->a[0].n[stage] > d->P ? d->a[0].n[stage] : d->P; /* prompts per agent: P (share) or n[stage] */
+    int n_max = d->P; /* prompts per agent: P (share) or n[stage] */
+    for (int i = 0; i < d->m; i++) n_max = d->a[i].n[stage] > n_max ? d->a[i].n[stage] : n_max;
     const int **prompts = malloc(sizeof(int *) * (size_t)n_max);
     int *lens = malloc(sizeof(int) * (size_t)n_max);
     if (!prompts || !lens) rc = ILR_FAIL(ILR_ENOMEM, "out of memory");
