@@ -237,6 +237,9 @@ static void test_hung_rank_ends_the_job(void **state) {
     snprintf(run, sizeof run, "%s/hung", fx.dir);
     write_config(cfg, &fx, "hang.yaml", run, 40, "  save_every: 1\n  keep_checkpoints: 2\n");
     char *args[] = {"train", cfg, NULL};
+    setenv("ILR_DIST_TIMEOUT", "soon", 1); /* not seconds: refused before anything runs */
+    assert_int_not_equal(ilr_test_mpirun(2, bin, args), 0);
+    assert_int_equal(ilr_test_latest_step(run), 0);
     setenv("ILR_DIST_TIMEOUT", "3", 1);
     pid_t victim;
     double ended = ilr_test_mpirun_signal_one(bin, args, run, 4, SIGSTOP, &victim);
