@@ -253,8 +253,24 @@ static void test_init_with_tokenizer(void **state) {
     ilr_test_rmtree(dir);
 }
 
+/* A command that prints its config and then fails: the error comes after what was printed before it, also
+ * where stdout is buffered and both streams go to one log (stdout is flushed before an error is written). */
+static void test_error_after_printed_config(void **state) {
+    (void)state;
+    assert_int_equal(run_cli("train", "configs/world-grpo-a.yaml", "model=/nonexistent-ilr-model",
+                             "output_dir=/tmp/ilr-test-never-written", NULL), 1);
+    const char *config = strstr(output, "save_rollouts:"), *error = strstr(output, "ilr train: error: /nonexistent-ilr-model");
+    assert_non_null(config); /* the config's last key */
+    assert_non_null(error);
+    assert_true(config < error);
+    const char *end = strchr(error, '\n');
+    assert_non_null(end);
+    assert_int_equal(end[1], 0); /* the error is the last line */
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_help_for_every_command),
+    cmocka_unit_test(test_error_after_printed_config),
     cmocka_unit_test(test_usage_errors),
     cmocka_unit_test(test_init_inspect_convert),
     cmocka_unit_test(test_score),

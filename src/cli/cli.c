@@ -98,6 +98,7 @@ int ilr_cli_main(int argc, char **argv) {
 }
 
 int ilr_cli_fail(const char *cmd) {
+    fflush(stdout); /* what was printed before the error (the config, progress) comes first in a shared log */
     fprintf(stderr, "ilr %s: error: %s\n", cmd, ilr_last_error());
     ILR_LOG_D("raised at %s", ilr_last_error_source());
     return 1;
@@ -105,6 +106,7 @@ int ilr_cli_fail(const char *cmd) {
 
 int ilr_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
+    fflush(stdout);
     fprintf(stderr, "ilr %s: ", cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

@@ -1,6 +1,7 @@
 /* The scheduler of `ilr serve` (src/serve/serve_internal.h): each model's generator belongs to one thread, which
  * takes the jobs that connection threads hand it (a request's n sequences, or one prompt of a discussion) and
  * decodes every live sequence of every job together. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,7 @@ int ilr_serve_job_wait(job *j) {
     pthread_mutex_lock(&j->m->lock);
     while (!j->done) pthread_cond_wait(&j->m->done, &j->m->lock);
     pthread_mutex_unlock(&j->m->lock);
-    return j->rc ? ILR_FAIL(j->rc, "%s", ilr_error_name(j->rc)) : 0;
+    return j->rc ? ILR_FAIL(j->rc, "%s", j->error[0] ? j->error : ilr_error_name(j->rc)) : 0;
 }
 
 void ilr_serve_job_free(job *j) {
@@ -64,6 +65,7 @@ static void finish_job(served_model *m, batch *b, job *j, int rc) {
         if (b->owner[slot] == j) b->owner[slot] = NULL, b->free_slots++;
     b->active--;
     pthread_mutex_lock(&m->lock);
+    if (rc) snprintf(j->error, sizeof j->error, "%s", ilr_last_error());
     j->rc = rc, j->done = 1;
     pthread_cond_broadcast(&m->done);
     pthread_mutex_unlock(&m->lock);
@@ -138,6 +140,7 @@ void *ilr_serve_schedule(void *arg) {
             next = j->next;
             if (!ok) {
                 pthread_mutex_lock(&m->lock);
+                snprintf(j->error, sizeof j->error, "out of memory for the scheduler's batch of %d slots", S);
                 j->rc = ILR_ENOMEM, j->done = 1;
                 pthread_cond_broadcast(&m->done);
                 pthread_mutex_unlock(&m->lock);

@@ -55,6 +55,7 @@ typedef struct job {
     ilr_gen_seq *seqs;     /* req->n, the scheduler's */
     ilr_gen_options opt;
     int live, done, rc;    /* sequences still generating; done and rc under the model's lock */
+    char error[256];       /* rc's message, copied on the scheduler's thread (messages are per thread) */
     int submitted;         /* handed to the scheduler (which then owns it until done) */
     int *published;        /* per sequence: tokens the scheduler has drawn, under the model's lock */
     int *stopped;          /* per sequence: it has stopped (its output is final), under the model's lock */
