@@ -29,6 +29,12 @@ int ilr_remove_tree(const char *path) {
 }
 
 static int write_optimizer(const char *dir, const ilr_transformer *tr) {
+    size_t lo, hi;
+    ilr_transformer_moments_range(tr, &lo, &hi);
+    if (lo != 0 || hi != tr->model->table.total)
+        return ILR_FAIL(ILR_EINVAL, "%s: the optimizer state to write holds moments for parameters [%zu, %zu) of %zu; a "
+                        "checkpoint keeps all of them (ZeRO-1: gather the ranks' shares first)", dir, lo, hi,
+                        tr->model->table.total);
     char path[4096];
     if (ilr_path_join(path, sizeof path, dir, "optimizer.safetensors")) return ilr_last_error_code();
     int64_t n = (int64_t)tr->model->table.total;
@@ -118,9 +124,11 @@ int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **sta
             if (!tm || !tv || (size_t)tm->numel != n || (size_t)tv->numel != n)
                 rc = ILR_FAIL(ILR_EMISMATCH, "%s: expected adam_m and adam_v of %zu values each (the model's parameters)",
                               path, n);
+            size_t lo, hi; /* the file holds every parameter's moments; a ZeRO-1 shard reads its own */
+            ilr_transformer_moments_range(tr, &lo, &hi);
             if (!rc) rc = ilr_transformer_alloc_moments(tr);
-            if (!rc) rc = ilr_st_read_f32(&f, tm, tr->adam_m);
-            if (!rc) rc = ilr_st_read_f32(&f, tv, tr->adam_v);
+            if (!rc) rc = ilr_st_read_f32_range(&f, tm, (int64_t)lo, (int64_t)hi, tr->adam_m);
+            if (!rc) rc = ilr_st_read_f32_range(&f, tv, (int64_t)lo, (int64_t)hi, tr->adam_v);
             ilr_st_close(&f);
         }
         if (!rc) tr->adam_step = (int)step;

@@ -1,6 +1,7 @@
 /* One model's training state on the CPU or the GPU (see ilr/train_state.h). */
 #include "ilr/train_state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,14 @@ int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr
 #endif
 }
 
+static void free_gathered(ilr_train_state *s) {
+    ilr_aligned_free(s->gathered.adam_m);
+    ilr_aligned_free(s->gathered.adam_v);
+    memset(&s->gathered, 0, sizeof s->gathered);
+}
+
 void ilr_train_state_free(ilr_train_state *s) {
+    free_gathered(s);
     if (s->cpu.model) ilr_transformer_free(&s->cpu);
 #ifdef ILR_CUDA
     if (s->gpu) ilr_cuda_transformer_free(s->gpu);
@@ -92,7 +100,56 @@ int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, f
 #ifdef ILR_CUDA
     if (s->gpu) return ilr_cuda_transformer_adamw_step(GPU(s), hp, max_grad_norm, grad_norm);
 #endif
-    return ilr_transformer_adamw_step(&s->cpu, hp, max_grad_norm, grad_norm);
+    int rc = ilr_transformer_adamw_step(&s->cpu, hp, max_grad_norm, grad_norm);
+    /* ZeRO-1: each rank has updated its share of the weights */
+    return rc || !s->zero1 ? rc : ilr_dist_allgather_shares(s->zero1_group, s->model->params, s->model->table.total);
+}
+
+int ilr_train_state_shard_optimizer(ilr_train_state *s, const ilr_dist_group *group) {
+    int n = ilr_dist_group_size(group);
+    if (n == 1) return 0;
+    if (s->gpu) return ILR_FAIL(ILR_EUNSUPPORTED, "ZeRO-1 over %d ranks is for the CPU training step", n);
+    long total = (long)s->model->table.total, lo, hi;
+    ilr_dist_share(total, ilr_dist_group_rank(group), n, &lo, &hi);
+    if (lo == hi) return ILR_FAIL(ILR_EINVAL, "ZeRO-1: %ld parameters over %d ranks leave a rank none", total, n);
+    ilr_transformer_shard_moments(&s->cpu, (size_t)lo, (size_t)hi);
+    s->zero1 = 1, s->zero1_group = group;
+    return 0;
+}
+
+size_t ilr_train_state_moments_bytes(const ilr_train_state *s, size_t *whole) {
+    size_t lo = 0, hi = s->model->table.total;
+    if (whole) *whole = 2 * sizeof(float) * hi;
+    if (s->zero1) ilr_transformer_moments_range(&s->cpu, &lo, &hi);
+    return 2 * sizeof(float) * (hi - lo);
+}
+
+void ilr_train_state_describe_zero1(const ilr_train_state *s, char *buf, size_t cap) {
+    if (!s->zero1) {
+        snprintf(buf, cap, "%s", "");
+        return;
+    }
+    size_t whole, mine = ilr_train_state_moments_bytes(s, &whole), lo, hi;
+    ilr_transformer_moments_range(&s->cpu, &lo, &hi);
+    snprintf(buf, cap, "ZeRO-1: AdamW moments %.1f MiB on this rank instead of %.1f MiB (parameters [%zu, %zu) of %zu)",
+                  mine / 1048576.0, whole / 1048576.0, lo, hi, (size_t)s->model->table.total);
+}
+
+int ilr_train_state_gather_moments(ilr_train_state *s) {
+    if (!s->zero1 || !s->cpu.adam_m) return 0; /* no step taken yet: nothing to keep (alike on every rank) */
+    size_t n = s->model->table.total;
+    int rc = 0;
+    free_gathered(s);
+    if (ilr_dist_group_rank(s->zero1_group) == 0) {
+        s->gathered.model = s->model;
+        s->gathered.adam_step = s->cpu.adam_step;
+        /* a rank that cannot hold them fails here and ends the job (main.c): the others wait in the gather */
+        if ((rc = ilr_transformer_alloc_moments(&s->gathered)))
+            return ILR_FAIL(rc, "ZeRO-1: out of memory for the %zu parameters' AdamW moments of a checkpoint", n);
+    }
+    rc = ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_m, s->gathered.adam_m, n);
+    if (!rc) rc = ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_v, s->gathered.adam_v, n);
+    return rc;
 }
 
 int ilr_train_state_step(const ilr_train_state *s) {
@@ -147,7 +204,14 @@ static int checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer
         return rc;
     }
 #endif
-    return write(dir, s->model, &s->cpu, tokenizer_dir, state);
+    if (!s->zero1) return write(dir, s->model, &s->cpu, tokenizer_dir, state);
+    /* ZeRO-1: the whole moments gathered here, or none yet (no step taken) */
+    if (s->cpu.adam_m && !s->gathered.adam_m)
+        return ILR_FAIL(ILR_EINVAL, "%s: this rank holds a ZeRO-1 share of the AdamW moments; a checkpoint is written by "
+                        "the group's first rank after ilr_train_state_gather_moments on every rank", dir);
+    int rc = write(dir, s->model, s->cpu.adam_m ? &s->gathered : &s->cpu, tokenizer_dir, state);
+    free_gathered(s);
+    return rc;
 }
 
 int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state) {
