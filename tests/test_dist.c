@@ -77,6 +77,14 @@ static void test_share_and_one_process(void **state) {
                   checked, ilr_dist_available() ? "MPI" : "plain");
 }
 
+/* A checkpoint's moments fetched one at a time through one buffer (what a ZeRO-1 writer does). */
+static int fetch_through_one_buffer(void *ctx, int k, const float **values) {
+    ilr_transformer *tr = ctx; /* tr->grads is the buffer */
+    memcpy(tr->grads, k ? tr->adam_v : tr->adam_m, sizeof(float) * tr->model->table.total);
+    *values = tr->grads;
+    return 0;
+}
+
 /* ZeRO-1 without a job: 3 shards of a tiny Llama's optimizer, each stepping its own parameters and moments on the
  * same (clipped) gradients, and their parts put together, against the whole array's AdamW; a checkpoint's
  * moments read into a shard; a shard's moments refused as a checkpoint's. */
@@ -138,6 +146,19 @@ static void test_zero1_shards_match_the_whole(void **state) {
     snprintf(refused, sizeof refused, "%s/shard", dir);
     assert_int_equal(ilr_checkpoint_save(ckpt, &whole, &tw, NULL, NULL), 0);
     ILR_EXPECT_ERROR(ilr_checkpoint_save(refused, &part[1], &tp[1], NULL, NULL), ILR_EINVAL, "ZeRO-1", "all of them");
+    char fetched[400], a[500], b[500];
+    snprintf(fetched, sizeof fetched, "%s/fetched", dir);
+    ilr_checkpoint_moments mo = {tw.adam_step, fetch_through_one_buffer, &tw};
+    assert_int_equal(ilr_checkpoint_save_fetched(fetched, &whole, &mo, NULL, NULL), 0);
+    char *ta = NULL, *tb = NULL;
+    size_t la = 0, lb = 0;
+    snprintf(a, sizeof a, "%s/optimizer.safetensors", ckpt);
+    snprintf(b, sizeof b, "%s/optimizer.safetensors", fetched);
+    assert_int_equal(ilr_file_read_all(a, &ta, &la), 0);
+    assert_int_equal(ilr_file_read_all(b, &tb, &lb), 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ta, tb, la); /* the same file as from whole arrays */
+    free(ta), free(tb);
     ilr_transformer loaded;
     assert_int_equal(ilr_transformer_init(&loaded, &part[2], 1, 8), 0);
     ilr_transformer_shard_moments(&loaded, lo[2], hi[2]);
@@ -147,7 +168,8 @@ static void test_zero1_shards_match_the_whole(void **state) {
     assert_memory_equal(loaded.adam_v, tw.adam_v + lo[2], sizeof(float) * (hi[2] - lo[2]));
     print_message("dist zero1 (one process): %d AdamW steps (clipped: grad norm %.3g > 1, weight decay 0.1) over %d shards "
                   "of %zu parameters: weights and moments bit for bit the whole array's; shard 2's moments [%zu, %zu) "
-                  "read from a checkpoint bit for bit; a shard's checkpoint write refused\n",
+                  "read from a checkpoint bit for bit; a shard's checkpoint write refused; moments fetched one at a time "
+                  "through one buffer write the same optimizer.safetensors\n",
                   STEPS, norm_whole, SHARDS, n, lo[2], hi[2]);
     ilr_transformer_free(&loaded);
     for (int p = 0; p < SHARDS; p++) ilr_transformer_free(&tp[p]), ilr_model_free(&part[p]);

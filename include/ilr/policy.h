@@ -58,8 +58,8 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
 void ilr_policy_close(ilr_policy *p);
 
 /* Writes the policy (model directory, tokenizer files, AdamW moments, state merged into trainer_state.json)
- * into dir, not atomically (see ilr_checkpoint_begin).  With zero1, on the group's first rank after
- * ilr_train_state_gather_moments(&p->ts) on each of its ranks. */
+ * into dir, not atomically (see ilr_checkpoint_begin).  With zero1, on the group's first rank, while the group's
+ * other ranks ilr_train_state_send_moments(&p->ts). */
 int ilr_policy_checkpoint(ilr_policy *p, const char *dir, const json_t *state);
 
 #endif

@@ -78,6 +78,10 @@ size_t ilr_st_data_bytes(const ilr_st_entry *entries, int n, ilr_dtype dtype);
  * {"format": "pt"} plus the given key/value pairs (metadata: NULL or pairs ending with NULL). */
 int ilr_st_write(const char *path, const ilr_st_entry *entries, int n, ilr_dtype dtype,
                  const char *const *metadata);
+/* The same with each entry's values produced just before it is written: fetch(ctx, i, &values) gives entry i's
+ * (its data is not read), valid until the next call, so that one buffer can carry every entry in turn. */
+int ilr_st_write_fetched(const char *path, const ilr_st_entry *entries, int n, ilr_dtype dtype,
+                         const char *const *metadata, int (*fetch)(void *ctx, int i, const float **values), void *ctx);
 
 /* Number conversions. */
 /* (bf16 <-> fp32: ilr/bf16.h) */

@@ -26,8 +26,6 @@ typedef struct {
     const float *logprob, *entropy; /* the last forward's, on the host (B * T) */
     int zero1;                    /* the AdamW moments are sharded over zero1_group (ilr_train_state_shard_optimizer) */
     const ilr_dist_group *zero1_group; /* not owned; NULL: the job */
-    ilr_transformer gathered;     /* ZeRO-1, on the group's first rank: every parameter's moments, from
-                                     ilr_train_state_gather_moments to the checkpoint write that frees them */
 } ilr_train_state;
 
 /* Sizes the state for batches up to B x T on device (starting the GPU when it is cuda).  recompute: keep only
@@ -58,10 +56,12 @@ size_t ilr_train_state_moments_bytes(const ilr_train_state *s, size_t *whole);
 /* "ZeRO-1: AdamW moments 1.4 MiB on this rank instead of 2.8 MiB (parameters [0, 175000) of 350000)" into
  * buf (for a run's header); "" when the state is not sharded. */
 void ilr_train_state_describe_zero1(const ilr_train_state *s, char *buf, size_t cap);
-/* Before a checkpoint of a sharded state: every rank of its group calls it, sending its share of the moments to
- * the group's first rank, which then writes the checkpoint (with every parameter's moments: the same files as
- * without sharding).  Nothing to do on a state that is not sharded. */
-int ilr_train_state_gather_moments(ilr_train_state *s);
+/* A checkpoint of a sharded state is written by its group's first rank (ilr_train_state_save_checkpoint or
+ * _write_checkpoint) while each other rank of the group calls this: their shares of the moments reach the writer
+ * one moment at a time, into its gradient buffer (unused between optimizer steps), as it writes them, so that the
+ * files are those of an unsharded run and no rank ever holds every parameter's moments.  Nothing to do on a state
+ * that is not sharded. */
+int ilr_train_state_send_moments(ilr_train_state *s);
 /* Optimizer steps taken (resumed ones included). */
 int ilr_train_state_step(const ilr_train_state *s);
 /* On the GPU: the device's fp32 master weights and their bf16 copy (laid out like model->params), for a generator
@@ -71,7 +71,8 @@ int ilr_train_state_device_params(const ilr_train_state *s, const float **params
 int ilr_train_state_sync_model(ilr_train_state *s);
 
 /* ilr_checkpoint_save / ilr_checkpoint_load_state for this state (the host model synced first).  A sharded state
- * is written by its group's first rank after ilr_train_state_gather_moments; each rank loads its share. */
+ * is written by its group's first rank, between optimizer steps, while the others ilr_train_state_send_moments;
+ * each rank loads its own share. */
 int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state);
 int ilr_train_state_load_checkpoint(ilr_train_state *s, const char *dir, json_t **state);
 /* ilr_checkpoint_write's twin (one part of a checkpoint of several). */

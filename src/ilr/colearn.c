@@ -181,15 +181,15 @@ static int save_checkpoint(colearn_run *r, long step) {
     json_object_set_new(state, "agents", agents);
     /* rank 0 makes the temporary directory, each agent's leader writes the agent into it, and rank 0 renames it
      * into place once all have: a kill at any instant leaves the checkpoint whole or absent */
-    int rc = 0;
-    /* ZeRO-1: each rank that trains agent i sends its share of the moments to the agent's leader */
-    for (int i = 0; !rc && i < r->m; i++)
-        if (colearn_serves(r, i)) rc = ilr_train_state_gather_moments(&r->agents[i].policy.ts);
-    if (!rc && ilr_dist_is_root()) rc = ilr_checkpoint_begin(dir, tmp, sizeof tmp);
+    int rc = ilr_dist_is_root() ? ilr_checkpoint_begin(dir, tmp, sizeof tmp) : 0;
     if (!rc) rc = ilr_dist_bcast(0, tmp, sizeof tmp);
     if (rc) return json_decref(state), rc;
     for (int i = 0; !rc && i < r->m; i++) {
-        if (ilr_dist_rank() != colearn_leader(r, i)) continue;
+        /* ZeRO-1: agent i's other ranks send the leader their shares of its moments as it writes them */
+        if (ilr_dist_rank() != colearn_leader(r, i)) {
+            if (colearn_serves(r, i)) rc = ilr_train_state_send_moments(&r->agents[i].policy.ts);
+            continue;
+        }
         snprintf(sub, sizeof sub, "%s/%s", tmp, r->agents[i].cfg.name);
         rc = ilr_policy_checkpoint(&r->agents[i].policy, sub, NULL);
     }

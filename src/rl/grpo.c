@@ -306,12 +306,11 @@ static int loop_step(void *ctx, long step) {
 }
 
 static int loop_evaluate(void *ctx, long step) { return evaluate(ctx, "", step, NULL); }
-/* every rank holds the same weights, and the same AdamW moments or (ZeRO-1) its share of them, which it sends to
- * rank 0 here: rank 0 writes them */
+/* every rank holds the same weights and AdamW moments, or (ZeRO-1) its share of the moments: rank 0 writes the
+ * checkpoint, while the others send it their shares */
 static int loop_save(void *ctx, long step) {
     grpo_run *r = ctx;
-    int rc = ilr_train_state_gather_moments(&r->policy.ts);
-    return !rc && ilr_dist_is_root() ? save_checkpoint(r, step) : rc;
+    return ilr_dist_is_root() ? save_checkpoint(r, step) : ilr_train_state_send_moments(&r->policy.ts);
 }
 
 static int grpo_loop(grpo_run *r, json_t *summary, ilr_grpo_result *res) {

@@ -157,11 +157,10 @@ static void print_eval(const char *when, const ilr_sft_eval *ev) {
 
 /* ---- logging and checkpoints ---- */
 
-/* On every rank: with ZeRO-1 each sends its share of the moments to rank 0, which writes (every rank holds the
- * same weights). */
+/* On every rank: rank 0 writes (every rank holds the same weights), the others send it their shares of the moments
+ * (ZeRO-1; nothing otherwise). */
 static int save_checkpoint(sft_run *r, long step) {
-    int rc = ilr_train_state_gather_moments(&r->ts);
-    if (rc || !ilr_dist_is_root()) return rc;
+    if (!ilr_dist_is_root()) return ilr_train_state_send_moments(&r->ts);
     char dir[4200];
     ilr_trainer_checkpoint_dir(&r->trainer, step, dir, sizeof dir);
     json_t *state = json_object();
@@ -170,7 +169,7 @@ static int save_checkpoint(sft_run *r, long step) {
     json_object_set_new(state, "index", json_integer(r->cursor.index));
     json_object_set_new(state, "seed", json_integer((json_int_t)r->o->seed));
     json_object_set_new(state, "trainer", json_string("sft"));
-    rc = ilr_train_state_save_checkpoint(&r->ts, dir, r->o->resume_dir ? r->o->resume_dir : r->o->model_dir, state);
+    int rc = ilr_train_state_save_checkpoint(&r->ts, dir, r->o->resume_dir ? r->o->resume_dir : r->o->model_dir, state);
     json_decref(state);
     return rc ? rc : ilr_trainer_commit_checkpoint(&r->trainer, step);
 }

@@ -151,8 +151,8 @@ static const ilr_cfg_key train_keys[] = {
     KEY("train.zero1", ILR_CFG_BOOL, zero1, "false",
         "ZeRO-1 under mpirun: each rank that trains a policy keeps the AdamW moments of its 1/N of the parameters "
         "only (8P/N bytes instead of 8P) and updates that share, then the ranks exchange the updated weights; the same "
-        "weights bit for bit, and checkpoints as without it (the moments gathered on the writing rank; a run resumes "
-        "with or without it, over any number of ranks); nothing in one process (CPU only)"),
+        "weights bit for bit, and the same checkpoint files (the writing rank receives the shares as it writes them); "
+        "a run resumes with or without it over any number of ranks; nothing in one process (CPU only)"),
     NUM("train.max_minutes", ILR_CFG_FLOAT, max_minutes, "0", 0, 1e9,
         "stop (with a checkpoint and the final evaluation) after this many minutes of training (0: no limit)"),
     NUM("train.log_every", ILR_CFG_INT, log_every, "1", 1, 1e9, "steps between lines on stdout (the JSONL log has every step)"),

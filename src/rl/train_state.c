@@ -1,6 +1,7 @@
 /* One model's training state on the CPU or the GPU (see ilr/train_state.h). */
 #include "ilr/train_state.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +42,7 @@ int ilr_train_state_init(ilr_train_state *s, ilr_model *model, int B, int T, ilr
 #endif
 }
 
-static void free_gathered(ilr_train_state *s) {
-    ilr_aligned_free(s->gathered.adam_m);
-    ilr_aligned_free(s->gathered.adam_v);
-    memset(&s->gathered, 0, sizeof s->gathered);
-}
-
 void ilr_train_state_free(ilr_train_state *s) {
-    free_gathered(s);
     if (s->cpu.model) ilr_transformer_free(&s->cpu);
 #ifdef ILR_CUDA
     if (s->gpu) ilr_cuda_transformer_free(s->gpu);
@@ -135,21 +129,19 @@ void ilr_train_state_describe_zero1(const ilr_train_state *s, char *buf, size_t 
                   mine / 1048576.0, whole / 1048576.0, lo, hi, (size_t)s->model->table.total);
 }
 
-int ilr_train_state_gather_moments(ilr_train_state *s) {
+int ilr_train_state_send_moments(ilr_train_state *s) {
     if (!s->zero1 || !s->cpu.adam_m) return 0; /* no step taken yet: nothing to keep (alike on every rank) */
     size_t n = s->model->table.total;
-    int rc = 0;
-    free_gathered(s);
-    if (ilr_dist_group_rank(s->zero1_group) == 0) {
-        s->gathered.model = s->model;
-        s->gathered.adam_step = s->cpu.adam_step;
-        /* a rank that cannot hold them fails here and ends the job (main.c): the others wait in the gather */
-        if ((rc = ilr_transformer_alloc_moments(&s->gathered)))
-            return ILR_FAIL(rc, "ZeRO-1: out of memory for the %zu parameters' AdamW moments of a checkpoint", n);
-    }
-    rc = ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_m, s->gathered.adam_m, n);
-    if (!rc) rc = ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_v, s->gathered.adam_v, n);
-    return rc;
+    int rc = ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_m, NULL, n);
+    return rc ? rc : ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_v, NULL, n);
+}
+
+/* The writer's side of ilr_train_state_send_moments: every parameter's moment k gathered into the gradients. */
+static int gather_moment(void *ctx, int k, const float **values) {
+    ilr_train_state *s = ctx;
+    *values = s->cpu.grads;
+    return ilr_dist_gather_shares(s->zero1_group, k ? s->cpu.adam_v : s->cpu.adam_m, s->cpu.grads,
+                                  s->model->table.total);
 }
 
 int ilr_train_state_step(const ilr_train_state *s) {
@@ -205,13 +197,9 @@ static int checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer
     }
 #endif
     if (!s->zero1) return write(dir, s->model, &s->cpu, tokenizer_dir, state);
-    /* ZeRO-1: the whole moments gathered here, or none yet (no step taken) */
-    if (s->cpu.adam_m && !s->gathered.adam_m)
-        return ILR_FAIL(ILR_EINVAL, "%s: this rank holds a ZeRO-1 share of the AdamW moments; a checkpoint is written by "
-                        "the group's first rank after ilr_train_state_gather_moments on every rank", dir);
-    int rc = write(dir, s->model, s->cpu.adam_m ? &s->gathered : &s->cpu, tokenizer_dir, state);
-    free_gathered(s);
-    return rc;
+    assert(ilr_dist_group_rank(s->zero1_group) == 0 && "a sharded state's checkpoint is its group's first rank's");
+    ilr_checkpoint_moments mo = {s->cpu.adam_step, s->cpu.adam_m ? gather_moment : NULL, s};
+    return (atomic ? ilr_checkpoint_save_fetched : ilr_checkpoint_write_fetched)(dir, s->model, &mo, tokenizer_dir, state);
 }
 
 int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state) {
