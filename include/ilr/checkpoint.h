@@ -13,8 +13,8 @@
 #include "ilr/transformer.h"
 
 /* Writes dir (replacing an existing one).  tr: the optimizer state to keep (NULL: none, or no step taken
- * yet; moments for every parameter, not a ZeRO-1 shard); tokenizer_dir: where to copy the tokenizer files from (NULL: none); state: a JSON object merged
- * into trainer_state.json (NULL: none). */
+ * yet; moments for every parameter, not a ZeRO-1 shard); tokenizer_dir: where to copy the tokenizer files from
+ * (NULL: none); state: a JSON object merged into trainer_state.json (NULL: none). */
 int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
                         const json_t *state);
 
@@ -45,8 +45,9 @@ int ilr_checkpoint_write_fetched(const char *dir, const ilr_model *m, const ilr_
                                  const char *tokenizer_dir, const json_t *state);
 
 /* Reads a checkpoint's trainer state into tr (the model itself loads with ilr_model_load): the AdamW
- * moments (of tr's ZeRO-1 shard only when it has one: ilr_transformer_shard_moments) and step.  *state (may be NULL) receives trainer_state.json's object (caller decrefs).  A
- * checkpoint without optimizer.safetensors leaves tr's moments untouched. */
+ * moments (of tr's ZeRO-1 shard only when it has one: ilr_transformer_shard_moments) and step.  *state (may be
+ * NULL) receives trainer_state.json's object (caller decrefs).  A checkpoint without optimizer.safetensors leaves
+ * tr's moments untouched. */
 int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **state);
 
 /* Removes a directory tree (checkpoint pruning); a missing one is fine. */

@@ -52,8 +52,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
                     const ilr_policy_options *o);
 /* Sizes the generation engine (gen_slots sequences of up to max_len tokens, prompt + completion) and the
  * training state (micro_batch sequences; its AdamW moments sharded over p->group with zero1), and, when resuming,
- * reads the AdamW state.  ILR_EINVAL when
- * max_len exceeds the model's max_position_embeddings. */
+ * reads the AdamW state.  ILR_EINVAL when max_len exceeds the model's max_position_embeddings. */
 int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batch);
 void ilr_policy_close(ilr_policy *p);
 

@@ -228,7 +228,7 @@ static void print_header(const colearn_run *r) {
         else snprintf(where, sizeof where, "on ranks %d-%d", r->first_rank[i], r->first_rank[i] + r->num_ranks[i] - 1);
         printf("  %-12s %s (%s), gamma %+.3f, lr %g\n", r->agents[i].cfg.name, r->agents[i].policy.from, where,
                r->agents[i].gamma, r->agents[i].cfg.lr);
-        char zero1[200]; /* rank 0's share: of the agents it trains */
+        char zero1[200] = ""; /* rank 0's share: of the agents it trains */
         if (colearn_serves(r, i)) ilr_train_state_describe_zero1(&r->agents[i].policy.ts, zero1, sizeof zero1);
         if (colearn_serves(r, i) && *zero1) printf("  %-12s %s\n", "", zero1);
     }

@@ -126,7 +126,7 @@ void ilr_train_state_describe_zero1(const ilr_train_state *s, char *buf, size_t 
     size_t whole, mine = ilr_train_state_moments_bytes(s, &whole), lo, hi;
     ilr_transformer_moments_range(&s->cpu, &lo, &hi);
     snprintf(buf, cap, "ZeRO-1: AdamW moments %.1f MiB on this rank instead of %.1f MiB (parameters [%zu, %zu) of %zu)",
-                  mine / 1048576.0, whole / 1048576.0, lo, hi, (size_t)s->model->table.total);
+             mine / 1048576.0, whole / 1048576.0, lo, hi, (size_t)s->model->table.total);
 }
 
 int ilr_train_state_send_moments(ilr_train_state *s) {
