@@ -398,7 +398,60 @@ static void compare_agent(const char *run_a, const char *run_b, const char *name
     *differ += d, *moved += m, *total += n;
 }
 
-/* ILR (m = 2) data-parallel under mpirun (make MPI=1 test): 2 and 4 ranks against one process. */
+/* Max |diff| of both agents' final weights in run against ref; *differ counts the weights that differ at all. */
+static double agents_differ(const world_fixture *fx, const char *run, const char *ref, size_t *differ) {
+    double worst = 0;
+    size_t moved = 0, total = 0;
+    *differ = 0;
+    for (int i = 0; i < 2; i++) {
+        char pa[700], pb[700];
+        size_t d, m, t;
+        snprintf(pa, sizeof pa, "%s/agent-%c", run, 'a' + i);
+        snprintf(pb, sizeof pb, "%s/agent-%c", ref, 'a' + i);
+        double w = ilr_test_weights_compare(pa, pb, fx->agent[i], &d, &m, &t);
+        worst = w > worst ? w : worst;
+        *differ += d, moved += m, total += t;
+    }
+    assert_true(moved > total / 2); /* training moved them: equal weights say something */
+    return worst;
+}
+
+/* Whether two runs' file name (a path inside the run) is the same bytes; *bytes the reference's length. */
+static int same_file(const char *run, const char *ref, const char *name, size_t *bytes) {
+    char *a = NULL, *b = NULL, path[800];
+    size_t la = 0, lb = 0;
+    snprintf(path, sizeof path, "%s/%s", run, name);
+    assert_int_equal(ilr_file_read_all(path, &a, &la), 0);
+    snprintf(path, sizeof path, "%s/%s", ref, name);
+    assert_int_equal(ilr_file_read_all(path, &b, &lb), 0);
+    int same = la == lb && !memcmp(a, b, la);
+    *bytes = lb;
+    free(a), free(b);
+    return same;
+}
+
+/* Whether two runs' rollouts.jsonl are the same bytes; *bytes the reference's length. */
+static int same_rollouts(const char *run, const char *ref, size_t *bytes) { return same_file(run, ref, "rollouts.jsonl", bytes); }
+
+/* Whether two runs' step-2 checkpoints hold both agents' weights and AdamW moments in the same bytes (a ZeRO-1
+ * run's moments gathered from the ranks' shares against an unsharded run's); *bytes: the optimizer files' sizes. */
+static int same_checkpoints(const char *run, const char *ref, size_t *bytes) {
+    int same = 1;
+    *bytes = 0;
+    for (int i = 0; i < 2; i++) {
+        char name[100];
+        size_t b;
+        snprintf(name, sizeof name, "checkpoint-000002/agent-%c/optimizer.safetensors", 'a' + i);
+        same &= same_file(run, ref, name, &b);
+        *bytes += b;
+        snprintf(name, sizeof name, "checkpoint-000002/agent-%c/model.safetensors", 'a' + i);
+        same &= same_file(run, ref, name, &b);
+    }
+    return same;
+}
+
+/* ILR (m = 2) data-parallel under mpirun (make MPI=1 test): 2 and 4 ranks against one process; with train.zero1
+ * over 2 ranks, the 2-rank run's weights and step-2 checkpoint bit for bit. */
 static void test_ilr_ranks_match_one_process(void **state) {
     world_fixture *fx = *state;
     const char *bin;
@@ -411,10 +464,18 @@ static void test_ilr_ranks_match_one_process(void **state) {
     snprintf(out4, sizeof out4, "output_dir=%s", run4);
     write_ilr_config(cfg, fx, "mpi.yaml", run1, 2,
                      "train.steps: 4\ntrain.save_rollouts: true\nilr.interaction: random\nirt.refit_every: 2\n");
-    char *one[] = {"ilr", "train", cfg, NULL}, *args2[] = {"train", cfg, out2, NULL}, *args4[] = {"train", cfg, out4, NULL};
+    char run2z[600], out2z[700];
+    snprintf(run2z, sizeof run2z, "%s/mpi-two-zero1", fx->dir);
+    snprintf(out2z, sizeof out2z, "output_dir=%s", run2z);
+    char *one[] = {"ilr", "train", cfg, NULL}, *args2[] = {"train", cfg, out2, "train.save_every=2", NULL};
+    char *args4[] = {"train", cfg, out4, NULL}, *args2z[] = {"train", cfg, out2z, "train.save_every=2", "train.zero1=true", NULL};
     assert_int_equal(ilr_test_run_to_end(bin, one), 0);
     assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
     assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
+    assert_int_equal(ilr_test_mpirun(2, bin, args2z), 0);
+    size_t differ_z, ckpt_bytes, rollout_bytes;
+    agents_differ(fx, run2z, run2, &differ_z);
+    int same_ckpt = same_checkpoints(run2z, run2, &ckpt_bytes), same_records = same_rollouts(run2z, run2, &rollout_bytes);
     double worst[2] = {0, 0};
     size_t differ = 0, moved = 0, total = 0;
     for (int n = 0; n < 2; n++)
@@ -446,39 +507,13 @@ static void test_ilr_ranks_match_one_process(void **state) {
     print_message("ilr over ranks: 4 steps, m = 2, 4 questions x 4 threads; rollouts.jsonl (%zu bytes) the same from 1, 2 "
                   "and 4 processes; final weights against one process: 2 ranks max |diff| %.3g, 4 ranks %.3g (tolerance "
                   "5e-4; %zu of %zu differ in all)\n", l1, worst[0], worst[1], differ, total);
+    print_message("ilr over ranks, train.zero1 over 2 ranks: %zu weights differ from the 2-rank run without it; its "
+                  "step-2 checkpoint (optimizer files %zu bytes) %s, rollouts.jsonl %s\n", differ_z, ckpt_bytes,
+                  same_ckpt ? "the same bytes" : "DIFFERENT", same_records ? "the same" : "DIFFERENT");
+    assert_int_equal(differ_z, 0);
+    assert_true(same_ckpt);
+    assert_true(same_records);
     ilr_test_mpi_end();
-}
-
-/* Max |diff| of both agents' final weights in run against ref; *differ counts the weights that differ at all. */
-static double agents_differ(const world_fixture *fx, const char *run, const char *ref, size_t *differ) {
-    double worst = 0;
-    size_t moved = 0, total = 0;
-    *differ = 0;
-    for (int i = 0; i < 2; i++) {
-        char pa[700], pb[700];
-        size_t d, m, t;
-        snprintf(pa, sizeof pa, "%s/agent-%c", run, 'a' + i);
-        snprintf(pb, sizeof pb, "%s/agent-%c", ref, 'a' + i);
-        double w = ilr_test_weights_compare(pa, pb, fx->agent[i], &d, &m, &t);
-        worst = w > worst ? w : worst;
-        *differ += d, moved += m, total += t;
-    }
-    assert_true(moved > total / 2); /* training moved them: equal weights say something */
-    return worst;
-}
-
-/* Whether two runs' rollouts.jsonl are the same bytes; *bytes the reference's length. */
-static int same_rollouts(const char *run, const char *ref, size_t *bytes) {
-    char *a = NULL, *b = NULL, path[700];
-    size_t la = 0, lb = 0;
-    snprintf(path, sizeof path, "%s/rollouts.jsonl", run);
-    assert_int_equal(ilr_file_read_all(path, &a, &la), 0);
-    snprintf(path, sizeof path, "%s/rollouts.jsonl", ref);
-    assert_int_equal(ilr_file_read_all(path, &b, &lb), 0);
-    int same = la == lb && !memcmp(a, b, la);
-    *bytes = lb;
-    free(a), free(b);
-    return same;
 }
 
 /* agents[i].ranks that cannot be laid out are errors naming the key (here one process: the job has 1 rank). */
@@ -520,12 +555,21 @@ static void test_ilr_agent_parallel_matches_one_process(void **state) {
                      "train.steps: 4\ntrain.save_rollouts: true\nilr.interaction: random\nirt.refit_every: 2\n");
     char *one[] = {"ilr", "train", cfg, NULL};
     char *args2[] = {"train", cfg, out2, "agents.0.ranks=1", "agents.1.ranks=1", NULL};
-    char *args4[] = {"train", cfg, out4, "agents.0.ranks=2", "agents.1.ranks=2", NULL};
+    char *args4[] = {"train", cfg, out4, "agents.0.ranks=2", "agents.1.ranks=2", "train.save_every=2", NULL};
     char *args3[] = {"train", cfg, out3, "agents.0.ranks=1", "agents.1.ranks=1", NULL};
+    char run4z[600], out4z[700];
+    snprintf(run4z, sizeof run4z, "%s/ap-four-zero1", fx->dir);
+    snprintf(out4z, sizeof out4z, "output_dir=%s", run4z);
+    char *args4z[] = {"train", cfg, out4z, "agents.0.ranks=2", "agents.1.ranks=2", "train.save_every=2",
+                      "train.zero1=true", NULL};
     assert_int_equal(ilr_test_run_to_end(bin, one), 0);
     assert_int_equal(ilr_test_mpirun(2, bin, args2), 0);
     assert_int_equal(ilr_test_mpirun(4, bin, args4), 0);
     assert_int_not_equal(ilr_test_mpirun(3, bin, args3), 0); /* 1 + 1 ranks in a job of 3 */
+    assert_int_equal(ilr_test_mpirun(4, bin, args4z), 0);
+    size_t differ_z, ckpt_bytes;
+    agents_differ(fx, run4z, run4, &differ_z);
+    int same_ckpt = same_checkpoints(run4z, run4, &ckpt_bytes);
     size_t differ2, differ4, bytes;
     double worst2 = agents_differ(fx, run2, run1, &differ2), worst4 = agents_differ(fx, run4, run1, &differ4);
     printf("agent-parallel: 1 rank per agent max |diff| %.3g (%zu differ), 2 ranks per agent %.3g (%zu differ)\n", worst2,
@@ -540,6 +584,12 @@ static void test_ilr_agent_parallel_matches_one_process(void **state) {
     print_message("ilr agent-parallel: 4 steps, m = 2, IRT refit every 2 steps; 1 rank per agent: the one-process "
                   "weights bit for bit; 2 ranks per agent: max |diff| %.3g (tolerance 5e-4); rollouts.jsonl (%zu bytes) "
                   "the same in both; 1 + 1 ranks in a job of 3 refused\n", worst4, bytes);
+    /* ZeRO-1 within each agent's 2 ranks: agent-b's moments gather to its leader, job rank 2 */
+    print_message("ilr agent-parallel, train.zero1 with 2 ranks per agent: %zu weights differ from the same layout "
+                  "without it; its step-2 checkpoint (optimizer files %zu bytes) %s\n", differ_z, ckpt_bytes,
+                  same_ckpt ? "the same bytes" : "DIFFERENT");
+    assert_int_equal(differ_z, 0);
+    assert_true(same_ckpt);
     ilr_test_mpi_end();
 }
 

@@ -60,6 +60,16 @@ static void test_config_defaults_file_and_overrides(void **state) {
     ilr_train_config_free(&c);
     char *recompute_gpu[] = {"train.recompute=true", "train.device=cuda"};
     ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, recompute_gpu, 2), ILR_EUNSUPPORTED, "train.recompute", "cpu");
+    assert_int_equal(ilr_train_config_load(&c, path, NULL, 0), 0);
+    assert_int_equal(c.zero1, 0); /* ZeRO-1 is asked for */
+    ilr_train_config_free(&c);
+    char *zero1[] = {"train.zero1=true"}, *zero1_bad[] = {"train.zero1=sharded"};
+    char *zero1_gpu[] = {"train.zero1=true", "train.device=cuda"};
+    assert_int_equal(ilr_train_config_load(&c, path, zero1, 1), 0);
+    assert_int_equal(c.zero1, 1);
+    ilr_train_config_free(&c);
+    ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, zero1_bad, 1), ILR_EINVAL, "train.zero1", "sharded");
+    ILR_EXPECT_ERROR(ilr_train_config_load(&c, path, zero1_gpu, 2), ILR_EUNSUPPORTED, "train.zero1", "cpu");
     print_message("train config: file, override and defaults resolve in that order\n");
 
     char *typo[] = {"rollout.num_generation=8"};

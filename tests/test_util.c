@@ -334,7 +334,9 @@ void ilr_test_mpirun_argv(char **argv, char *np, int N, const char *bin, char **
     int k = 0;
     argv[k++] = "mpirun", argv[k++] = "-np", argv[k++] = np, argv[k++] = "--oversubscribe", argv[k++] = "--bind-to";
     argv[k++] = "none", argv[k++] = "--allow-run-as-root", argv[k++] = (char *)bin;
-    for (int i = 0; args[i] && i < 20; i++) argv[k++] = args[i];
+    int i = 0;
+    for (; args[i] && i < 40; i++) argv[k++] = args[i];
+    assert_null(args[i]); /* more arguments than argv holds: not cut short silently */
     argv[k] = NULL;
 }
 
@@ -371,7 +373,7 @@ double ilr_test_mpirun_kill_one(const char *bin, char **args, const char *run, l
 }
 
 double ilr_test_mpirun_signal_one(const char *bin, char **args, const char *run, long at, int sig, pid_t *victim) {
-    char *argv[32], np[8];
+    char *argv[48], np[8];
     ilr_test_mpirun_argv(argv, np, 2, bin, args);
     pid_t job = ilr_test_spawn(mpirun_path, argv);
     int status = 0, exited = 0;
@@ -404,7 +406,7 @@ double ilr_test_mpirun_signal_one(const char *bin, char **args, const char *run,
 }
 
 int ilr_test_mpirun(int N, const char *bin, char **args) {
-    char *argv[32], np[8];
+    char *argv[48], np[8];
     ilr_test_mpirun_argv(argv, np, N, bin, args);
     return ilr_test_run_to_end(mpirun_path, argv);
 }

@@ -88,8 +88,8 @@ void ilr_test_sum_grpo_config(char *path, const ilr_test_sum_fixture *fx, const 
 int ilr_test_mpi_ready(const char **bin);
 void ilr_test_mpi_end(void);
 const char *ilr_test_mpirun_path(void);
-/* argv (32 entries) for `mpirun -np N --oversubscribe --bind-to none --allow-run-as-root BIN args...` (args
- * NULL-terminated, at most 20); np holds 8 bytes. */
+/* argv (48 entries) for `mpirun -np N --oversubscribe --bind-to none --allow-run-as-root BIN args...` (args
+ * NULL-terminated, at most 40: asserted); np holds 8 bytes. */
 void ilr_test_mpirun_argv(char **argv, char *np, int N, const char *bin, char **args);
 /* Runs that to its end: mpirun's exit status. */
 int ilr_test_mpirun(int N, const char *bin, char **args);

@@ -13,8 +13,8 @@
 #include "ilr/transformer.h"
 
 /* Writes dir (replacing an existing one).  tr: the optimizer state to keep (NULL: none, or no step taken
- * yet); tokenizer_dir: where to copy the tokenizer files from (NULL: none); state: a JSON object merged
- * into trainer_state.json (NULL: none). */
+ * yet; moments for every parameter, not a ZeRO-1 shard); tokenizer_dir: where to copy the tokenizer files from
+ * (NULL: none); state: a JSON object merged into trainer_state.json (NULL: none). */
 int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
                         const json_t *state);
 
@@ -30,9 +30,24 @@ int ilr_checkpoint_write(const char *dir, const ilr_model *m, const ilr_transfor
 int ilr_checkpoint_commit(const char *dir, const char *tmp);
 void ilr_checkpoint_abort(const char *tmp);
 
+/* A checkpoint's AdamW state given piecewise (ZeRO-1: the moments gathered from the ranks' shares, one at a time,
+ * into one buffer, as the file is written): step, the optimizer steps taken (0: no moments to keep), and fetch,
+ * which gives every parameter's moment k (0: adam_m, 1: adam_v) in *values, valid until its next call. */
+typedef struct {
+    int step;
+    int (*fetch)(void *ctx, int k, const float **values);
+    void *ctx;
+} ilr_checkpoint_moments;
+/* ilr_checkpoint_save and ilr_checkpoint_write with the moments from mo (NULL: none) instead of a transformer's. */
+int ilr_checkpoint_save_fetched(const char *dir, const ilr_model *m, const ilr_checkpoint_moments *mo,
+                                const char *tokenizer_dir, const json_t *state);
+int ilr_checkpoint_write_fetched(const char *dir, const ilr_model *m, const ilr_checkpoint_moments *mo,
+                                 const char *tokenizer_dir, const json_t *state);
+
 /* Reads a checkpoint's trainer state into tr (the model itself loads with ilr_model_load): the AdamW
- * moments and step.  *state (may be NULL) receives trainer_state.json's object (caller decrefs).  A
- * checkpoint without optimizer.safetensors leaves tr's moments untouched. */
+ * moments (of tr's ZeRO-1 shard only when it has one: ilr_transformer_shard_moments) and step.  *state (may be
+ * NULL) receives trainer_state.json's object (caller decrefs).  A checkpoint without optimizer.safetensors leaves
+ * tr's moments untouched. */
 int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **state);
 
 /* Removes a directory tree (checkpoint pruning); a missing one is fine. */

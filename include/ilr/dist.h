@@ -44,6 +44,14 @@ int ilr_dist_group_size(const ilr_dist_group *g); /* ranks in g (NULL: in the jo
 /* x[0..n) := the sum over the ranks of g (NULL: the job), in rank order, identical on each of them. */
 int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n);
 int ilr_dist_sum_doubles(const ilr_dist_group *g, double *x, int n);
+/* ZeRO-1's gathers of a float array x[0..n) that the ranks of g (NULL: the job) own in shares, rank r the floats
+ * [lo, hi) of ilr_dist_share(n, r, N).  Each copies values only, in any order: the same bits arrive. */
+/* Every rank's share of x from it to every rank, in place: after each rank has updated its own share, all hold the
+ * same whole x. */
+int ilr_dist_allgather_shares(const ilr_dist_group *g, float *x, size_t n);
+/* Every rank's share, mine (its hi - lo floats), to the first rank of g, into all[0..n) there (all is not read
+ * elsewhere: NULL will do).  Every rank of g must call it. */
+int ilr_dist_gather_shares(const ilr_dist_group *g, const float *mine, float *all, size_t n);
 /* x[0..n) := the maximum over ranks. */
 int ilr_dist_max_ints(int *x, int n);
 /* Returns on every rank once every rank has called it. */

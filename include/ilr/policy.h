@@ -26,6 +26,7 @@ typedef struct {
     ilr_device device;       /* where the training step runs (ilr_policy_options) */
     ilr_gen_weights gen_weights;
     int recompute;           /* the training step recomputes activations in backward (ilr_policy_options) */
+    int zero1;               /* the AdamW moments are sharded over group's ranks (ilr_policy_options) */
     ilr_tokenizer *tok;
     ilr_chat_template *chat; /* NULL: prompts are plain text */
     ilr_generator gen;
@@ -39,6 +40,7 @@ typedef struct {
     ilr_device device;   /* where the training step runs */
     ilr_gen_weights gen_weights; /* what a CPU generator reads (its bf16 copy is remade after each update) */
     int recompute;       /* keep only each layer's input through the forward pass (train.recompute) */
+    int zero1;           /* shard the AdamW moments over the ranks that train it (train.zero1; ZeRO-1) */
     int text_only;       /* load the tokenizer and chat template only: a rank that reads and writes this agent's
                           * texts but neither runs nor trains it (agent-parallel ILR); prepare then sizes nothing */
 } ilr_policy_options;
@@ -49,13 +51,14 @@ typedef struct {
 int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, const char *resume_dir,
                     const ilr_policy_options *o);
 /* Sizes the generation engine (gen_slots sequences of up to max_len tokens, prompt + completion) and the
- * training state (micro_batch sequences), and, when resuming, reads the AdamW state.  ILR_EINVAL when
- * max_len exceeds the model's max_position_embeddings. */
+ * training state (micro_batch sequences; its AdamW moments sharded over p->group with zero1), and, when resuming,
+ * reads the AdamW state.  ILR_EINVAL when max_len exceeds the model's max_position_embeddings. */
 int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batch);
 void ilr_policy_close(ilr_policy *p);
 
 /* Writes the policy (model directory, tokenizer files, AdamW moments, state merged into trainer_state.json)
- * into dir, not atomically (see ilr_checkpoint_begin). */
+ * into dir, not atomically (see ilr_checkpoint_begin).  With zero1, on the group's first rank, while the group's
+ * other ranks ilr_train_state_send_moments(&p->ts). */
 int ilr_policy_checkpoint(ilr_policy *p, const char *dir, const json_t *state);
 
 #endif

@@ -61,6 +61,8 @@ void ilr_st_close(ilr_st_file *f);
 const ilr_st_tensor *ilr_st_find(const ilr_st_file *f, const char *name);
 /* Converts a F32/F16/BF16 tensor to fp32 into out[t->numel]; other dtypes are ILR_EUNSUPPORTED. */
 int ilr_st_read_f32(const ilr_st_file *f, const ilr_st_tensor *t, float *out);
+/* The same for the flat elements [lo, hi) of t only, into out[hi - lo] (lo <= hi <= t->numel, asserted). */
+int ilr_st_read_f32_range(const ilr_st_file *f, const ilr_st_tensor *t, int64_t lo, int64_t hi, float *out);
 
 /* One tensor to write: fp32 values, converted to the file's dtype on the way out. */
 typedef struct {
@@ -76,6 +78,10 @@ size_t ilr_st_data_bytes(const ilr_st_entry *entries, int n, ilr_dtype dtype);
  * {"format": "pt"} plus the given key/value pairs (metadata: NULL or pairs ending with NULL). */
 int ilr_st_write(const char *path, const ilr_st_entry *entries, int n, ilr_dtype dtype,
                  const char *const *metadata);
+/* The same with each entry's values produced just before it is written: fetch(ctx, i, &values) gives entry i's
+ * (its data is not read), valid until the next call, so that one buffer can carry every entry in turn. */
+int ilr_st_write_fetched(const char *path, const ilr_st_entry *entries, int n, ilr_dtype dtype,
+                         const char *const *metadata, int (*fetch)(void *ctx, int i, const float **values), void *ctx);
 
 /* Number conversions. */
 /* (bf16 <-> fp32: ilr/bf16.h) */

@@ -48,6 +48,7 @@ typedef struct {
     ilr_device device;      /* where the training step runs (cpu, the default, or cuda; evaluation's generation
                                runs on the CPU either way) */
     int recompute;          /* recompute each layer's activations in backward (less memory, more time; CPU) */
+    int zero1;              /* shard the AdamW moments over the job's ranks (ZeRO-1; CPU) */
 } ilr_sft_options;
 
 /* Sensible defaults (everything not yet set). */

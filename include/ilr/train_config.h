@@ -70,6 +70,7 @@ typedef struct {
     int quiet, save_rollouts, print_config;
     int device; /* an ilr_device */
     int recompute; /* train.recompute: activation recomputation in each policy's training step */
+    int zero1;     /* train.zero1: each policy's AdamW moments sharded over the ranks that train it (ZeRO-1) */
 } ilr_train_config;
 
 const ilr_cfg_schema *ilr_train_config_schema(void);

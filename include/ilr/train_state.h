@@ -24,6 +24,8 @@ typedef struct {
     ilr_transformer cpu;          /* the CPU state (unused on the GPU) */
     void *gpu;                    /* an ilr_cuda_transformer on the GPU */
     const float *logprob, *entropy; /* the last forward's, on the host (B * T) */
+    int zero1;                    /* the AdamW moments are sharded over zero1_group (ilr_train_state_shard_optimizer) */
+    const ilr_dist_group *zero1_group; /* not owned; NULL: the job */
 } ilr_train_state;
 
 /* Sizes the state for batches up to B x T on device (starting the GPU when it is cuda).  recompute: keep only
@@ -42,6 +44,24 @@ void ilr_train_state_zero_grad(ilr_train_state *s);
  * batch.  The CPU state only (ILR_EUNSUPPORTED on the GPU over several ranks). */
 int ilr_train_state_sum_grads(ilr_train_state *s, const ilr_dist_group *group);
 int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, float max_grad_norm, double *grad_norm);
+/* ZeRO-1: the AdamW moments sharded over the ranks of group (NULL: the job), the ones that train this state: each
+ * rank holds and updates the moments of its share of the parameters (ilr_dist_share), and each optimizer step
+ * ends with an allgather of the updated weights, so that every rank holds all of them again, the same bits as
+ * without sharding (AdamW is elementwise; the clipping norm is the whole summed gradient's, on every rank).  Call
+ * it after init and before a resume loads the moments (it then reads its share).  Nothing to do over one rank;
+ * ILR_EUNSUPPORTED on the GPU over several. */
+int ilr_train_state_shard_optimizer(ilr_train_state *s, const ilr_dist_group *group);
+/* Bytes the AdamW moments take on this rank, and in *whole (may be NULL) those of every parameter's. */
+size_t ilr_train_state_moments_bytes(const ilr_train_state *s, size_t *whole);
+/* "ZeRO-1: AdamW moments 1.4 MiB on this rank instead of 2.8 MiB (parameters [0, 175000) of 350000)" into
+ * buf (for a run's header); "" when the state is not sharded. */
+void ilr_train_state_describe_zero1(const ilr_train_state *s, char *buf, size_t cap);
+/* A checkpoint of a sharded state is written by its group's first rank (ilr_train_state_save_checkpoint or
+ * _write_checkpoint) while each other rank of the group calls this: their shares of the moments reach the writer
+ * one moment at a time, into its gradient buffer (unused between optimizer steps), as it writes them, so that the
+ * files are those of an unsharded run and no rank ever holds every parameter's moments.  Nothing to do on a state
+ * that is not sharded. */
+int ilr_train_state_send_moments(ilr_train_state *s);
 /* Optimizer steps taken (resumed ones included). */
 int ilr_train_state_step(const ilr_train_state *s);
 /* On the GPU: the device's fp32 master weights and their bf16 copy (laid out like model->params), for a generator
@@ -50,7 +70,9 @@ int ilr_train_state_device_params(const ilr_train_state *s, const float **params
 /* The device's weights into the host model (nothing to do on the CPU). */
 int ilr_train_state_sync_model(ilr_train_state *s);
 
-/* ilr_checkpoint_save / ilr_checkpoint_load_state for this state (the host model synced first). */
+/* ilr_checkpoint_save / ilr_checkpoint_load_state for this state (the host model synced first).  A sharded state
+ * is written by its group's first rank, between optimizer steps, while the others ilr_train_state_send_moments;
+ * each rank loads its own share. */
 int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state);
 int ilr_train_state_load_checkpoint(ilr_train_state *s, const char *dir, json_t **state);
 /* ilr_checkpoint_write's twin (one part of a checkpoint of several). */

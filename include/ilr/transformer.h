@@ -52,8 +52,10 @@ typedef struct {
     int current_layer;  /* the layer the forward is in (its attention callback reads it) */
     int vocab_chunk;
     float *grads;       /* like model->params; ilr_transformer_zero_grad clears it; NULL when forward-only */
-    float *adam_m, *adam_v;
+    float *adam_m, *adam_v; /* for the parameters ilr_transformer_moments_range gives */
     int adam_step;
+    size_t shard_lo, shard_hi; /* ZeRO-1: the moments and the update cover parameters [shard_lo, shard_hi) only
+                                  (ilr_transformer_shard_moments); both 0: all of them */
     ilr_arena arena;
     ilr_layer_acts *layers; /* per layer; forward-only and recomputing: all layers point at the same buffers
                                (but each recomputing layer keeps its own resid) */
@@ -108,10 +110,17 @@ void ilr_next_token_targets(int *targets, const int *tokens, const int *lengths,
 /* Mean negative log-likelihood over positions with targets; fills dlogprob (B*T) with its gradient. */
 float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, int N);
 
+/* ZeRO-1 (a rank's share of the optimizer): the moments and each step's update cover parameters [lo, hi) only;
+ * the rest of the weights are left for the caller to bring (ilr_dist_allgather_shares).  Before the moments are
+ * allocated (asserted). */
+void ilr_transformer_shard_moments(ilr_transformer *tr, size_t lo, size_t hi);
+/* The parameters [*lo, *hi) the moments cover: all of them, or the shard. */
+void ilr_transformer_moments_range(const ilr_transformer *tr, size_t *lo, size_t *hi);
 /* Allocates the AdamW moments (zeroed) if they are not yet; ILR_ENOMEM. */
 int ilr_transformer_alloc_moments(ilr_transformer *tr);
 /* One optimizer step on tr->grads: global-norm clipping to max_grad_norm (<= 0: none), then AdamW.
- * Returns the norm before clipping.  Moments are allocated on the first call. */
+ * Returns the norm before clipping.  Moments are allocated on the first call.  The norm is over all of tr->grads;
+ * a shard's step clips and updates only its own parameters (the others' gradients stay as they were). */
 int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,
                                double *grad_norm);
 

@@ -59,6 +59,14 @@ int ilr_dist_allgather(const ilr_dist_group *g, const void *mine, size_t bytes, 
     return (void)g, gather_one(mine, bytes, all, all_bytes, counts);
 }
 
+int ilr_dist_allgather_shares(const ilr_dist_group *g, float *x, size_t n) { return (void)g, (void)x, (void)n, 0; }
+
+int ilr_dist_gather_shares(const ilr_dist_group *g, const float *mine, float *all, size_t n) {
+    (void)g;
+    if (all != mine && n) memcpy(all, mine, sizeof(float) * n);
+    return 0;
+}
+
 #else
 
 #include <mpi.h>
@@ -201,19 +209,24 @@ enum { CHUNK_MAX = 1 << 24 };
 int ilr_dist_group_rank(const ilr_dist_group *g) { return g ? g->rank : rank; }
 int ilr_dist_group_size(const ilr_dist_group *g) { return g ? g->size : size; }
 
+/* Grows send_buf and recv_buf to hold `floats` each; ILR_ENOMEM (no message: the caller says what for). */
+static int reserve_buffers(size_t floats) {
+    if (floats <= buf_floats) return 0;
+    float *s = realloc(send_buf, sizeof(float) * floats), *r = s ? realloc(recv_buf, sizeof(float) * floats) : NULL;
+    if (s) send_buf = s;
+    if (r) recv_buf = r;
+    if (!s || !r) return ILR_ENOMEM;
+    buf_floats = floats;
+    return 0;
+}
+
 int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n) {
     int n_ranks = ilr_dist_group_size(g);
     if (n_ranks <= 1 || n == 0) return 0;
     size_t per_round = (size_t)n_ranks * CHUNK_MAX, chunk_max = (n + n_ranks - 1) / n_ranks;
     if (chunk_max > CHUNK_MAX) chunk_max = CHUNK_MAX;
-    size_t need = chunk_max * (size_t)n_ranks;
-    if (need > buf_floats) {
-        float *s = realloc(send_buf, sizeof(float) * need), *r = s ? realloc(recv_buf, sizeof(float) * need) : NULL;
-        if (s) send_buf = s;
-        if (r) recv_buf = r;
-        if (!s || !r) return ILR_FAIL(ILR_ENOMEM, "out of memory for a sum of %zu floats over %d ranks", n, n_ranks);
-        buf_floats = need;
-    }
+    if (reserve_buffers(chunk_max * (size_t)n_ranks))
+        return ILR_FAIL(ILR_ENOMEM, "out of memory for a sum of %zu floats over %d ranks", n, n_ranks);
     for (size_t at = 0; at < n; at += per_round) {
         size_t len = n - at < per_round ? n - at : per_round, c = (len + n_ranks - 1) / n_ranks;
         memcpy(send_buf, x + at, sizeof(float) * len);
@@ -229,6 +242,50 @@ int ilr_dist_sum_floats(const ilr_dist_group *g, float *x, size_t n) {
         if (rc) return rc;
         memcpy(x + at, send_buf, sizeof(float) * len);
     }
+    return 0;
+}
+
+/* Both share gathers, in rounds: each rank's next (at most CHUNK_MAX) floats of its share, padded to the longest
+ * share's, gathered (to every rank, or to the first) through recv_buf and copied to their places in all.  The
+ * rounds keep the counts and displacements of MPI's int-sized arguments small whatever n is. */
+static int gather_shares(const ilr_dist_group *g, const float *mine, float *all, size_t n, int to_every_rank) {
+    int n_ranks = ilr_dist_group_size(g), me = ilr_dist_group_rank(g), receives = to_every_rank || me == 0;
+    long lo, hi;
+    ilr_dist_share((long)n, me, n_ranks, &lo, &hi);
+    size_t mine_n = (size_t)(hi - lo), longest = (n + n_ranks - 1) / n_ranks;
+    if (reserve_buffers((longest < CHUNK_MAX ? longest : CHUNK_MAX) * (size_t)n_ranks))
+        return ILR_FAIL(ILR_ENOMEM, "out of memory for a gather of %zu floats over %d ranks", n, n_ranks);
+    for (size_t at = 0; at < longest; at += CHUNK_MAX) {
+        size_t c = longest - at < CHUNK_MAX ? longest - at : CHUNK_MAX;
+        size_t len = mine_n > at ? (mine_n - at < c ? mine_n - at : c) : 0;
+        if (len) memcpy(send_buf, mine + at, sizeof(float) * len);
+        memset(send_buf + len, 0, sizeof(float) * (c - len)); /* padding: never read, but not sent uninitialised */
+        int rc = to_every_rank
+                     ? COLLECTIVE(MPI_Allgather(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, comm_of(g)),
+                                  "MPI_Allgather (ZeRO-1 shares)")
+                     : COLLECTIVE(MPI_Gather(send_buf, (int)c, MPI_FLOAT, recv_buf, (int)c, MPI_FLOAT, 0, comm_of(g)),
+                                  "MPI_Gather (ZeRO-1 shares)");
+        if (rc) return rc;
+        for (int q = 0; receives && q < n_ranks; q++) {
+            long q_lo, q_hi;
+            ilr_dist_share((long)n, q, n_ranks, &q_lo, &q_hi);
+            size_t q_n = (size_t)(q_hi - q_lo), q_len = q_n > at ? (q_n - at < c ? q_n - at : c) : 0;
+            if (q_len) memcpy(all + q_lo + at, recv_buf + (size_t)q * c, sizeof(float) * q_len);
+        }
+    }
+    return 0;
+}
+
+int ilr_dist_allgather_shares(const ilr_dist_group *g, float *x, size_t n) {
+    if (ilr_dist_group_size(g) <= 1 || n == 0) return 0;
+    long lo, hi;
+    ilr_dist_share((long)n, ilr_dist_group_rank(g), ilr_dist_group_size(g), &lo, &hi);
+    return gather_shares(g, x + lo, x, n, 1);
+}
+
+int ilr_dist_gather_shares(const ilr_dist_group *g, const float *mine, float *all, size_t n) {
+    if (ilr_dist_group_size(g) > 1) return n ? gather_shares(g, mine, all, n, 0) : 0;
+    if (all != mine && n) memcpy(all, mine, sizeof(float) * n);
     return 0;
 }
 

@@ -52,11 +52,14 @@ static const char sft_help[] =
     "                       bf16 compute with fp32 master weights; evaluation's generation stays on the CPU)\n"
     "  --recompute          keep only each layer's input through the forward pass and recompute the rest in\n"
     "                       backward: the same weights bit for bit in less memory, about 12 % more time (CPU)\n"
+    "  --zero1              under mpirun, each rank keeps and updates the AdamW moments of its 1/N of the\n"
+    "                       parameters only (ZeRO-1): the same weights bit for bit in 8P/N bytes of moments\n"
+    "                       instead of 8P; checkpoints as without it (CPU)\n"
     "  --quiet              no per-step lines\n";
 
 enum { O_EVAL = 256, O_STEPS, O_EPOCHS, O_BATCH, O_SEQ, O_ACCUM, O_LR, O_WARMUP, O_SCHEDULE, O_MINLR, O_WD, O_BETA2,
        O_CLIP, O_NOPACK, O_CHAT, O_EVERY, O_EVALMAX, O_EVALNEW, O_SAVE, O_KEEP, O_LOG, O_RESUME, O_SEED, O_QUIET,
-       O_MODEL, O_DATA, O_DEVICE, O_RECOMPUTE };
+       O_MODEL, O_DATA, O_DEVICE, O_RECOMPUTE, O_ZERO1 };
 
 static int parse_float(const char *opt, const char *text, double lo, double hi, double *out) {
     char *end;
@@ -80,6 +83,7 @@ static int parse_option(ilr_sft_options *o, int c, const char *arg) {
     case O_NOPACK: o->pack = 0; return 0;
     case O_CHAT: o->chat = 1; return 0;
     case O_RECOMPUTE: o->recompute = 1; return 0;
+    case O_ZERO1: o->zero1 = 1; return 0;
     case O_QUIET: o->quiet = 1; return 0;
     case O_SCHEDULE:
         if (ilr_lr_shape_parse(arg, &o->schedule)) return ilr_cli_usage_error("sft", "%s", ilr_last_error());
@@ -122,7 +126,7 @@ int ilr_cmd_sft(int argc, char **argv) {
         {"keep", required_argument, 0, O_KEEP}, {"log-every", required_argument, 0, O_LOG},
         {"resume", required_argument, 0, O_RESUME}, {"seed", required_argument, 0, O_SEED},
         {"device", required_argument, 0, O_DEVICE}, {"recompute", no_argument, 0, O_RECOMPUTE},
-        {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"zero1", no_argument, 0, O_ZERO1}, {"quiet", no_argument, 0, O_QUIET}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ilr_sft_options o;
     ilr_sft_options_default(&o);
     optind = 0;

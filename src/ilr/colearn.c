@@ -77,7 +77,7 @@ static int open_agent(colearn_run *r, int i, const char *ckpt) {
     if (ckpt) snprintf(from, sizeof from, "%s/%s", ckpt, ag->cfg.name);
     ilr_policy_options po = {.chat = c->chat, .reference = c->beta > 0, .device = (ilr_device)c->device,
                              .gen_weights = (ilr_gen_weights)c->rollout_weights,
-                             .recompute = c->recompute, .text_only = !colearn_serves(r, i)};
+                             .recompute = c->recompute, .zero1 = c->zero1, .text_only = !colearn_serves(r, i)};
     int rc = ilr_policy_open(&ag->policy, ag->cfg.name, ag->cfg.model, ckpt ? from : NULL, &po);
     ag->policy.group = r->group;
     if (!rc) rc = ilr_question_set_build(&ag->train, &r->ds, 0, &r->task, ag->policy.tok, ag->policy.chat, c->max_prompt_tokens);
@@ -185,7 +185,11 @@ static int save_checkpoint(colearn_run *r, long step) {
     if (!rc) rc = ilr_dist_bcast(0, tmp, sizeof tmp);
     if (rc) return json_decref(state), rc;
     for (int i = 0; !rc && i < r->m; i++) {
-        if (ilr_dist_rank() != colearn_leader(r, i)) continue;
+        /* ZeRO-1: agent i's other ranks send the leader their shares of its moments as it writes them */
+        if (ilr_dist_rank() != colearn_leader(r, i)) {
+            if (colearn_serves(r, i)) rc = ilr_train_state_send_moments(&r->agents[i].policy.ts);
+            continue;
+        }
         snprintf(sub, sizeof sub, "%s/%s", tmp, r->agents[i].cfg.name);
         rc = ilr_policy_checkpoint(&r->agents[i].policy, sub, NULL);
     }
@@ -224,6 +228,9 @@ static void print_header(const colearn_run *r) {
         else snprintf(where, sizeof where, "on ranks %d-%d", r->first_rank[i], r->first_rank[i] + r->num_ranks[i] - 1);
         printf("  %-12s %s (%s), gamma %+.3f, lr %g\n", r->agents[i].cfg.name, r->agents[i].policy.from, where,
                r->agents[i].gamma, r->agents[i].cfg.lr);
+        char zero1[200] = ""; /* rank 0's share: of the agents it trains */
+        if (colearn_serves(r, i)) ilr_train_state_describe_zero1(&r->agents[i].policy.ts, zero1, sizeof zero1);
+        if (colearn_serves(r, i) && *zero1) printf("  %-12s %s\n", "", zero1);
     }
     if (r->mine >= 0)
         printf("  agent-parallel: %d ranks; each agent is held, run and trained by its own (agents[].ranks), "
@@ -271,8 +278,8 @@ static int loop_step(void *ctx, long step) {
 }
 
 static int loop_evaluate(void *ctx, long step) { return evaluate_all(ctx, "", step, NULL); }
-/* data-parallel, every rank holds the same weights and AdamW moments and rank 0 writes them; agent-parallel, each
- * agent's leader writes its agent */
+/* data-parallel, every rank holds the same weights and AdamW moments (or, ZeRO-1, its share of them) and rank 0
+ * writes them; agent-parallel, each agent's leader writes its agent */
 static int loop_save(void *ctx, long step) { return save_checkpoint(ctx, step); }
 
 static int colearn_loop(colearn_run *r, json_t *summary, ilr_colearn_result *res) {

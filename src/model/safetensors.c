@@ -1,6 +1,7 @@
 /* Reading safetensors files: header parsing and validation, fp32 conversion (see ilr/safetensors.h). */
 #include "ilr/safetensors.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,8 +263,13 @@ const ilr_st_tensor *ilr_st_find(const ilr_st_file *f, const char *name) {
 
 /* Elements are read with memcpy: offsets in the file need not be aligned. */
 int ilr_st_read_f32(const ilr_st_file *f, const ilr_st_tensor *t, float *out) {
-    const uint8_t *src = f->data + t->begin;
-    int64_t n = t->numel;
+    return ilr_st_read_f32_range(f, t, 0, t->numel, out);
+}
+
+int ilr_st_read_f32_range(const ilr_st_file *f, const ilr_st_tensor *t, int64_t lo, int64_t hi, float *out) {
+    assert(0 <= lo && lo <= hi && hi <= t->numel);
+    int64_t n = hi - lo;
+    const uint8_t *src = f->data + t->begin + (size_t)lo * (size_t)ilr_dtype_size(t->dtype);
     switch (t->dtype) {
     case ILR_DTYPE_F32:
         if (n) memcpy(out, src, (size_t)n * 4);

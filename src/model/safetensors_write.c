@@ -59,12 +59,13 @@ static char *build_header(const ilr_st_entry *entries, int n, ilr_dtype dtype, c
     return out;
 }
 
-static int write_entry(ilr_atomic_file *f, const ilr_st_entry *e, ilr_dtype dtype, uint16_t *chunk, size_t cap) {
+static int write_entry(ilr_atomic_file *f, const ilr_st_entry *e, const float *data, ilr_dtype dtype, uint16_t *chunk,
+                       size_t cap) {
     size_t n = entry_numel(e);
-    if (dtype == ILR_DTYPE_F32) return ilr_atomic_write(f, e->data, n * 4);
+    if (dtype == ILR_DTYPE_F32) return ilr_atomic_write(f, data, n * 4);
     for (size_t start = 0; start < n; start += cap) {
         size_t len = n - start < cap ? n - start : cap;
-        for (size_t i = 0; i < len; i++) chunk[i] = ilr_f32_to_bf16(e->data[start + i]);
+        for (size_t i = 0; i < len; i++) chunk[i] = ilr_f32_to_bf16(data[start + i]);
         int rc = ilr_atomic_write(f, chunk, len * 2);
         if (rc) return rc;
     }
@@ -73,6 +74,11 @@ static int write_entry(ilr_atomic_file *f, const ilr_st_entry *e, ilr_dtype dtyp
 
 int ilr_st_write(const char *path, const ilr_st_entry *entries, int n, ilr_dtype dtype,
                  const char *const *metadata) {
+    return ilr_st_write_fetched(path, entries, n, dtype, metadata, NULL, NULL);
+}
+
+int ilr_st_write_fetched(const char *path, const ilr_st_entry *entries, int n, ilr_dtype dtype,
+                         const char *const *metadata, int (*fetch)(void *ctx, int i, const float **values), void *ctx) {
     if (dtype != ILR_DTYPE_F32 && dtype != ILR_DTYPE_BF16)
         return ILR_FAIL(ILR_EUNSUPPORTED, "%s: ilr writes F32 or BF16, not %s", path, ilr_dtype_name(dtype));
     size_t header_len = 0;
@@ -99,7 +105,9 @@ int ilr_st_write(const char *path, const ilr_st_entry *entries, int n, ilr_dtype
         ilr_progress_begin(&progress, label, (int64_t)(total >> 20), "MiB");
     }
     for (int i = 0; i < n && !rc; i++) {
-        rc = write_entry(&f, &entries[i], dtype, chunk, CHUNK);
+        const float *data = entries[i].data;
+        if (fetch) rc = fetch(ctx, i, &data);
+        if (!rc) rc = write_entry(&f, &entries[i], data, dtype, chunk, CHUNK);
         written += ilr_st_data_bytes(&entries[i], 1, dtype);
         if (total >= PROGRESS_MIN_BYTES) ilr_progress_update(&progress, (int64_t)(written >> 20));
     }

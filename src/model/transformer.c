@@ -159,8 +159,9 @@ int ilr_transformer_init_recompute(ilr_transformer *tr, ilr_model *model, int B,
 }
 
 size_t ilr_transformer_bytes(const ilr_transformer *tr) {
-    size_t params = tr->model->table.total * sizeof(float);
-    return tr->arena.capacity + (tr->grads ? params : 0) + (tr->adam_m ? 2 * params : 0);
+    size_t params = tr->model->table.total * sizeof(float), lo, hi;
+    ilr_transformer_moments_range(tr, &lo, &hi);
+    return tr->arena.capacity + (tr->grads ? params : 0) + (tr->adam_m ? 2 * (hi - lo) * sizeof(float) : 0);
 }
 
 void ilr_transformer_free(ilr_transformer *tr) {
@@ -344,10 +345,23 @@ float ilr_sft_loss(float *dlogprob, const float *logprob, const int *targets, in
     return count ? (float)(-sum / count) : 0.0f;
 }
 
+void ilr_transformer_shard_moments(ilr_transformer *tr, size_t lo, size_t hi) {
+    assert(!tr->adam_m && lo < hi && hi <= tr->model->table.total && "a shard of the moments before they exist");
+    tr->shard_lo = lo, tr->shard_hi = hi;
+}
+
+void ilr_transformer_moments_range(const ilr_transformer *tr, size_t *lo, size_t *hi) {
+    int sharded = tr->shard_hi > 0;
+    *lo = sharded ? tr->shard_lo : 0;
+    *hi = sharded ? tr->shard_hi : tr->model->table.total;
+}
+
 int ilr_transformer_alloc_moments(ilr_transformer *tr) {
     assert(!tr->forward_only && "optimizer state for a forward-only transformer");
     if (tr->adam_m) return 0;
-    size_t n = tr->model->table.total;
+    size_t lo, hi;
+    ilr_transformer_moments_range(tr, &lo, &hi);
+    size_t n = hi - lo;
     tr->adam_m = ilr_aligned_alloc(n * sizeof(float), "AdamW first moments");
     tr->adam_v = ilr_aligned_alloc(n * sizeof(float), "AdamW second moments");
     if (!tr->adam_m || !tr->adam_v) return ILR_ENOMEM;
@@ -358,15 +372,17 @@ int ilr_transformer_alloc_moments(ilr_transformer *tr) {
 
 int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, float max_grad_norm,
                                double *grad_norm) {
-    size_t n = tr->model->table.total;
+    size_t lo, hi;
+    ilr_transformer_moments_range(tr, &lo, &hi);
     int rc = ilr_transformer_alloc_moments(tr);
     if (rc) return rc;
-    double norm = ilr_grad_norm(tr->grads, n);
+    double norm = ilr_grad_norm(tr->grads, tr->model->table.total);
     if (grad_norm) *grad_norm = norm;
     /* torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6) when that is below 1 */
     double coef = max_grad_norm > 0 ? max_grad_norm / (norm + 1e-6) : 1.0;
-    if (coef < 1.0) ilr_scale(tr->grads, n, (float)coef);
-    ilr_adamw_update(tr->model->params, tr->grads, tr->adam_m, tr->adam_v, n, hp, ++tr->adam_step);
+    if (coef < 1.0) ilr_scale(tr->grads + lo, hi - lo, (float)coef);
+    /* elementwise: a shard's parameters get the bits the whole array's update gives them */
+    ilr_adamw_update(tr->model->params + lo, tr->grads + lo, tr->adam_m, tr->adam_v, hi - lo, hp, ++tr->adam_step);
     return 0;
 }
 

@@ -28,22 +28,40 @@ int ilr_remove_tree(const char *path) {
     return 0;
 }
 
-static int write_optimizer(const char *dir, const ilr_transformer *tr) {
+static int write_optimizer(const char *dir, size_t n, const ilr_checkpoint_moments *mo) {
     char path[4096];
     if (ilr_path_join(path, sizeof path, dir, "optimizer.safetensors")) return ilr_last_error_code();
-    int64_t n = (int64_t)tr->model->table.total;
-    ilr_st_entry e[2] = {{"adam_m", tr->adam_m, 1, {n}}, {"adam_v", tr->adam_v, 1, {n}}};
-    return ilr_st_write(path, e, 2, ILR_DTYPE_F32, NULL);
+    ilr_st_entry e[2] = {{"adam_m", NULL, 1, {(int64_t)n}}, {"adam_v", NULL, 1, {(int64_t)n}}};
+    return ilr_st_write_fetched(path, e, 2, ILR_DTYPE_F32, NULL, mo->fetch, mo->ctx);
 }
 
-static int write_state(const char *dir, const ilr_transformer *tr, const json_t *state) {
+static int write_state(const char *dir, int step, const json_t *state) {
     char path[4096];
     if (ilr_path_join(path, sizeof path, dir, "trainer_state.json")) return ilr_last_error_code();
     json_t *root = state ? json_deep_copy(state) : json_object();
-    json_object_set_new(root, "optimizer_step", json_integer(tr ? tr->adam_step : 0));
+    json_object_set_new(root, "optimizer_step", json_integer(step));
     int rc = ilr_json_save_file(path, root);
     json_decref(root);
     return rc;
+}
+
+/* A transformer's whole moments as a checkpoint's (its own arrays, no copy). */
+static int whole_moment(void *ctx, int k, const float **values) {
+    const ilr_transformer *tr = ctx;
+    *values = k ? tr->adam_v : tr->adam_m;
+    return 0;
+}
+
+static int moments_of(const char *dir, const ilr_transformer *tr, ilr_checkpoint_moments *mo) {
+    *mo = (ilr_checkpoint_moments){tr ? tr->adam_step : 0, tr && tr->adam_m ? whole_moment : NULL, (void *)tr};
+    if (!mo->fetch) return 0;
+    size_t lo, hi;
+    ilr_transformer_moments_range(tr, &lo, &hi);
+    if (lo != 0 || hi != tr->model->table.total)
+        return ILR_FAIL(ILR_EINVAL, "%s: the optimizer state to write holds moments for parameters [%zu, %zu) of %zu; a "
+                        "checkpoint keeps all of them (ZeRO-1: the ranks' shares are gathered as the file is written)",
+                        dir, lo, hi, tr->model->table.total);
+    return 0;
 }
 
 int ilr_checkpoint_begin(const char *dir, char *tmp, size_t cap) {
@@ -53,14 +71,21 @@ int ilr_checkpoint_begin(const char *dir, char *tmp, size_t cap) {
     return rc ? rc : ilr_mkdir_p(tmp);
 }
 
-int ilr_checkpoint_write(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
-                         const json_t *state) {
+int ilr_checkpoint_write_fetched(const char *dir, const ilr_model *m, const ilr_checkpoint_moments *mo,
+                                 const char *tokenizer_dir, const json_t *state) {
     ilr_save_options opt = {.dtype = ILR_DTYPE_F32};
     int rc = ilr_model_save(m, dir, &opt);
     if (!rc && tokenizer_dir) rc = ilr_tokenizer_files_copy(tokenizer_dir, dir);
-    if (!rc && tr && tr->adam_m && tr->adam_step > 0) rc = write_optimizer(dir, tr);
-    if (!rc) rc = write_state(dir, tr, state);
+    if (!rc && mo && mo->fetch && mo->step > 0) rc = write_optimizer(dir, m->table.total, mo);
+    if (!rc) rc = write_state(dir, mo ? mo->step : 0, state);
     return rc;
+}
+
+int ilr_checkpoint_write(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
+                         const json_t *state) {
+    ilr_checkpoint_moments mo;
+    int rc = moments_of(dir, tr, &mo);
+    return rc ? rc : ilr_checkpoint_write_fetched(dir, m, &mo, tokenizer_dir, state);
 }
 
 int ilr_checkpoint_commit(const char *dir, const char *tmp) {
@@ -84,9 +109,16 @@ void ilr_checkpoint_abort(const char *tmp) {
 
 int ilr_checkpoint_save(const char *dir, const ilr_model *m, const ilr_transformer *tr, const char *tokenizer_dir,
                         const json_t *state) {
+    ilr_checkpoint_moments mo;
+    int rc = moments_of(dir, tr, &mo);
+    return rc ? rc : ilr_checkpoint_save_fetched(dir, m, &mo, tokenizer_dir, state);
+}
+
+int ilr_checkpoint_save_fetched(const char *dir, const ilr_model *m, const ilr_checkpoint_moments *mo,
+                                const char *tokenizer_dir, const json_t *state) {
     char tmp[4096];
     int rc = ilr_checkpoint_begin(dir, tmp, sizeof tmp);
-    if (!rc) rc = ilr_checkpoint_write(tmp, m, tr, tokenizer_dir, state);
+    if (!rc) rc = ilr_checkpoint_write_fetched(tmp, m, mo, tokenizer_dir, state);
     if (!rc) rc = ilr_checkpoint_commit(dir, tmp);
     if (rc) {
         int code = ilr_last_error_code();
@@ -118,9 +150,11 @@ int ilr_checkpoint_load_state(const char *dir, ilr_transformer *tr, json_t **sta
             if (!tm || !tv || (size_t)tm->numel != n || (size_t)tv->numel != n)
                 rc = ILR_FAIL(ILR_EMISMATCH, "%s: expected adam_m and adam_v of %zu values each (the model's parameters)",
                               path, n);
+            size_t lo, hi; /* the file holds every parameter's moments; a ZeRO-1 shard reads its own */
+            ilr_transformer_moments_range(tr, &lo, &hi);
             if (!rc) rc = ilr_transformer_alloc_moments(tr);
-            if (!rc) rc = ilr_st_read_f32(&f, tm, tr->adam_m);
-            if (!rc) rc = ilr_st_read_f32(&f, tv, tr->adam_v);
+            if (!rc) rc = ilr_st_read_f32_range(&f, tm, (int64_t)lo, (int64_t)hi, tr->adam_m);
+            if (!rc) rc = ilr_st_read_f32_range(&f, tv, (int64_t)lo, (int64_t)hi, tr->adam_v);
             ilr_st_close(&f);
         }
         if (!rc) tr->adam_step = (int)step;

@@ -97,7 +97,7 @@ static int grpo_open(grpo_run *r, const ilr_train_config *c, int resume, const i
     /* the policy's sizes need the longest prompt, which needs its tokenizer: open, measure, then size */
     ilr_policy_options po = {.chat = c->chat, .reference = c->beta > 0, .device = (ilr_device)c->device,
                              .gen_weights = (ilr_gen_weights)c->rollout_weights,
-                             .recompute = c->recompute};
+                             .recompute = c->recompute, .zero1 = c->zero1};
     if ((rc = ilr_policy_open(&r->policy, "policy", c->model, resume ? ckpt : NULL, &po))) return rc;
     rc = ilr_question_set_build(&r->train, &r->ds, 0, &r->task, r->policy.tok, r->policy.chat, c->max_prompt_tokens);
     int max_prompt = r->train.max_prompt;
@@ -290,6 +290,9 @@ static void print_header(const grpo_run *r) {
                           c->budget_match ? c->budget_match : "");
     if (ilr_dist_size() > 1)
         printf("  data parallel: %d ranks, each generating and training its share of a step's questions\n", ilr_dist_size());
+    char zero1[200];
+    ilr_train_state_describe_zero1(&r->policy.ts, zero1, sizeof zero1);
+    if (*zero1) printf("  %s\n", zero1);
     printf("  advantage %s, loss %s, clip [%g, %g], beta %g%s, log-probs at temperature %g\n", scale[c->scale_rewards],
            agg[c->loss_type], 1 - c->epsilon, 1 + c->epsilon_high, c->beta,
            c->beta > 0 ? " (reference: the starting model)" : " (no reference)", c->temperature);
@@ -303,8 +306,12 @@ static int loop_step(void *ctx, long step) {
 }
 
 static int loop_evaluate(void *ctx, long step) { return evaluate(ctx, "", step, NULL); }
-/* every rank holds the same weights and AdamW moments: rank 0 writes them */
-static int loop_save(void *ctx, long step) { return ilr_dist_is_root() ? save_checkpoint(ctx, step) : 0; }
+/* every rank holds the same weights and AdamW moments, or (ZeRO-1) its share of the moments: rank 0 writes the
+ * checkpoint, while the others send it their shares */
+static int loop_save(void *ctx, long step) {
+    grpo_run *r = ctx;
+    return ilr_dist_is_root() ? save_checkpoint(r, step) : ilr_train_state_send_moments(&r->policy.ts);
+}
 
 static int grpo_loop(grpo_run *r, json_t *summary, ilr_grpo_result *res) {
     const ilr_train_config *c = r->c;

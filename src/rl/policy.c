@@ -17,6 +17,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     p->device = o->device;
     p->gen_weights = o->gen_weights;
     p->recompute = o->recompute;
+    p->zero1 = o->zero1;
     p->text_only = o->text_only;
     int rc = o->text_only ? 0 : ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
@@ -39,6 +40,7 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
     int rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device, p->recompute);
+    if (!rc && p->zero1) rc = ilr_train_state_shard_optimizer(&p->ts, p->group);
     /* on the GPU the rollouts read the training state's weights: no copy, and each update is seen at once */
     const float *f32;
     const void *bf16;

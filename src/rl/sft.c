@@ -157,7 +157,10 @@ static void print_eval(const char *when, const ilr_sft_eval *ev) {
 
 /* ---- logging and checkpoints ---- */
 
+/* On every rank: rank 0 writes (every rank holds the same weights), the others send it their shares of the moments
+ * (ZeRO-1; nothing otherwise). */
 static int save_checkpoint(sft_run *r, long step) {
+    if (!ilr_dist_is_root()) return ilr_train_state_send_moments(&r->ts);
     char dir[4200];
     ilr_trainer_checkpoint_dir(&r->trainer, step, dir, sizeof dir);
     json_t *state = json_object();
@@ -187,7 +190,11 @@ static int sft_open(sft_run *r, const ilr_sft_options *o) {
                         ilr_tok_vocab_size(r->tok), c->vocab_size);
     rc = sft_data_load(&r->train, o->train_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
     if (!rc && o->eval_path) rc = sft_data_load(&r->eval, o->eval_path, r->tok, r->chat, c->eos_token_ids[0], o->seq);
+    if (!rc && o->zero1 && o->device != ILR_DEVICE_CPU)
+        rc = ILR_FAIL(ILR_EUNSUPPORTED, "sft: --zero1 shards the CPU training step's AdamW moments over MPI ranks "
+                      "(--device cpu); the CUDA backend runs in one process");
     if (!rc) rc = ilr_train_state_init(&r->ts, &r->model, o->batch, o->seq, o->device, o->recompute);
+    if (!rc && o->zero1) rc = ilr_train_state_shard_optimizer(&r->ts, NULL);
     if (!rc) rc = sft_batch_init(&r->batch, o->batch, o->seq);
     if (rc) return rc;
     if (o->resume_dir) {
@@ -276,6 +283,9 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
     if (!o->quiet && ilr_dist_size() > 1)
         printf("  data parallel: %d ranks share each step's %d micro-batches%s\n", ilr_dist_size(), o->grad_accum,
                o->grad_accum % ilr_dist_size() ? " (unevenly: make --grad-accum a multiple of the ranks)" : "");
+    char zero1[200];
+    ilr_train_state_describe_zero1(&r->ts, zero1, sizeof zero1);
+    if (!o->quiet && *zero1) printf("  %s\n", zero1);
     if (r->eval.n && start == 0) {
         rc = evaluate(r, &res->before);
         if (!rc && !o->quiet) print_eval("before", &res->before);
@@ -321,8 +331,7 @@ static int sft_loop(sft_run *r, ilr_sft_result *res) {
                 if (!o->quiet) print_eval("", &ev);
             }
         }
-        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || stop) && ilr_dist_is_root())
-            rc = save_checkpoint(r, step); /* rank 0 writes: every rank holds the same weights and moments */
+        if (!rc && ((o->save_every > 0 && step % o->save_every == 0) || stop)) rc = save_checkpoint(r, step);
         if (stop) {
             res->interrupted = 1;
             break;

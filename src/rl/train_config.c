@@ -148,6 +148,11 @@ static const ilr_cfg_key train_keys[] = {
     KEY("train.recompute", ILR_CFG_BOOL, recompute, "false",
         "keep only each layer's input through the forward pass and recompute the rest in backward: the same "
         "gradients bit for bit, a fraction of the activation memory, about 12 % more time (CPU only)"),
+    KEY("train.zero1", ILR_CFG_BOOL, zero1, "false",
+        "ZeRO-1 under mpirun: each rank that trains a policy keeps the AdamW moments of its 1/N of the parameters "
+        "only (8P/N bytes instead of 8P) and updates that share, then the ranks exchange the updated weights; the same "
+        "weights bit for bit, and the same checkpoint files (the writing rank receives the shares as it writes them); "
+        "a run resumes with or without it over any number of ranks; nothing in one process (CPU only)"),
     NUM("train.max_minutes", ILR_CFG_FLOAT, max_minutes, "0", 0, 1e9,
         "stop (with a checkpoint and the final evaluation) after this many minutes of training (0: no limit)"),
     NUM("train.log_every", ILR_CFG_INT, log_every, "1", 1, 1e9, "steps between lines on stdout (the JSONL log has every step)"),
@@ -249,6 +254,9 @@ static int check(ilr_train_config *c) {
     if (c->epsilon_high < 0 || c->epsilon < 0) return ILR_FAIL(ILR_EINVAL, "train: clip ranges must be >= 0");
     if (c->recompute && c->device != ILR_DEVICE_CPU)
         return ILR_FAIL(ILR_EUNSUPPORTED, "train: train.recompute is for the CPU training step (train.device: cpu)");
+    if (c->zero1 && c->device != ILR_DEVICE_CPU)
+        return ILR_FAIL(ILR_EUNSUPPORTED, "train: train.zero1 shards the CPU training step's AdamW moments over MPI "
+                        "ranks (train.device: cpu); the CUDA backend runs in one process");
     if (!(c->temperature > 0))
         return ILR_FAIL(ILR_EINVAL, "train: rollout.temperature must be > 0 (0 is greedy: a group's completions would all "
                         "be the same, and there is no distribution for the ratio)");

@@ -1,6 +1,8 @@
 /* One model's training state on the CPU or the GPU (see ilr/train_state.h). */
 #include "ilr/train_state.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,7 +94,54 @@ int ilr_train_state_adamw_step(ilr_train_state *s, const ilr_adamw_params *hp, f
 #ifdef ILR_CUDA
     if (s->gpu) return ilr_cuda_transformer_adamw_step(GPU(s), hp, max_grad_norm, grad_norm);
 #endif
-    return ilr_transformer_adamw_step(&s->cpu, hp, max_grad_norm, grad_norm);
+    int rc = ilr_transformer_adamw_step(&s->cpu, hp, max_grad_norm, grad_norm);
+    /* ZeRO-1: each rank has updated its share of the weights */
+    return rc || !s->zero1 ? rc : ilr_dist_allgather_shares(s->zero1_group, s->model->params, s->model->table.total);
+}
+
+int ilr_train_state_shard_optimizer(ilr_train_state *s, const ilr_dist_group *group) {
+    int n = ilr_dist_group_size(group);
+    if (n == 1) return 0;
+    if (s->gpu) return ILR_FAIL(ILR_EUNSUPPORTED, "ZeRO-1 over %d ranks is for the CPU training step", n);
+    long total = (long)s->model->table.total, lo, hi;
+    ilr_dist_share(total, ilr_dist_group_rank(group), n, &lo, &hi);
+    if (lo == hi) return ILR_FAIL(ILR_EINVAL, "ZeRO-1: %ld parameters over %d ranks leave a rank none", total, n);
+    ilr_transformer_shard_moments(&s->cpu, (size_t)lo, (size_t)hi);
+    s->zero1 = 1, s->zero1_group = group;
+    return 0;
+}
+
+size_t ilr_train_state_moments_bytes(const ilr_train_state *s, size_t *whole) {
+    size_t lo = 0, hi = s->model->table.total;
+    if (whole) *whole = 2 * sizeof(float) * hi;
+    if (s->zero1) ilr_transformer_moments_range(&s->cpu, &lo, &hi);
+    return 2 * sizeof(float) * (hi - lo);
+}
+
+void ilr_train_state_describe_zero1(const ilr_train_state *s, char *buf, size_t cap) {
+    if (!s->zero1) {
+        snprintf(buf, cap, "%s", "");
+        return;
+    }
+    size_t whole, mine = ilr_train_state_moments_bytes(s, &whole), lo, hi;
+    ilr_transformer_moments_range(&s->cpu, &lo, &hi);
+    snprintf(buf, cap, "ZeRO-1: AdamW moments %.1f MiB on this rank instead of %.1f MiB (parameters [%zu, %zu) of %zu)",
+             mine / 1048576.0, whole / 1048576.0, lo, hi, (size_t)s->model->table.total);
+}
+
+int ilr_train_state_send_moments(ilr_train_state *s) {
+    if (!s->zero1 || !s->cpu.adam_m) return 0; /* no step taken yet: nothing to keep (alike on every rank) */
+    size_t n = s->model->table.total;
+    int rc = ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_m, NULL, n);
+    return rc ? rc : ilr_dist_gather_shares(s->zero1_group, s->cpu.adam_v, NULL, n);
+}
+
+/* The writer's side of ilr_train_state_send_moments: every parameter's moment k gathered into the gradients. */
+static int gather_moment(void *ctx, int k, const float **values) {
+    ilr_train_state *s = ctx;
+    *values = s->cpu.grads;
+    return ilr_dist_gather_shares(s->zero1_group, k ? s->cpu.adam_v : s->cpu.adam_m, s->cpu.grads,
+                                  s->model->table.total);
 }
 
 int ilr_train_state_step(const ilr_train_state *s) {
@@ -147,7 +196,10 @@ static int checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer
         return rc;
     }
 #endif
-    return write(dir, s->model, &s->cpu, tokenizer_dir, state);
+    if (!s->zero1) return write(dir, s->model, &s->cpu, tokenizer_dir, state);
+    assert(ilr_dist_group_rank(s->zero1_group) == 0 && "a sharded state's checkpoint is its group's first rank's");
+    ilr_checkpoint_moments mo = {s->cpu.adam_step, s->cpu.adam_m ? gather_moment : NULL, s};
+    return (atomic ? ilr_checkpoint_save_fetched : ilr_checkpoint_write_fetched)(dir, s->model, &mo, tokenizer_dir, state);
 }
 
 int ilr_train_state_save_checkpoint(ilr_train_state *s, const char *dir, const char *tokenizer_dir, const json_t *state) {
