@@ -33,7 +33,7 @@ static double token(float *out, const float *inp, float *const *w32, uint16_t *c
     double t0 = ilr_time_now();
     for (int l = 0; l <= LAYERS * KINDS; l++) {
         int k = l == LAYERS * KINDS ? KINDS : l % KINDS;
-        if (bf16) ilr_matmul_bf16_forward(out, inp, w16[l], NULL, rows, shape_in[k], shape_out[k], NULL, 0);
+        if (bf16) ilr_matmul_bf16_forward(out, inp, w16[l], NULL, rows, shape_in[k], shape_out[k], 0, NULL, 0);
         else ilr_matmul_forward(out, inp, w32[l], NULL, rows, shape_in[k], shape_out[k]);
     }
     return ilr_time_now() - t0;
