@@ -1,5 +1,6 @@
 /* Many-row linear layers with bf16 weights multiplied natively in bf16 (AVX512_BF16's vdpbf16ps), for the
- * prefill of the CPU generator's --weights bf16: out (N, OUT) = inp (N, IN) @ W (OUT, IN)^T + bias.
+ * prefill (and batches over 16 rows) of the CPU generator's --weights bf16 and bf16-act:
+ * out (N, OUT) = inp (N, IN) @ W (OUT, IN)^T + bias.
  *
  * vdpbf16ps multiplies 16 pairs of bf16 by 16 pairs and adds each pair's two products to one of 16 fp32
  * accumulators.  Here a pair is two neighbouring k of one row, so the weights need no repacking: a row of W
@@ -10,14 +11,21 @@
  * transposed into out through a small buffer on the stack; threads share the tiles, neighbouring tiles on one
  * thread sharing their 12 weight rows.  Products are exact in fp32 (8 x 8 mantissa bits) and summed in fp32,
  * so the result is the fp32 product of bf16-rounded activations and weights (inputs below FLT_MIN flushed to
- * zero, as vdpbf16ps does).
+ * zero, as vdpbf16ps does): --weights bf16-act, at one vdpbf16ps per 32 multiply-adds.  With split (--weights
+ * bf16) each activation is packed as two bf16 words, hi = bf16(x) and lo = bf16(x - hi), both multiplied into
+ * the same sums: x to about 2^-17, so the product of fp32 activations to about float rounding, at twice the
+ * instructions.
  *
  * Compiled only where the compiler targets AVX512F + BW + VL + BF16 (-march=native on such a CPU); elsewhere
- * ilr_matmul_bf16_dp returns -1 and the caller keeps its fp32 path. */
+ * ilr_matmul_bf16_dp returns -1 and the caller keeps its sgemm panels. */
 #include <string.h>
 
-#include "ilr/bf16.h"
 #include "ilr/kernels.h"
+
+/* Scratch for `rows` rows packed: whole groups of 16 rows, (IN + 1) / 2 words of pairs per row, twice with split. */
+size_t ilr_matmul_bf16_dp_scratch(int rows, int IN, int split) {
+    return (size_t)(rows + 15) / 16 * 16 * (size_t)((IN + 1) / 2) * (split ? 2 : 1);
+}
 
 #if defined(__AVX512BF16__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include <immintrin.h>
@@ -26,8 +34,9 @@ enum { GROUP = 16, TILE_COLS = 12 };
 
 int ilr_matmul_bf16_dp_available(void) { return 1; }
 
-/* 32 bf16 (to nearest even) of the 32 floats at x (lo the first 16, hi the next 16 lanes' masks); with split, the
- * bf16 of what rounding left over too (x - hi, exact in fp32), so that hi + lo is x to about 2^-17. */
+/* *hi = the 32 floats at x rounded to bf16 (to nearest even; lanes outside the masks m0 of x[0..16) and m1
+ * of x[16..32) read as 0); with split, *lo = what rounding left over (x - hi, exact in fp32) rounded to bf16,
+ * so that hi + lo is x to about 2^-17. */
 static inline void round_pairs(__m512i *hi, __m512i *lo, const float *x, __mmask16 m0, __mmask16 m1, int split) {
     __m512 v0 = _mm512_maskz_loadu_ps(m0, x), v1 = _mm512_maskz_loadu_ps(m1, x + 16);
     *hi = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
@@ -133,10 +142,6 @@ static void tile_any(float *out, const uint32_t *xg, const uint16_t *w, const fl
     }
 }
 
-size_t ilr_matmul_bf16_dp_scratch(int rows, int IN, int split) {
-    return (size_t)(rows + GROUP - 1) / GROUP * GROUP * (size_t)((IN + 1) / 2) * (split ? 2 : 1);
-}
-
 int ilr_matmul_bf16_dp(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int IN, int OUT,
                        int split, float *scratch, size_t scratch_floats) {
     size_t per_group = ilr_matmul_bf16_dp_scratch(GROUP, IN, split);
@@ -165,10 +170,6 @@ int ilr_matmul_bf16_dp(float *out, const float *inp, const uint16_t *w, const fl
 #else
 
 int ilr_matmul_bf16_dp_available(void) { return 0; }
-
-size_t ilr_matmul_bf16_dp_scratch(int rows, int IN, int split) {
-    return (size_t)(rows + 15) / 16 * 16 * (size_t)((IN + 1) / 2) * (split ? 2 : 1);
-}
 
 int ilr_matmul_bf16_dp(float *out, const float *inp, const uint16_t *w, const float *bias, int N, int IN, int OUT,
                        int split, float *scratch, size_t scratch_floats) {
