@@ -113,9 +113,10 @@ def llamacpp_rows(a, env, kernels, rows):
     P, N = "128", "64"
     variants = {"llamafile sgemm": [], "OpenBLAS": ["--blas"]}  # what takes llama.cpp's batched products
     print(f"prefill and decode qwen2.5-0.5b, batch 1, prompt {P}, {N} new, {a.repeats} runs of each")
-    # ilr's own weights beside each of llama.cpp's: f32 with f32, bf16 (--weights bf16) with f16 and bf16
+    # ilr's own weights beside each of llama.cpp's: f32 with f32, bf16 (--weights bf16) with f16 and bf16, and
+    # bf16-act (activations of prefill products rounded to bf16 too, as llama.cpp's bf16 rounds them) with bf16
     ilr_w = {"f32": "f32", "f16": "bf16", "bf16": "bf16"}
-    ilr_p, ilr_d = {"f32": [], "bf16": []}, {"f32": [], "bf16": []}
+    ilr_p, ilr_d = {"f32": [], "bf16": [], "bf16-act": []}, {"f32": [], "bf16": [], "bf16-act": []}
     cpp = {(t, v): ([], []) for t in gguf for v in variants}
     for _ in range(a.repeats):
         for w in ilr_p:
@@ -135,11 +136,12 @@ def llamacpp_rows(a, env, kernels, rows):
             best = max(variants, key=lambda v: max(cpp[t, v][k]))
             other = next(v for v in variants if v != best)
             shape = f"1 × {P}" if what == "prefill" else "batch 1"
-            ilr = ilr_runs[ilr_w[t]]
-            mine = f"{cell(ilr, fmt)} ({ilr_w[t]}, " + (f"OpenBLAS {kernels})" if ilr_w[t] == "f32" else "ilr's AVX2 bf16 kernel)")
-            rows.append((f"{what} `qwen2.5-0.5b` {shape}, tokens/s: llama.cpp {t}", mine,
-                         f"llama.cpp {t}, {best}: {cell(cpp[t, best][k], fmt)} ({other} {max(cpp[t, other][k]):{fmt}})",
-                         max(ilr) / max(cpp[t, best][k]), "≥ 1×"))
+            for w in [ilr_w[t]] + (["bf16-act"] if t == "bf16" and what == "prefill" else []):
+                ilr = ilr_runs[w]
+                mine = f"{cell(ilr, fmt)} ({w}, " + (f"OpenBLAS {kernels})" if w == "f32" else "ilr's bf16 kernels)")
+                rows.append((f"{what} `qwen2.5-0.5b` {shape}, tokens/s: llama.cpp {t}", mine,
+                             f"llama.cpp {t}, {best}: {cell(cpp[t, best][k], fmt)} ({other} {max(cpp[t, other][k]):{fmt}})",
+                             max(ilr) / max(cpp[t, best][k]), "≥ 1×"))
     bf16_gain = max(ilr_d["bf16"]) / max(ilr_d["f32"])
     rows.append(("decode `qwen2.5-0.5b` batch 1: ilr bf16 / ilr f32", f"{bf16_gain:.2f}×", "", None, "≥ 1.7×"))
 

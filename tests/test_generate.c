@@ -333,9 +333,9 @@ static double rel_to_max(const float *a, const float *b, size_t n) {
 }
 
 /* The bf16 engine's logits against the fp32 engine's on a fixture model: a 20-token prompt (prefill past
- * ILR_BF16_FEW_ROWS: the panel path), then 12 greedy steps of 2 sequences (the few-row kernel), tokens taken
+ * ILR_BF16_FEW_ROWS: the many-row path), then 12 greedy steps of 2 sequences (the few-row kernel), tokens taken
  * from the fp32 engine so both see the same sequence.  Returns the worst error relative to the largest logit. */
-static double bf16_logit_gap(const char *name, double *worst_logprob) {
+static double bf16_logit_gap(const char *name, ilr_gen_weights weights, double *worst_logprob) {
     ilr_model m;
     load(&m, name);
     int V = m.config.vocab_size, prompt[20];
@@ -343,7 +343,7 @@ static double bf16_logit_gap(const char *name, double *worst_logprob) {
     ilr_generator f32, bf16;
     assert_int_equal(ilr_gen_init(&f32, &m, 2, 40), 0);
     assert_int_equal(ilr_gen_init(&bf16, &m, 2, 40), 0);
-    assert_int_equal(ilr_gen_set_weights(&bf16, ILR_GEN_WEIGHTS_BF16), 0);
+    assert_int_equal(ilr_gen_set_weights(&bf16, weights), 0);
     assert_non_null(bf16.params_bf16);
     float *a = malloc(sizeof(float) * 2 * V), *b = malloc(sizeof(float) * 2 * V);
     double worst = 0;
@@ -377,14 +377,22 @@ static double bf16_logit_gap(const char *name, double *worst_logprob) {
 static void test_bf16_logits(void **state) {
     (void)state;
     const char *names[2] = {"qwen2", "llama"};
-    for (int i = 0; i < 2; i++) {
-        double lp, gap = bf16_logit_gap(names[i], &lp);
-        print_message("%s, bf16 weights vs fp32: prefill of 20 and 19 tokens + 12 decode steps of 2 sequences, logits "
-                      "max err %.2e of the largest logit; greedy token's logprob max abs err %.2e\n", names[i], gap, lp);
-        assert_true(gap > 0);    /* the weights were really rounded */
-        assert_true(gap < 2e-2); /* the stated tolerance (README: bf16 weights) */
-        assert_true(lp < 5e-2);
-    }
+    ilr_gen_weights kinds[2] = {ILR_GEN_WEIGHTS_BF16, ILR_GEN_WEIGHTS_BF16_ACT};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 2; i++) {
+            double lp, gap = bf16_logit_gap(names[i], kinds[k], &lp);
+            print_message("%s, %s weights vs fp32: prefill of 20 and 19 tokens + 12 decode steps of 2 sequences, logits "
+                          "max err %.2e of the largest logit; greedy token's logprob max abs err %.2e\n", names[i],
+                          ilr_gen_weights_name(kinds[k]), gap, lp);
+            assert_true(gap > 0);    /* the weights were really rounded */
+            assert_true(gap < 2e-2); /* the stated tolerance (README: bf16 weights) */
+            assert_true(lp < 5e-2);
+        }
+    ilr_gen_weights w;
+    assert_int_equal(ilr_gen_weights_parse("bf16-act", &w), 0);
+    assert_int_equal(w, ILR_GEN_WEIGHTS_BF16_ACT);
+    assert_string_equal(ilr_gen_weights_name(w), "bf16-act");
+    assert_int_not_equal(ilr_gen_weights_parse("bf16act", &w), 0);
 }
 
 /* Rollout log-probs from a bf16 generator against the fp32 training forward at the sampling temperature (what

@@ -227,9 +227,10 @@ static void test_small_gemm(void **state) {
 
 /* ---- matmul with bf16 weights ---- */
 
-/* One case of ilr_matmul_bf16_forward against the float64 product with the bf16-rounded weights: the
- * few-row kernel (N <= ILR_BF16_FEW_ROWS), or panels of panel_rows weight rows through sgemm (0: no scratch,
- * every N on the few-row kernel).  Returns the relative error. */
+/* One case of ilr_matmul_bf16_forward (activations kept fp32) against the float64 product with the bf16-rounded
+ * weights: the few-row kernel (N <= ILR_BF16_FEW_ROWS), or panels of panel_rows weight rows through sgemm (0: no
+ * scratch, every N on the few-row kernel; under 32 rows also on a build with AVX512_BF16, whose bf16 kernel
+ * needs scratch for 32 rows: its tests are below).  Returns the relative error. */
 static double matmul_bf16_case(ilr_rng *rng, int N, int IN, int OUT, int with_bias, int panel_rows) {
     float *inp = randn(rng, (size_t)N * IN, 1), *w = randn(rng, (size_t)OUT * IN, 1), *b = randn(rng, OUT, 1);
     uint16_t *h = talloc((size_t)OUT * IN * sizeof(uint16_t));
@@ -245,7 +246,7 @@ static double matmul_bf16_case(ilr_rng *rng, int N, int IN, int OUT, int with_bi
     float *scratch = panel_rows ? talloc(scratch_floats * sizeof(float)) : NULL;
     float *out = talloc((size_t)N * OUT * sizeof(float));
     for (size_t i = 0; i < (size_t)N * OUT; i++) out[i] = NAN; /* every output is written */
-    ilr_matmul_bf16_forward(out, inp, h, with_bias ? b : NULL, N, IN, OUT, scratch, scratch_floats);
+    ilr_matmul_bf16_forward(out, inp, h, with_bias ? b : NULL, N, IN, OUT, 0, scratch, scratch_floats);
     double e = rel_err(out, want, (size_t)N * OUT);
     tfree_all();
     return e;
@@ -267,9 +268,9 @@ static void test_matmul_bf16(void **state) {
     print_message("matmul bf16, few rows (N 1-16, %d cases, with and without bias): max rel err %.1e against float64 "
                   "on the bf16-rounded weights\n", cases, worst);
     assert_true(worst < FWD_TOL);
-    /* many rows: panels of 3 and 64 weight rows (several panels, a short last one, one panel for all), and
+    /* many rows: panels of 3 and 20 weight rows (several panels, a short last one, one panel for all), and
      * without scratch the few-row kernel for any N */
-    const int many[][4] = {{17, 45, 29, 3}, {40, 37, 70, 64}, {33, 9, 5, 3}, {20, 100, 11, 0}};
+    const int many[][4] = {{17, 45, 29, 3}, {40, 37, 70, 20}, {33, 9, 5, 3}, {20, 100, 11, 0}, {24, 16, 20, 20}};
     worst = 0, cases = 0;
     for (size_t i = 0; i < sizeof many / sizeof many[0]; i++)
         for (int bias = 0; bias < 2; bias++, cases++)
@@ -284,6 +285,76 @@ static void test_matmul_bf16(void **state) {
     assert_int_equal(hx[1], 0x3f82); /* ... and here up */
     assert_true(ilr_bf16_to_f32(hx[2]) == -2.5f);
     assert_true(fabsf(ilr_bf16_to_f32(hx[3]) - 1e-30f) < 1e-32f);
+    tfree_all();
+}
+
+/* One case of ilr_matmul_bf16_dp (scratch for `rows` rows at a time: several packings when fewer than N)
+ * against a float64 product on the same inputs: with the activations rounded to bf16 as the kernel rounds them
+ * (split 0), or as they are (split 1: hi + lo).  Also checks that nothing past out's N rows is written.
+ * Returns the relative error. */
+static double matmul_bf16_dp_case(ilr_rng *rng, int N, int IN, int OUT, int with_bias, int split, int rows) {
+    float *inp = randn(rng, (size_t)N * IN, 1), *w = randn(rng, (size_t)OUT * IN, 1), *b = randn(rng, OUT, 1);
+    uint16_t *h = talloc((size_t)OUT * IN * sizeof(uint16_t));
+    ilr_bf16_round(h, w, (size_t)OUT * IN);
+    double *x = to_f64(inp, (size_t)N * IN), *wr = talloc((size_t)OUT * IN * sizeof(double));
+    double *want = talloc((size_t)N * OUT * sizeof(double));
+    for (size_t i = 0; i < (size_t)OUT * IN; i++) wr[i] = ilr_bf16_to_f32(h[i]);
+    for (size_t i = 0; i < (size_t)N * IN && !split; i++) x[i] = ilr_bf16_to_f32(ilr_f32_to_bf16(inp[i]));
+    matmul_ctx c = {x, wr, with_bias ? to_f64(b, OUT) : NULL, NULL, want, N, IN, OUT};
+    matmul_ref(&c);
+    size_t scratch_floats = ilr_matmul_bf16_dp_scratch(rows, IN, split);
+    float *scratch = talloc(scratch_floats * sizeof(float)), *out = talloc(((size_t)N * OUT + 16) * sizeof(float));
+    for (size_t i = 0; i < (size_t)N * OUT + 16; i++) out[i] = NAN;
+    assert_int_equal(ilr_matmul_bf16_dp(out, inp, h, with_bias ? b : NULL, N, IN, OUT, split, scratch, scratch_floats), 0);
+    for (size_t i = (size_t)N * OUT; i < (size_t)N * OUT + 16; i++) assert_true(isnan(out[i]));
+    double e = rel_err(out, want, (size_t)N * OUT);
+    tfree_all();
+    return e;
+}
+
+static void test_matmul_bf16_dp(void **state) {
+    (void)state;
+    if (!ilr_matmul_bf16_dp_available()) {
+        print_message("matmul bf16 x bf16: this build has no AVX512_BF16 (compiled for a CPU without it), so "
+                      "ilr_matmul_bf16_dp declines and sgemm panels take many-row products (tested above)\n");
+        skip();
+    }
+    ilr_rng rng;
+    ilr_rng_init(&rng, 5, 1);
+    /* N just above ILR_BF16_FEW_ROWS, at and past the 16-row groups and 32-row tiles; IN odd, even, 1, past a
+     * multiple of 32; OUT below, at and past the 12-column tiles; qwen2.5-0.5b's widths; packing 32 rows at a
+     * time (several chunks, a short last one) or all at once */
+    const int shapes[][4] = {{17, 45, 29, 32},  {31, 1, 12, 32},   {32, 2, 13, 32},  {33, 3, 1, 64},
+                             {47, 33, 25, 32},  {64, 64, 24, 64},  {65, 95, 40, 32}, {100, 130, 37, 96},
+                             {40, 896, 128, 64}, {20, 4864, 11, 32}, {131, 31, 7, 32}};
+    double worst[2] = {0, 0};
+    int cases = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int bias = 0; bias < 2; bias++)
+            for (int split = 0; split < 2; split++, cases++)
+                worst[split] = fmax(worst[split], matmul_bf16_dp_case(&rng, shapes[i][0], shapes[i][1], shapes[i][2],
+                                                                      bias, split, shapes[i][3]));
+    print_message("matmul bf16 x bf16 (vdpbf16ps; N 17-131, IN 1-4864, OUT 1-128, with and without bias, %d cases): "
+                  "max rel err %.1e against float64 on the bf16-rounded activations and weights; split into hi + lo: "
+                  "%.1e against float64 on the fp32 activations\n", cases, worst[0], worst[1]);
+    assert_true(worst[0] < 5e-6);
+    assert_true(worst[1] < FWD_TOL);
+    /* too little scratch for one tile of 32 rows: declined, out untouched */
+    float x[64] = {0}, o[4] = {7, 7, 7, 7}, sc[64];
+    uint16_t wt[2] = {0};
+    assert_int_equal(ilr_matmul_bf16_dp(o, x, wt, NULL, 2, 2, 1, 0, sc, 31), -1);
+    assert_true(o[0] == 7.0f);
+    /* through ilr_matmul_bf16_forward: acts_bf16 0 and 1 with scratch for 32 rows, N just above few rows */
+    float *inp = randn(&rng, 17 * 40, 1), *w = randn(&rng, 30 * 40, 1), *a = talloc(17 * 30 * sizeof(float));
+    float *bb = talloc(17 * 30 * sizeof(float)), *scratch = talloc(ilr_matmul_bf16_dp_scratch(32, 40, 1) * sizeof(float));
+    uint16_t *h = talloc(30 * 40 * sizeof(uint16_t));
+    ilr_bf16_round(h, w, 30 * 40);
+    ilr_matmul_bf16_forward(a, inp, h, NULL, 17, 40, 30, 0, scratch, ilr_matmul_bf16_dp_scratch(32, 40, 1));
+    assert_int_equal(ilr_matmul_bf16_dp(bb, inp, h, NULL, 17, 40, 30, 1, scratch, ilr_matmul_bf16_dp_scratch(32, 40, 1)), 0);
+    assert_memory_equal(a, bb, 17 * 30 * sizeof(float));
+    ilr_matmul_bf16_forward(a, inp, h, NULL, 17, 40, 30, 1, scratch, ilr_matmul_bf16_dp_scratch(32, 40, 0));
+    assert_int_equal(ilr_matmul_bf16_dp(bb, inp, h, NULL, 17, 40, 30, 0, scratch, ilr_matmul_bf16_dp_scratch(32, 40, 0)), 0);
+    assert_memory_equal(a, bb, 17 * 30 * sizeof(float));
     tfree_all();
 }
 
@@ -1022,6 +1093,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_matmul),
     cmocka_unit_test(test_small_gemm),
     cmocka_unit_test(test_matmul_bf16),
+    cmocka_unit_test(test_matmul_bf16_dp),
     cmocka_unit_test(test_embedding),
     cmocka_unit_test(test_rmsnorm),
     cmocka_unit_test(test_rope_tables),

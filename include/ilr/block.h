@@ -17,10 +17,12 @@
 typedef struct {
     const float *attn_norm, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *mlp_norm, *gate_w, *up_w, *down_w;
     /* bf16 copies of the seven matrices (the CPU generator's --weights bf16), read instead of the fp32 ones where
-     * set, and scratch of panel_floats for their many-row products (ilr_matmul_bf16_forward) */
+     * set, and scratch of panel_floats for their many-row products (ilr_matmul_bf16_forward, which rounds the
+     * activations to bf16 too when acts_bf16: --weights bf16-act) */
     const uint16_t *q_h, *k_h, *v_h, *o_h, *gate_h, *up_h, *down_h;
     float *panel;
     size_t panel_floats;
+    int acts_bf16;
 } ilr_block_weights;
 
 /* Layer l's weights in m (the biases NULL where the architecture has none; no bf16 copies). */

@@ -18,8 +18,11 @@
 /* The weights the CPU engine's matmuls and LM head read: the model's fp32 parameters (the default), or a bf16
  * copy of them (round to nearest even; products still accumulate in fp32; embeddings, norms and biases stay
  * fp32).  Decoding few sequences is bound by reading the weights, so bf16 decodes up to twice as fast; logits
- * move by about 1e-2 (see README, "bf16 weights").  The GPU engine always reads bf16. */
-typedef enum { ILR_GEN_WEIGHTS_F32 = 0, ILR_GEN_WEIGHTS_BF16 = 1 } ilr_gen_weights;
+ * move by about 1e-2 (see README, "bf16 weights").  BF16_ACT: bf16 weights, and products of more than
+ * ILR_BF16_FEW_ROWS rows (prefill, large batches) round the activations to bf16 too, as llama.cpp's bf16 does:
+ * on a CPU with AVX512_BF16 twice bf16's prefill rate, log-probs a little further from fp32's (README); elsewhere
+ * the same as BF16.  The GPU engine always reads bf16. */
+typedef enum { ILR_GEN_WEIGHTS_F32 = 0, ILR_GEN_WEIGHTS_BF16 = 1, ILR_GEN_WEIGHTS_BF16_ACT = 2 } ilr_gen_weights;
 
 typedef struct {
     ilr_model *model;   /* not owned */
@@ -37,6 +40,7 @@ typedef struct {
     uint16_t *params_bf16; /* bf16 copy of model->params, same offsets (ILR_GEN_WEIGHTS_BF16), else NULL */
     float *panel;          /* scratch for bf16 products of many rows (panel_floats) */
     size_t panel_floats;
+    int acts_bf16;         /* ILR_GEN_WEIGHTS_BF16_ACT */
 } ilr_generator;
 
 /* A generator with `slots` sequences of at most max_len tokens each, on the CPU. */
@@ -53,7 +57,7 @@ int ilr_gen_init_cuda_shared(ilr_generator *g, ilr_model *model, int slots, int 
 /* Which weights a CPU generator reads (ILR_GEN_WEIGHTS_F32 after init).  BF16 makes the copy (2 bytes a
  * parameter) now; the generator then reads it until told ilr_gen_weights_changed.  Nothing on the GPU. */
 int ilr_gen_set_weights(ilr_generator *g, ilr_gen_weights weights);
-/* "f32" or "bf16" -> *out; ILR_EINVAL otherwise. */
+/* "f32", "bf16" or "bf16-act" -> *out; ILR_EINVAL otherwise. */
 int ilr_gen_weights_parse(const char *name, ilr_gen_weights *out);
 const char *ilr_gen_weights_name(ilr_gen_weights weights);
 /* The host model's weights changed (an optimizer step): a generator holding its own copy of them (a GPU one, or

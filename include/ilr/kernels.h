@@ -39,15 +39,30 @@ void ilr_small_gemm_nn(float *C, int ldc, const float *A, int lda, const float *
 
 /* ---- linear layers with bf16 weights (inference; src/kernels/cpu/matmul_bf16.c) ---- */
 
-/* Up to this many rows a product reads the bf16 weights directly (AVX2); more rows widen panels of them into
- * scratch for sgemm. */
+/* Up to this many rows a product reads the bf16 weights directly (AVX2); more rows are multiplied in bf16 by
+ * ilr_matmul_bf16_dp where the build has AVX512_BF16, else panels of the weights are widened into scratch for
+ * sgemm. */
 #define ILR_BF16_FEW_ROWS 16
 
 /* out (N, OUT) = inp (N, IN) @ weight (OUT, IN)^T + bias (OUT), weight in bf16 (ilr/bf16.h), accumulated in fp32
- * (bias may be NULL).  Overwrites out.  scratch: scratch_floats >= IN floats for the many-row path (more: wider
- * panels; NULL: every N takes the few-row kernel). */
+ * (bias may be NULL).  Overwrites out.  acts_bf16 0: the activations keep fp32's precision (to ~2^-17 on the
+ * AVX512_BF16 path); 1: the many-row path rounds them to bf16 too, twice as fast on AVX512_BF16 (elsewhere the
+ * same as 0).  scratch: scratch_floats >= IN floats for the many-row path (more: wider panels and more rows per
+ * packing; the AVX512_BF16 path needs ilr_matmul_bf16_dp_scratch(32, IN, !acts_bf16) and falls back to panels
+ * below that; NULL: every N takes the few-row kernel). */
 void ilr_matmul_bf16_forward(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int IN,
-                             int OUT, float *scratch, size_t scratch_floats);
+                             int OUT, int acts_bf16, float *scratch, size_t scratch_floats);
+/* The same product for many rows multiplied in bf16 (AVX512_BF16's vdpbf16ps, src/kernels/cpu/matmul_bf16_dp.c):
+ * the activations rounded to bf16 (to nearest even), the products exact, summed in fp32; with split each
+ * activation is hi + lo, both bf16 (x to about 2^-17 relative), at twice the arithmetic.  Overwrites out.
+ * Uses ilr_matmul_bf16_dp_scratch(rows, IN, split) floats of scratch per `rows` rows packed at once (at least
+ * 32; N is taken in chunks of what scratch_floats holds).  Returns -1, touching nothing, where the build has no
+ * AVX512_BF16 or scratch holds fewer than 32 rows; 0 when done. */
+int ilr_matmul_bf16_dp(float *out, const float *inp, const uint16_t *weight, const float *bias, int N, int IN, int OUT,
+                       int split, float *scratch, size_t scratch_floats);
+size_t ilr_matmul_bf16_dp_scratch(int rows, int IN, int split);
+/* 1 where this build has ilr_matmul_bf16_dp's kernel (compiled for AVX512F/BW/VL + AVX512_BF16), else 0. */
+int ilr_matmul_bf16_dp_available(void);
 /* dst (n) = src rounded to bf16 (to nearest even), in parallel. */
 void ilr_bf16_round(uint16_t *dst, const float *src, size_t n);
 

@@ -21,7 +21,7 @@ static const char bench_help[] =
     "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--recompute]\n"
     "                       [--device cpu|cuda]\n"
     "       ilr bench tokenize --model DIR FILE\n"
-    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--weights f32|bf16]\n"
+    "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--weights f32|bf16|bf16-act]\n"
     "                          [--device cpu|cuda]\n"
     "       ilr bench grade [--input FILE.jsonl] [--seconds S]\n"
     "       ilr bench sandbox [--input HumanEval.jsonl] [--workers N] [--timeout S]\n\n"
@@ -312,7 +312,7 @@ static int bench_generate(int argc, char **argv) {
         }
     }
     double decode = ilr_time_now() - start;
-    double weight_bytes = (double)m.table.total * (weights == ILR_GEN_WEIGHTS_BF16 ? 2 : 4);
+    double weight_bytes = (double)m.table.total * (weights == ILR_GEN_WEIGHTS_F32 ? 4 : 2);
     double bound = bandwidth * 1e9 / weight_bytes;
     printf("generate: %s %s, %zu parameters (%s), batch %lld, prompt %lld, %lld new: prefill %.0f tokens/s, decode "
            "%.1f tokens/s (%.1f per sequence); read bandwidth %.1f GB/s, batch-1 decode bound %.1f tokens/s (%.0f%% of "

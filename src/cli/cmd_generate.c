@@ -31,7 +31,9 @@ static const char generate_help[] =
     "  --device D             cpu (default) or cuda: the GPU engine (a build with make CUDA=1; bf16 weights and\n"
     "                         KV cache, fp32 logits; it draws tokens itself unless top-k/top-p/min-p are set)\n"
     "  --weights W            f32 (default) or bf16: the CPU engine's matmuls and LM head read a bf16 copy of\n"
-    "                         the weights (about 1.5-2x the batch-1 decode rate; logits within ~1e-2)\n";
+    "                         the weights (about 1.5-2x the batch-1 decode rate; logits within ~1e-2);\n"
+    "                         bf16-act: also rounds the activations of products over 16 rows (prefill) to\n"
+    "                         bf16, as llama.cpp does (about 2x bf16's prefill on a CPU with AVX512_BF16)\n";
 
 typedef struct {
     const char *model, *prompt, *prompts, *system, *template_file;

@@ -119,7 +119,7 @@ int ilr_gen_set_weights(ilr_generator *g, ilr_gen_weights weights) {
     if (g->gpu) return 0;
     ilr_aligned_free(g->params_bf16);
     ilr_aligned_free(g->panel);
-    g->params_bf16 = NULL, g->panel = NULL, g->panel_floats = 0;
+    g->params_bf16 = NULL, g->panel = NULL, g->panel_floats = 0, g->acts_bf16 = 0;
     if (weights == ILR_GEN_WEIGHTS_F32) return 0;
     const ilr_model_config *c = &g->model->config;
     size_t widest = (size_t)c->hidden_size, qd = (size_t)c->num_heads * c->head_dim;
@@ -129,16 +129,20 @@ int ilr_gen_set_weights(ilr_generator *g, ilr_gen_weights weights) {
     g->panel = g->params_bf16 ? ilr_aligned_alloc(BF16_PANEL_ROWS * widest * sizeof(float), "bf16 panel") : NULL;
     if (!g->panel) return ilr_gen_set_weights(g, ILR_GEN_WEIGHTS_F32), ilr_last_error_code();
     g->panel_floats = BF16_PANEL_ROWS * widest;
+    g->acts_bf16 = weights == ILR_GEN_WEIGHTS_BF16_ACT;
     return ilr_gen_weights_changed(g);
 }
 
 int ilr_gen_weights_parse(const char *name, ilr_gen_weights *out) {
     if (strcmp(name, "f32") == 0) return *out = ILR_GEN_WEIGHTS_F32, 0;
     if (strcmp(name, "bf16") == 0) return *out = ILR_GEN_WEIGHTS_BF16, 0;
-    return ILR_FAIL(ILR_EINVAL, "weights '%s': expected f32 or bf16", name);
+    if (strcmp(name, "bf16-act") == 0) return *out = ILR_GEN_WEIGHTS_BF16_ACT, 0;
+    return ILR_FAIL(ILR_EINVAL, "weights '%s': expected f32, bf16 or bf16-act", name);
 }
 
-const char *ilr_gen_weights_name(ilr_gen_weights weights) { return weights == ILR_GEN_WEIGHTS_BF16 ? "bf16" : "f32"; }
+const char *ilr_gen_weights_name(ilr_gen_weights weights) {
+    return weights == ILR_GEN_WEIGHTS_BF16 ? "bf16" : weights == ILR_GEN_WEIGHTS_BF16_ACT ? "bf16-act" : "f32";
+}
 
 int ilr_gen_weights_changed(ilr_generator *g) {
 #ifdef ILR_CUDA
@@ -207,7 +211,7 @@ static void layer_forward(ilr_generator *g, int l, const int *slots, int n) {
         w.q_h = param_bf16(g, ILR_P_Q_W, l), w.k_h = param_bf16(g, ILR_P_K_W, l), w.v_h = param_bf16(g, ILR_P_V_W, l);
         w.o_h = param_bf16(g, ILR_P_O_W, l), w.gate_h = param_bf16(g, ILR_P_GATE_W, l);
         w.up_h = param_bf16(g, ILR_P_UP_W, l), w.down_h = param_bf16(g, ILR_P_DOWN_W, l);
-        w.panel = g->panel, w.panel_floats = g->panel_floats;
+        w.panel = g->panel, w.panel_floats = g->panel_floats, w.acts_bf16 = g->acts_bf16;
     }
     /* (the norms' rstd go to tmp: inference does not keep them) */
     ilr_block_acts a = {g->ln, g->tmp, g->q, g->k, g->v, g->atty, g->mid, g->ln, g->tmp, g->gate, g->up, g->act};
@@ -264,8 +268,8 @@ static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, i
         ilr_rmsnorm_forward(g->ln, g->tmp, g->rows, param(g, ILR_P_FINAL_NORM, -1), m, C, (float)c->rms_norm_eps);
         ilr_param_kind head = c->tie_word_embeddings ? ILR_P_EMBED : ILR_P_LM_HEAD;
         if (g->params_bf16)
-            ilr_matmul_bf16_forward(logits, g->ln, param_bf16(g, head, -1), NULL, m, C, c->vocab_size, g->panel,
-                                    g->panel_floats);
+            ilr_matmul_bf16_forward(logits, g->ln, param_bf16(g, head, -1), NULL, m, C, c->vocab_size, g->acts_bf16,
+                                    g->panel, g->panel_floats);
         else
             ilr_lm_head_logits(logits, g->ln, param(g, head, -1), m, C, c->vocab_size);
     }

@@ -25,7 +25,7 @@ void ilr_block_weights_of(const ilr_model *m, int l, ilr_block_weights *w) {
 /* out (n, OUT) = inp (n, IN) @ W^T + b, from W's bf16 copy w16 when there is one. */
 static void linear(float *out, const float *inp, const float *w32, const uint16_t *w16, const float *b, int n, int IN,
                    int OUT, const ilr_block_weights *w) {
-    if (w16) ilr_matmul_bf16_forward(out, inp, w16, b, n, IN, OUT, w->panel, w->panel_floats);
+    if (w16) ilr_matmul_bf16_forward(out, inp, w16, b, n, IN, OUT, w->acts_bf16, w->panel, w->panel_floats);
     else ilr_matmul_forward(out, inp, w32, b, n, IN, OUT);
 }
 

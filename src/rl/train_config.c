@@ -75,7 +75,7 @@ static const ilr_cfg_key train_keys[] = {
     NUM("rollout.top_p", ILR_CFG_FLOAT, top_p, "1.0", 1e-9, 1, "nucleus sampling mass (1: off)"),
     NUM("rollout.top_k", ILR_CFG_INT, top_k, "0", 0, 1e9, "top-k sampling (0: off)"),
     NUM("rollout.min_p", ILR_CFG_FLOAT, min_p, "0.0", 0, 0.999999, "min-p sampling (0: off)"),
-    ENUM("rollout.weights", rollout_weights, "f32", "f32|bf16",
+    ENUM("rollout.weights", rollout_weights, "f32", "f32|bf16|bf16-act",
          "weights the CPU rollouts read: bf16 decodes faster from a copy remade after every optimizer step; the "
          "update's ratio then starts from the bf16 rollout log-probs (README: bf16 weights)"),
 
