@@ -11,6 +11,7 @@ void ilr_grpo_update_params_from_config(ilr_grpo_update_params *hp, const ilr_tr
     hp->loss = (ilr_grpo_loss_params){(float)c->epsilon, (float)c->epsilon_high, (float)c->beta};
     hp->num_iterations = (int)c->num_iterations;
     hp->micro_batch = (int)c->micro_batch;
+    hp->share_prompt = c->share_prompt;
     hp->temperature = (float)c->temperature;
     hp->lr = (ilr_lr_schedule){(float)c->lr, (int)c->warmup_steps, c->steps * c->num_iterations, (float)c->min_lr_ratio,
                                (ilr_lr_shape)c->lr_schedule};
@@ -21,32 +22,23 @@ void ilr_grpo_update_params_from_config(ilr_grpo_update_params *hp, const ilr_tr
     hp->max_grad_norm = (float)c->max_grad_norm;
 }
 
-/* Fills a transformer batch with completions idx[0..B): prompt + completion, the completion's tokens as
- * targets.  Returns the padded length T. */
-static int fill_batch(const ilr_rollout_batch *b, const int *idx, int B, int *tokens, int *lengths, int *targets) {
-    int T = 1;
-    for (int r = 0; r < B; r++) {
-        int len = b->prompt_len[idx[r]] + b->out[idx[r]].count;
-        if (len > T) T = len;
-    }
-    for (int r = 0; r < B; r++) {
-        int k = idx[r], pl = b->prompt_len[k], n = b->out[k].count;
-        int *tok = tokens + (long)r * T, *tgt = targets + (long)r * T;
-        memcpy(tok, b->prompt[k], sizeof(int) * (size_t)pl);
-        memcpy(tok + pl, b->out[k].ids, sizeof(int) * (size_t)n);
-        for (int t = pl + n; t < T; t++) tok[t] = 0;
-        for (int t = 0; t < T; t++) tgt[t] = -1;
-        for (int j = 0; j < n; j++) tgt[pl - 1 + j] = b->out[k].ids[j];
-        lengths[r] = pl + n;
-    }
-    return T;
-}
+/* The active completions packed in rows (see ilr_grpo_update in include/ilr/grpo.h): row r holds the completions
+ * seg_k[row_first[r] .. row_first[r + 1]), completion seg_k[i]'s segment starting at seg_at[i] (the position of
+ * its prompt's last token; its j-th token's log-probability is at seg_at[i] + j), row_len[r] tokens in all. */
+typedef struct {
+    int *seg_k, *seg_at;
+    int *row_first, *row_len, *order; /* order: the rows, longest first (then by their first completion) */
+    int num_segs, num_rows;
+} update_rows;
 
 typedef struct {
-    int *tokens, *targets, *lengths;
+    int *tokens, *targets, *lengths, *positions;
     float *dlogp;
     int *active;      /* completions that carry a gradient */
     int num_active;
+    int share;        /* rows hold several completions of one prompt (positions passed to the forward) */
+    int rows_per_pass;
+    update_rows rows;
     float **ref_lp;   /* (S) reference log-probs of active completions (beta > 0) */
 } update_scratch;
 
@@ -54,10 +46,41 @@ static void scratch_free(update_scratch *w, int S) {
     free(w->tokens);
     free(w->targets);
     free(w->lengths);
+    free(w->positions);
     free(w->dlogp);
     free(w->active);
+    free(w->rows.seg_k);
+    free(w->rows.seg_at);
+    free(w->rows.row_first);
+    free(w->rows.row_len);
+    free(w->rows.order);
     for (int k = 0; w->ref_lp && k < S; k++) free(w->ref_lp[k]);
     free(w->ref_lp);
+}
+
+/* Fills a transformer batch with the rows order[0..B): per row its prompt's first P - 1 tokens, then each
+ * completion's segment (the prompt's last token and the completion, whose tokens are its targets), positions
+ * restarting at P - 1 for each segment.  Returns the padded length T. */
+static int fill_batch(const ilr_rollout_batch *b, const update_rows *rw, const int *order, int B, int *tokens,
+                      int *positions, int *lengths, int *targets) {
+    int T = 1;
+    for (int r = 0; r < B; r++) T = rw->row_len[order[r]] > T ? rw->row_len[order[r]] : T;
+    for (int r = 0; r < B; r++) {
+        int row = order[r], first = rw->row_first[row], k0 = rw->seg_k[first], pl = b->prompt_len[k0];
+        int *tok = tokens + (long)r * T, *tgt = targets + (long)r * T, *pos = positions + (long)r * T;
+        memcpy(tok, b->prompt[k0], sizeof(int) * (size_t)(pl - 1));
+        for (int t = 0; t < T; t++) tgt[t] = -1, pos[t] = t;
+        for (int i = first; i < rw->row_first[row + 1]; i++) {
+            int k = rw->seg_k[i], n = b->out[k].count, at = rw->seg_at[i];
+            tok[at] = b->prompt[k][pl - 1];
+            memcpy(tok + at + 1, b->out[k].ids, sizeof(int) * (size_t)n);
+            memcpy(tgt + at, b->out[k].ids, sizeof(int) * (size_t)n);
+            for (int j = 0; j <= n; j++) pos[at + j] = pl - 1 + j;
+        }
+        for (int t = rw->row_len[row]; t < T; t++) tok[t] = 0;
+        lengths[r] = rw->row_len[row];
+    }
+    return T;
 }
 
 /* Longest first, then by index: micro-batches of similar lengths waste little on padding. */
@@ -77,6 +100,55 @@ static int sort_by_length(update_scratch *w, const ilr_rollout_batch *b) {
     return 0;
 }
 
+/* The same prompt (ids), then longer completions first (then by index). */
+static _Thread_local const ilr_rollout_batch *sorting_batch; /* qsort has no context argument */
+static int same_prompt_longer_first(const void *a, const void *b) {
+    const ilr_rollout_batch *rb = sorting_batch;
+    int x = *(const int *)a, y = *(const int *)b, lx = rb->prompt_len[x], ly = rb->prompt_len[y];
+    if (lx != ly) return (lx > ly) - (lx < ly);
+    int c = memcmp(rb->prompt[x], rb->prompt[y], sizeof(int) * (size_t)lx);
+    if (c) return c;
+    int nx = rb->out[x].count, ny = rb->out[y].count;
+    return nx != ny ? (nx < ny) - (nx > ny) : (x > y) - (x < y);
+}
+
+static int same_prompt(const ilr_rollout_batch *b, int x, int y) {
+    return b->prompt_len[x] == b->prompt_len[y] && !memcmp(b->prompt[x], b->prompt[y], sizeof(int) * (size_t)b->prompt_len[x]);
+}
+
+/* Packs the active completions into rows of at most max_T tokens: one each, or (share) the completions of one
+ * prompt one after another behind its first P - 1 tokens, a new row whenever the next would not fit; then orders
+ * the rows longest first.  A completion with no tokens has no loss and takes no row. */
+static int pack_rows(update_scratch *w, const ilr_rollout_batch *b, int max_T) {
+    update_rows *rw = &w->rows;
+    size_t n = (size_t)(w->num_active ? w->num_active : 1);
+    rw->seg_k = malloc(sizeof(int) * n), rw->seg_at = malloc(sizeof(int) * n);
+    rw->row_first = malloc(sizeof(int) * (n + 1)), rw->row_len = malloc(sizeof(int) * n), rw->order = malloc(sizeof(int) * n);
+    int (*pairs)[2] = malloc(sizeof *pairs * n);
+    if (!rw->seg_k || !rw->seg_at || !rw->row_first || !rw->row_len || !rw->order || !pairs)
+        return free(pairs), ILR_FAIL(ILR_ENOMEM, "out of memory for the policy update's rows");
+    if (w->share) {
+        sorting_batch = b;
+        qsort(w->active, (size_t)w->num_active, sizeof(int), same_prompt_longer_first);
+    }
+    for (int i = 0; i < w->num_active; i++) {
+        int k = w->active[i], pl = b->prompt_len[k], len = b->out[k].count + 1;
+        if (len == 1) continue;
+        int joins = w->share && rw->num_rows > 0 && same_prompt(b, rw->seg_k[rw->num_segs - 1], k) &&
+                    rw->row_len[rw->num_rows - 1] + len <= max_T;
+        if (!joins) rw->row_first[rw->num_rows] = rw->num_segs, rw->row_len[rw->num_rows++] = pl - 1;
+        rw->seg_k[rw->num_segs] = k;
+        rw->seg_at[rw->num_segs++] = rw->row_len[rw->num_rows - 1];
+        rw->row_len[rw->num_rows - 1] += len;
+    }
+    rw->row_first[rw->num_rows] = rw->num_segs;
+    for (int r = 0; r < rw->num_rows; r++) pairs[r][0] = rw->row_len[r], pairs[r][1] = r;
+    qsort(pairs, (size_t)rw->num_rows, sizeof *pairs, longer_first);
+    for (int r = 0; r < rw->num_rows; r++) rw->order[r] = pairs[r][1];
+    free(pairs);
+    return 0;
+}
+
 /* The completions whose loss has a gradient: weight > 0 and, without a KL term, a non-zero advantage (a
  * group of equal rewards contributes exactly nothing then, so it is not run at all). */
 static int scratch_init(update_scratch *w, const ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp) {
@@ -84,30 +156,35 @@ static int scratch_init(update_scratch *w, const ilr_policy *p, const ilr_rollou
     size_t cells = (size_t)hp->micro_batch * p->ts.max_T;
     w->tokens = malloc(sizeof(int) * cells);
     w->targets = malloc(sizeof(int) * cells);
+    w->positions = malloc(sizeof(int) * cells);
     w->lengths = malloc(sizeof(int) * (size_t)hp->micro_batch);
     w->dlogp = malloc(sizeof(float) * cells);
     w->active = malloc(sizeof(int) * (size_t)(b->S ? b->S : 1));
+    /* the GPU's attention knows packed documents, not shared prefixes */
+    w->share = hp->share_prompt && !p->ts.gpu;
+    w->rows_per_pass = hp->micro_batch < p->ts.max_B ? hp->micro_batch : p->ts.max_B;
     int beta = hp->loss.beta > 0 && p->has_ref;
     if (beta) w->ref_lp = calloc((size_t)(b->S ? b->S : 1), sizeof *w->ref_lp);
-    if (!w->tokens || !w->targets || !w->lengths || !w->dlogp || !w->active || (beta && !w->ref_lp))
+    if (!w->tokens || !w->targets || !w->positions || !w->lengths || !w->dlogp || !w->active || (beta && !w->ref_lp))
         return ILR_FAIL(ILR_ENOMEM, "out of memory for the policy update");
     for (int k = 0; k < b->S; k++) {
         if (!(b->weight[k] > 0) || (!beta && b->adv[k] == 0)) continue;
         w->active[w->num_active++] = k;
-        if (beta && !(w->ref_lp[k] = malloc(sizeof(float) * (size_t)b->out[k].count)))
+        if (beta && !(w->ref_lp[k] = malloc(sizeof(float) * (size_t)(b->out[k].count ? b->out[k].count : 1))))
             return ILR_FAIL(ILR_ENOMEM, "out of memory for reference log-probs");
     }
-    return sort_by_length(w, b);
+    int rc = sort_by_length(w, b);
+    return rc ? rc : pack_rows(w, b, p->ts.max_T);
 }
 
-/* Over the N ranks that train the policy (p->group, include/ilr/dist.h) rank r trains the active completions r,
- * r + N, r + 2N, ... of the list sorted by length, so that the ranks get similar work; their gradients are summed
- * before each optimizer step. */
+/* Over the N ranks that train the policy (p->group, include/ilr/dist.h) rank r trains the rows r, r + N, r + 2N,
+ * ... of the list sorted by length (a shared prompt's row stays whole), so that the ranks get similar work; their
+ * gradients are summed before each optimizer step. */
 static void keep_rank_share(update_scratch *w, const ilr_dist_group *group) {
     int N = ilr_dist_group_size(group), n = 0;
     if (N == 1) return;
-    for (int i = ilr_dist_group_rank(group); i < w->num_active; i += N) w->active[n++] = w->active[i];
-    w->num_active = n;
+    for (int i = ilr_dist_group_rank(group); i < w->rows.num_rows; i += N) w->rows.order[n++] = w->rows.order[i];
+    w->rows.num_rows = n;
 }
 
 /* The step's statistics summed over the policy's ranks (each holds its share's). */
@@ -119,17 +196,24 @@ static int sum_stats(ilr_grpo_update_stats *st, const ilr_dist_group *group) {
     return rc;
 }
 
+/* The rows of micro-batch `first`: fills the batch and returns its row count (*T: its padded length). */
+static int micro_batch_fill(const ilr_rollout_batch *b, const ilr_grpo_update_params *hp, update_scratch *w, int first,
+                            int *T) {
+    int B = w->rows.num_rows - first < w->rows_per_pass ? w->rows.num_rows - first : w->rows_per_pass;
+    *T = fill_batch(b, &w->rows, w->rows.order + first, B, w->tokens, w->positions, w->lengths, w->targets);
+    return B;
+}
+
 /* Log-probabilities of the active completions under the frozen reference. */
 static void reference_logprobs(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp, update_scratch *w) {
-    for (int first = 0; first < w->num_active; first += hp->micro_batch) {
-        int B = w->num_active - first < hp->micro_batch ? w->num_active - first : hp->micro_batch;
-        int T = fill_batch(b, w->active + first, B, w->tokens, w->lengths, w->targets);
-        ilr_transformer_forward(&p->ref_tr, w->tokens, w->lengths, w->targets, B, T);
-        for (int r = 0; r < B; r++) {
-            int k = w->active[first + r], n = b->out[k].count;
-            long at = (long)r * T + w->lengths[r] - n - 1;
-            memcpy(w->ref_lp[k], p->ref_tr.logprob + at, sizeof(float) * (size_t)n);
-        }
+    for (int first = 0, T; first < w->rows.num_rows; first += w->rows_per_pass) {
+        int B = micro_batch_fill(b, hp, w, first, &T);
+        ilr_transformer_forward_packed(&p->ref_tr, w->tokens, w->lengths, w->share ? w->positions : NULL, w->targets, B, T);
+        for (int r = 0; r < B; r++)
+            for (int i = w->rows.row_first[w->rows.order[first + r]]; i < w->rows.row_first[w->rows.order[first + r] + 1]; i++) {
+                int k = w->rows.seg_k[i];
+                memcpy(w->ref_lp[k], p->ref_tr.logprob + (long)r * T + w->rows.seg_at[i], sizeof(float) * (size_t)b->out[k].count);
+            }
     }
 }
 
@@ -137,20 +221,21 @@ static void reference_logprobs(ilr_policy *p, const ilr_rollout_batch *b, const 
 static double loss_pass(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp, update_scratch *w,
                         ilr_grpo_update_stats *st, int *error) {
     double loss = 0;
-    for (int first = 0; first < w->num_active; first += hp->micro_batch) {
-        int B = w->num_active - first < hp->micro_batch ? w->num_active - first : hp->micro_batch;
-        int T = fill_batch(b, w->active + first, B, w->tokens, w->lengths, w->targets);
-        int rc = ilr_train_state_forward(&p->ts, w->tokens, w->lengths, NULL, w->targets, B, T, hp->temperature);
+    for (int first = 0, T; first < w->rows.num_rows; first += w->rows_per_pass) {
+        int B = micro_batch_fill(b, hp, w, first, &T);
+        int rc = ilr_train_state_forward(&p->ts, w->tokens, w->lengths, w->share ? w->positions : NULL, w->targets, B, T,
+                                         hp->temperature);
         if (rc) return *error = rc, loss;
         memset(w->dlogp, 0, sizeof(float) * (size_t)B * T);
-        for (int r = 0; r < B; r++) {
-            int k = w->active[first + r], n = b->out[k].count;
-            long at = (long)r * T + w->lengths[r] - n - 1; /* the completion's first target position */
-            for (int j = 0; j < n; j++) st->entropy += p->ts.entropy[at + j];
-            st->entropy_tokens += n;
-            loss += ilr_grpo_token_loss(w->dlogp + at, p->ts.logprob + at, b->out[k].logprobs,
-                                        w->ref_lp ? w->ref_lp[k] : NULL, n, b->adv[k], b->weight[k], &hp->loss, &st->tok);
-        }
+        for (int r = 0; r < B; r++)
+            for (int i = w->rows.row_first[w->rows.order[first + r]]; i < w->rows.row_first[w->rows.order[first + r] + 1]; i++) {
+                int k = w->rows.seg_k[i], n = b->out[k].count;
+                long at = (long)r * T + w->rows.seg_at[i]; /* the completion's first target position */
+                for (int j = 0; j < n; j++) st->entropy += p->ts.entropy[at + j];
+                st->entropy_tokens += n;
+                loss += ilr_grpo_token_loss(w->dlogp + at, p->ts.logprob + at, b->out[k].logprobs,
+                                            w->ref_lp ? w->ref_lp[k] : NULL, n, b->adv[k], b->weight[k], &hp->loss, &st->tok);
+            }
         if ((rc = ilr_train_state_backward(&p->ts, w->dlogp))) return *error = rc, loss;
     }
     return loss;

@@ -95,6 +95,10 @@ static const ilr_cfg_key train_keys[] = {
         "policy updates per rollout batch (mu), each against the stored rollout log-probs"),
     KEY("grpo.mask_truncated_completions", ILR_CFG_BOOL, mask_truncated, "false",
         "completions cut at max_new_tokens get no loss (they still count in their group's advantages)"),
+    KEY("grpo.share_prompt", ILR_CFG_BOOL, share_prompt, "true",
+        "the policy update runs a prompt once for the completions that follow it in a row (up to the row's "
+        "max_prompt + max_new_tokens tokens) instead of once per completion: the same loss to float rounding, fewer "
+        "FLOPs (CPU training step; the GPU's runs one completion per row)"),
 
     NUM("optim.lr", ILR_CFG_FLOAT, lr, "1e-6", 1e-12, 10, "peak learning rate (AdamW)"),
     NUM("optim.weight_decay", ILR_CFG_FLOAT, weight_decay, "0.0", 0, 10, "AdamW decoupled weight decay"),
