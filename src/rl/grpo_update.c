@@ -24,10 +24,12 @@ void ilr_grpo_update_params_from_config(ilr_grpo_update_params *hp, const ilr_tr
 
 /* The active completions packed in rows (see ilr_grpo_update in include/ilr/grpo.h): row r holds the completions
  * seg_k[row_first[r] .. row_first[r + 1]), completion seg_k[i]'s segment starting at seg_at[i] (the position of
- * its prompt's last token; its j-th token's log-probability is at seg_at[i] + j), row_len[r] tokens in all. */
+ * its prompt's last token; its j-th token's log-probability is at seg_at[i] + j), after its prompt's first P - 1
+ * tokens when seg_opens[i] (the first segment of a piece: a copy of a prompt and the completions that share it),
+ * row_len[r] tokens in all. */
 typedef struct {
-    int *seg_k, *seg_at;
-    int *row_first, *row_len, *order; /* order: the rows, longest first (then by their first completion) */
+    int *seg_k, *seg_at, *seg_opens;
+    int *row_first, *row_len, *order; /* order: the rows, longest first (then by index) */
     int num_segs, num_rows;
 } update_rows;
 
@@ -37,7 +39,7 @@ typedef struct {
     int *active;      /* completions that carry a gradient */
     int num_active;
     int share;        /* rows hold several completions of one prompt (positions passed to the forward) */
-    int rows_per_pass;
+    int rows_per_pass; /* micro_batch, at most the training state's rows */
     update_rows rows;
     float **ref_lp;   /* (S) reference log-probs of active completions (beta > 0) */
 } update_scratch;
@@ -51,6 +53,7 @@ static void scratch_free(update_scratch *w, int S) {
     free(w->active);
     free(w->rows.seg_k);
     free(w->rows.seg_at);
+    free(w->rows.seg_opens);
     free(w->rows.row_first);
     free(w->rows.row_len);
     free(w->rows.order);
@@ -58,26 +61,27 @@ static void scratch_free(update_scratch *w, int S) {
     free(w->ref_lp);
 }
 
-/* Fills a transformer batch with the rows order[0..B): per row its prompt's first P - 1 tokens, then each
- * completion's segment (the prompt's last token and the completion, whose tokens are its targets), positions
- * restarting at P - 1 for each segment.  Returns the padded length T. */
+/* Fills a transformer batch with the rows order[0..B): per piece its prompt's first P - 1 tokens (positions 0..P-2),
+ * then each of its completions' segments (the prompt's last token and the completion, whose tokens are its targets;
+ * positions P-1, P, ...).  Returns the padded length T. */
 static int fill_batch(const ilr_rollout_batch *b, const update_rows *rw, const int *order, int B, int *tokens,
                       int *positions, int *lengths, int *targets) {
     int T = 1;
     for (int r = 0; r < B; r++) T = rw->row_len[order[r]] > T ? rw->row_len[order[r]] : T;
     for (int r = 0; r < B; r++) {
-        int row = order[r], first = rw->row_first[row], k0 = rw->seg_k[first], pl = b->prompt_len[k0];
-        int *tok = tokens + (long)r * T, *tgt = targets + (long)r * T, *pos = positions + (long)r * T;
-        memcpy(tok, b->prompt[k0], sizeof(int) * (size_t)(pl - 1));
-        for (int t = 0; t < T; t++) tgt[t] = -1, pos[t] = t;
-        for (int i = first; i < rw->row_first[row + 1]; i++) {
-            int k = rw->seg_k[i], n = b->out[k].count, at = rw->seg_at[i];
+        int row = order[r], *tok = tokens + (long)r * T, *tgt = targets + (long)r * T, *pos = positions + (long)r * T;
+        for (int t = 0; t < T; t++) tok[t] = 0, tgt[t] = -1, pos[t] = t;
+        for (int i = rw->row_first[row]; i < rw->row_first[row + 1]; i++) {
+            int k = rw->seg_k[i], n = b->out[k].count, at = rw->seg_at[i], pl = b->prompt_len[k];
+            if (rw->seg_opens[i]) {
+                memcpy(tok + at - (pl - 1), b->prompt[k], sizeof(int) * (size_t)(pl - 1));
+                for (int j = 0; j < pl - 1; j++) pos[at - (pl - 1) + j] = j;
+            }
             tok[at] = b->prompt[k][pl - 1];
             memcpy(tok + at + 1, b->out[k].ids, sizeof(int) * (size_t)n);
             memcpy(tgt + at, b->out[k].ids, sizeof(int) * (size_t)n);
             for (int j = 0; j <= n; j++) pos[at + j] = pl - 1 + j;
         }
-        for (int t = rw->row_len[row]; t < T; t++) tok[t] = 0;
         lengths[r] = rw->row_len[row];
     }
     return T;
@@ -116,53 +120,98 @@ static int same_prompt(const ilr_rollout_batch *b, int x, int y) {
     return b->prompt_len[x] == b->prompt_len[y] && !memcmp(b->prompt[x], b->prompt[y], sizeof(int) * (size_t)b->prompt_len[x]);
 }
 
-/* Packs the active completions into rows of at most max_T tokens: one each, or (share) the completions of one
- * prompt one after another behind its first P - 1 tokens, a new row whenever the next would not fit; then orders
- * the rows longest first.  A completion with no tokens has no loss and takes no row. */
+/* Cuts the active completions (in order) into pieces: one completion after its prompt, or (share) the completions
+ * of one prompt one after another behind its first P - 1 tokens, a new piece whenever the next would make it longer
+ * than max_T.  Piece p holds the completions ks[first[p] .. first[p + 1]), ks[j]'s segment at at[j] in the
+ * piece, len[p] tokens in all.  A completion with no tokens has no loss and takes no place.  Returns the pieces. */
+static int cut_pieces(const update_scratch *w, const ilr_rollout_batch *b, int max_T, int *ks, int *at, int *first,
+                      int *len) {
+    int np = 0, ns = 0;
+    for (int i = 0; i < w->num_active; i++) {
+        int k = w->active[i], seg = b->out[k].count + 1;
+        if (seg == 1) continue;
+        if (!(w->share && np > 0 && same_prompt(b, ks[ns - 1], k) && len[np - 1] + seg <= max_T))
+            first[np] = ns, len[np++] = b->prompt_len[k] - 1;
+        ks[ns] = k, at[ns++] = len[np - 1];
+        len[np - 1] += seg;
+    }
+    first[np] = ns;
+    return np;
+}
+
+/* Orders pairs (key, index) by key, largest first, then by index; order[i] = pairs[i]'s index. */
+static void order_longest_first(int (*pairs)[2], int n, int *order) {
+    qsort(pairs, (size_t)n, sizeof *pairs, longer_first);
+    for (int i = 0; i < n; i++) order[i] = pairs[i][1];
+}
+
+/* Packs the active completions into rows of at most max_T tokens: each piece (cut_pieces) a row of its own, or
+ * (share) the pieces longest first, each into the first row it fits (first-fit decreasing: rows of several
+ * documents, little padding); then orders the rows longest first. */
 static int pack_rows(update_scratch *w, const ilr_rollout_batch *b, int max_T) {
     update_rows *rw = &w->rows;
     size_t n = (size_t)(w->num_active ? w->num_active : 1);
-    rw->seg_k = malloc(sizeof(int) * n), rw->seg_at = malloc(sizeof(int) * n);
+    rw->seg_k = malloc(sizeof(int) * n), rw->seg_at = malloc(sizeof(int) * n), rw->seg_opens = malloc(sizeof(int) * n);
     rw->row_first = malloc(sizeof(int) * (n + 1)), rw->row_len = malloc(sizeof(int) * n), rw->order = malloc(sizeof(int) * n);
-    int (*pairs)[2] = malloc(sizeof *pairs * n);
-    if (!rw->seg_k || !rw->seg_at || !rw->row_first || !rw->row_len || !rw->order || !pairs)
-        return free(pairs), ILR_FAIL(ILR_ENOMEM, "out of memory for the policy update's rows");
+    int *ks = malloc(sizeof(int) * n), *at = malloc(sizeof(int) * n), *first = malloc(sizeof(int) * (n + 1));
+    int *len = malloc(sizeof(int) * n), *row = malloc(sizeof(int) * n), *off = malloc(sizeof(int) * n);
+    int *next = malloc(sizeof(int) * n);
+    int *order = malloc(sizeof(int) * n), (*pairs)[2] = malloc(sizeof *pairs * n);
+    int rc = 0;
+    if (!rw->seg_k || !rw->seg_at || !rw->seg_opens || !rw->row_first || !rw->row_len || !rw->order || !ks || !at ||
+        !first || !len || !row || !off || !next || !order || !pairs) {
+        rc = ILR_FAIL(ILR_ENOMEM, "out of memory for the policy update's rows");
+        goto done;
+    }
     if (w->share) {
         sorting_batch = b;
         qsort(w->active, (size_t)w->num_active, sizeof(int), same_prompt_longer_first);
     }
-    for (int i = 0; i < w->num_active; i++) {
-        int k = w->active[i], pl = b->prompt_len[k], len = b->out[k].count + 1;
-        if (len == 1) continue;
-        int joins = w->share && rw->num_rows > 0 && same_prompt(b, rw->seg_k[rw->num_segs - 1], k) &&
-                    rw->row_len[rw->num_rows - 1] + len <= max_T;
-        if (!joins) rw->row_first[rw->num_rows] = rw->num_segs, rw->row_len[rw->num_rows++] = pl - 1;
-        rw->seg_k[rw->num_segs] = k;
-        rw->seg_at[rw->num_segs++] = rw->row_len[rw->num_rows - 1];
-        rw->row_len[rw->num_rows - 1] += len;
+    int np = cut_pieces(w, b, max_T, ks, at, first, len);
+    for (int p = 0; p < np; p++) pairs[p][0] = len[p], pairs[p][1] = p;
+    order_longest_first(pairs, np, order);
+    rw->num_rows = 0;
+    for (int i = 0; i < np; i++) {
+        int p = order[i], r = w->share ? 0 : rw->num_rows;
+        while (r < rw->num_rows && rw->row_len[r] + len[p] > max_T) r++;
+        if (r == rw->num_rows) rw->row_len[rw->num_rows++] = 0;
+        row[p] = r, off[p] = rw->row_len[r];
+        rw->row_len[r] += len[p];
     }
-    rw->row_first[rw->num_rows] = rw->num_segs;
+    /* the segments grouped by row, each row's pieces in the order they were placed */
+    memset(rw->row_first, 0, sizeof(int) * (size_t)(rw->num_rows + 1));
+    for (int p = 0; p < np; p++) rw->row_first[row[p] + 1] += first[p + 1] - first[p];
+    for (int r = 0; r < rw->num_rows; r++) rw->row_first[r + 1] += rw->row_first[r];
+    for (int r = 0; r < rw->num_rows; r++) next[r] = rw->row_first[r];
+    for (int i = 0; i < np; i++) {
+        int p = order[i];
+        for (int j = first[p]; j < first[p + 1]; j++) {
+            int s = next[row[p]]++;
+            rw->seg_k[s] = ks[j], rw->seg_at[s] = off[p] + at[j], rw->seg_opens[s] = j == first[p];
+        }
+    }
+    rw->num_segs = first[np];
     for (int r = 0; r < rw->num_rows; r++) pairs[r][0] = rw->row_len[r], pairs[r][1] = r;
-    qsort(pairs, (size_t)rw->num_rows, sizeof *pairs, longer_first);
-    for (int r = 0; r < rw->num_rows; r++) rw->order[r] = pairs[r][1];
-    free(pairs);
-    return 0;
+    order_longest_first(pairs, rw->num_rows, rw->order);
+done:
+    free(ks), free(at), free(first), free(len), free(row), free(off), free(next), free(order), free(pairs);
+    return rc;
 }
 
 /* The completions whose loss has a gradient: weight > 0 and, without a KL term, a non-zero advantage (a
  * group of equal rewards contributes exactly nothing then, so it is not run at all). */
 static int scratch_init(update_scratch *w, const ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp) {
     memset(w, 0, sizeof *w);
-    size_t cells = (size_t)hp->micro_batch * p->ts.max_T;
+    w->rows_per_pass = hp->micro_batch < p->ts.max_B ? hp->micro_batch : p->ts.max_B;
+    size_t cells = (size_t)w->rows_per_pass * p->ts.max_T;
     w->tokens = malloc(sizeof(int) * cells);
     w->targets = malloc(sizeof(int) * cells);
     w->positions = malloc(sizeof(int) * cells);
-    w->lengths = malloc(sizeof(int) * (size_t)hp->micro_batch);
+    w->lengths = malloc(sizeof(int) * (size_t)w->rows_per_pass);
     w->dlogp = malloc(sizeof(float) * cells);
     w->active = malloc(sizeof(int) * (size_t)(b->S ? b->S : 1));
     /* the GPU's attention knows packed documents, not shared prefixes */
     w->share = hp->share_prompt && !p->ts.gpu;
-    w->rows_per_pass = hp->micro_batch < p->ts.max_B ? hp->micro_batch : p->ts.max_B;
     int beta = hp->loss.beta > 0 && p->has_ref;
     if (beta) w->ref_lp = calloc((size_t)(b->S ? b->S : 1), sizeof *w->ref_lp);
     if (!w->tokens || !w->targets || !w->positions || !w->lengths || !w->dlogp || !w->active || (beta && !w->ref_lp))

@@ -1,8 +1,8 @@
 /* Grouped-query causal self-attention over a right-padded batch with per-sequence lengths, optionally with
- * several segments packed in a row: a segment starts where pos is not the previous position + 1, and a segment
- * whose first position is s attends to the row's first s tokens (a prefix shared by the row's segments; none
- * when s = 0: packed documents) and causally to itself.  Each segment is attended on its own: its causal
- * block, and the (len, s) rectangle against the prefix.
+ * several segments packed in a row: a segment starts where pos is not the previous position + 1; one whose first
+ * position is 0 starts a document, and one whose first position is s > 0 attends to its document's first s tokens
+ * (a prefix shared by the document's segments) and causally to itself.  Each segment is attended on its own: its
+ * causal block, and the (len, s) rectangle against the prefix.
  * Layouts: q, out (B, T, NH, HD); k, v (B, T, NKV, HD); att (B, NH, T, T).  Query head h reads kv head
  * h / (NH / NKV).  Only real tokens (t < lengths[b]) are ever read as queries or keys.
  *
@@ -40,10 +40,12 @@ static int attention_span_end(const int *pos_row, int t, int len) {
     return e;
 }
 
-/* The shared prefix of the segment that starts at t: its first position (0 without positions). */
-static int attention_span_prefix(const int *pos_row, int t) {
+/* The shared prefix of the segment that starts at t: its first position (0 without positions), the length of
+ * the prefix that starts its document at *doc; a segment of prefix 0 starts a document (*doc = t). */
+static int attention_span_prefix(const int *pos_row, int t, int *doc) {
     int s = pos_row ? pos_row[t] : 0;
-    assert(s >= 0 && s <= t);
+    if (s == 0) *doc = t;
+    assert(s >= 0 && s <= t - *doc);
     return s;
 }
 
@@ -164,8 +166,8 @@ static void attention_softmax_rows_prefix(float *pre, float *att, int s, int len
 /* One span of one (b, h).  q, out: the span's first token in head h (row stride qs); k, v: the same token
  * in its kv head (row stride ks); att: the span's diagonal block of the (T, T) slice of (b, h).
  * out (len, HD) = softmax(causal(q k^T * scale)) @ v.
- * With a shared prefix (s > 0): kp, vp, the row's first token in the kv head; pre, the span's rows of the slice
- * at column 0; the scores against the prefix's s keys join the causal ones in each row's softmax. */
+ * With a shared prefix (s > 0): kp, vp, the document's first token in the kv head; pre, the span's rows of the
+ * slice at the document's first column; the scores against the prefix's s keys join the causal ones in each row's softmax. */
 static void attention_head_forward(float *out, float *att, float *pre, const float *q, const float *k, const float *v,
                                    const float *kp, const float *vp, int s, int len, const attn_dims *d) {
     attention_gemm_causal_abt(att, d->T, q, d->qs, k, d->ks, len, d->HD, d->scale);
@@ -193,11 +195,13 @@ void ilr_attention_forward(float *out, float *att, const float *q, const float *
         float *slice = att + (size_t)bh * T * T;
         memset(slice, 0, (size_t)T * T * sizeof(float));
         const int *pos_row = pos ? pos + (size_t)b * T : NULL;
-        for (int s0 = 0, s1; s0 < len; s0 = s1) {
+        for (int s0 = 0, s1, doc = 0; s0 < len; s0 = s1) {
             s1 = attention_span_end(pos_row, s0, len);
-            attention_head_forward(out + qo + (size_t)s0 * d.qs, slice + (size_t)s0 * T + s0, slice + (size_t)s0 * T,
-                                   q + qo + (size_t)s0 * d.qs, k + ko + (size_t)s0 * d.ks, v + ko + (size_t)s0 * d.ks,
-                                   k + ko, v + ko, attention_span_prefix(pos_row, s0), s1 - s0, &d);
+            int s = attention_span_prefix(pos_row, s0, &doc);
+            attention_head_forward(out + qo + (size_t)s0 * d.qs, slice + (size_t)s0 * T + s0,
+                                   slice + (size_t)s0 * T + doc, q + qo + (size_t)s0 * d.qs, k + ko + (size_t)s0 * d.ks,
+                                   v + ko + (size_t)s0 * d.ks, k + ko + (size_t)doc * d.ks, v + ko + (size_t)doc * d.ks,
+                                   s, s1 - s0, &d);
         }
         for (int t = len; t < T; t++) memset(out + qo + (size_t)t * d.qs, 0, (size_t)HD * sizeof(float));
     }
@@ -220,7 +224,7 @@ static void attention_softmax_backward_rows(float *ds, int ld, const float *pre,
     }
 }
 
-/* One span's gradient pointers: its own rows (dq, dk, dv) and, for dk and dv, the row's first (the prefix's). */
+/* One span's gradient pointers: its own rows (dq, dk, dv) and, for dk and dv, its document's first (the prefix's). */
 typedef struct {
     float *dq, *dk, *dv, *dkp, *dvp;
 } attn_grads;
@@ -265,9 +269,9 @@ void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, siz
     for (int b = 0; b < B; b++) {
         int len = attention_len(lengths, b, T);
         const int *pos_row = pos ? pos + (size_t)b * T : NULL;
-        for (int s0 = 0, s1; s0 < len; s0 = s1) {
+        for (int s0 = 0, s1, doc = 0; s0 < len; s0 = s1) {
             s1 = attention_span_end(pos_row, s0, len);
-            size_t need = (size_t)(s1 - s0) * (size_t)(attention_span_prefix(pos_row, s0) + s1 - s0);
+            size_t need = (size_t)(s1 - s0) * (size_t)(attention_span_prefix(pos_row, s0, &doc) + s1 - s0);
             L2 = need > L2 ? need : L2;
         }
     }
@@ -287,14 +291,14 @@ void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, siz
         for (int h = g * group; h < (g + 1) * group; h++) {
             size_t qo = (size_t)b * T * NH * HD + (size_t)h * HD;
             const float *slice = att + ((size_t)b * NH + h) * T * T;
-            for (int s0 = 0, s1; s0 < len; s0 = s1) {
+            for (int s0 = 0, s1, doc = 0; s0 < len; s0 = s1) {
                 s1 = attention_span_end(pos_row, s0, len);
-                size_t qs0 = qo + (size_t)s0 * d.qs, ks0 = ko + (size_t)s0 * d.ks;
-                attn_grads gr = {dq ? dq + qs0 : NULL, dk ? dk + ks0 : NULL, dv ? dv + ks0 : NULL, dk ? dk + ko : NULL,
-                                 dv ? dv + ko : NULL};
-                attention_head_backward(&gr, ds, dout + qs0, q + qs0, k + ks0, v + ks0, k + ko, v + ko,
-                                        slice + (size_t)s0 * T + s0, slice + (size_t)s0 * T,
-                                        attention_span_prefix(pos_row, s0), s1 - s0, &d);
+                int s = attention_span_prefix(pos_row, s0, &doc);
+                size_t qs0 = qo + (size_t)s0 * d.qs, ks0 = ko + (size_t)s0 * d.ks, kp = ko + (size_t)doc * d.ks;
+                attn_grads gr = {dq ? dq + qs0 : NULL, dk ? dk + ks0 : NULL, dv ? dv + ks0 : NULL, dk ? dk + kp : NULL,
+                                 dv ? dv + kp : NULL};
+                attention_head_backward(&gr, ds, dout + qs0, q + qs0, k + ks0, v + ks0, k + kp, v + kp,
+                                        slice + (size_t)s0 * T + s0, slice + (size_t)s0 * T + doc, s, s1 - s0, &d);
             }
         }
     }
