@@ -145,9 +145,24 @@ static void order_longest_first(int (*pairs)[2], int n, int *order) {
     for (int i = 0; i < n; i++) order[i] = pairs[i][1];
 }
 
-/* Packs the active completions into rows of at most max_T tokens: each piece (cut_pieces) a row of its own, or
- * (share) the pieces longest first, each into the first row it fits (first-fit decreasing: rows of several
- * documents, little padding); then orders the rows longest first. */
+/* Places the np pieces (their lengths len, placed in order) into rows of at most max_T tokens: each a row of its
+ * own, or (share) into the first row it fits (first-fit decreasing when order is longest first).  row[p], off[p]:
+ * piece p's row and offset; fills rw->row_len and rw->num_rows. */
+static void place_pieces(update_rows *rw, const int *order, const int *len, int np, int share, int max_T, int *row,
+                         int *off) {
+    rw->num_rows = 0;
+    for (int i = 0; i < np; i++) {
+        int p = order[i], r = share ? 0 : rw->num_rows;
+        while (r < rw->num_rows && rw->row_len[r] + len[p] > max_T) r++;
+        if (r == rw->num_rows) rw->row_len[rw->num_rows++] = 0;
+        row[p] = r, off[p] = rw->row_len[r];
+        rw->row_len[r] += len[p];
+    }
+}
+
+/* Packs the active completions into rows of at most max_T tokens: the pieces of cut_pieces, longest first, placed
+ * by place_pieces; then the segments grouped by row (each row's pieces in the order they were placed) and the rows
+ * ordered longest first. */
 static int pack_rows(update_scratch *w, const ilr_rollout_batch *b, int max_T) {
     update_rows *rw = &w->rows;
     size_t n = (size_t)(w->num_active ? w->num_active : 1);
@@ -155,8 +170,7 @@ static int pack_rows(update_scratch *w, const ilr_rollout_batch *b, int max_T) {
     rw->row_first = malloc(sizeof(int) * (n + 1)), rw->row_len = malloc(sizeof(int) * n), rw->order = malloc(sizeof(int) * n);
     int *ks = malloc(sizeof(int) * n), *at = malloc(sizeof(int) * n), *first = malloc(sizeof(int) * (n + 1));
     int *len = malloc(sizeof(int) * n), *row = malloc(sizeof(int) * n), *off = malloc(sizeof(int) * n);
-    int *next = malloc(sizeof(int) * n);
-    int *order = malloc(sizeof(int) * n), (*pairs)[2] = malloc(sizeof *pairs * n);
+    int *next = malloc(sizeof(int) * n), *order = malloc(sizeof(int) * n), (*pairs)[2] = malloc(sizeof *pairs * n);
     int rc = 0;
     if (!rw->seg_k || !rw->seg_at || !rw->seg_opens || !rw->row_first || !rw->row_len || !rw->order || !ks || !at ||
         !first || !len || !row || !off || !next || !order || !pairs) {
@@ -170,26 +184,15 @@ static int pack_rows(update_scratch *w, const ilr_rollout_batch *b, int max_T) {
     int np = cut_pieces(w, b, max_T, ks, at, first, len);
     for (int p = 0; p < np; p++) pairs[p][0] = len[p], pairs[p][1] = p;
     order_longest_first(pairs, np, order);
-    rw->num_rows = 0;
-    for (int i = 0; i < np; i++) {
-        int p = order[i], r = w->share ? 0 : rw->num_rows;
-        while (r < rw->num_rows && rw->row_len[r] + len[p] > max_T) r++;
-        if (r == rw->num_rows) rw->row_len[rw->num_rows++] = 0;
-        row[p] = r, off[p] = rw->row_len[r];
-        rw->row_len[r] += len[p];
-    }
-    /* the segments grouped by row, each row's pieces in the order they were placed */
+    place_pieces(rw, order, len, np, w->share, max_T, row, off);
     memset(rw->row_first, 0, sizeof(int) * (size_t)(rw->num_rows + 1));
     for (int p = 0; p < np; p++) rw->row_first[row[p] + 1] += first[p + 1] - first[p];
-    for (int r = 0; r < rw->num_rows; r++) rw->row_first[r + 1] += rw->row_first[r];
-    for (int r = 0; r < rw->num_rows; r++) next[r] = rw->row_first[r];
-    for (int i = 0; i < np; i++) {
-        int p = order[i];
-        for (int j = first[p]; j < first[p + 1]; j++) {
+    for (int r = 0; r < rw->num_rows; r++) rw->row_first[r + 1] += rw->row_first[r], next[r] = rw->row_first[r];
+    for (int i = 0; i < np; i++)
+        for (int p = order[i], j = first[p]; j < first[p + 1]; j++) {
             int s = next[row[p]]++;
             rw->seg_k[s] = ks[j], rw->seg_at[s] = off[p] + at[j], rw->seg_opens[s] = j == first[p];
         }
-    }
     rw->num_segs = first[np];
     for (int r = 0; r < rw->num_rows; r++) pairs[r][0] = rw->row_len[r], pairs[r][1] = r;
     order_longest_first(pairs, rw->num_rows, rw->order);
