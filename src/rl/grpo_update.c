@@ -117,7 +117,8 @@ static int same_prompt_longer_first(const void *a, const void *b) {
 }
 
 static int same_prompt(const ilr_rollout_batch *b, int x, int y) {
-    return b->prompt_len[x] == b->prompt_len[y] && !memcmp(b->prompt[x], b->prompt[y], sizeof(int) * (size_t)b->prompt_len[x]);
+    return b->prompt_len[x] == b->prompt_len[y] &&
+           !memcmp(b->prompt[x], b->prompt[y], sizeof(int) * (size_t)b->prompt_len[x]);
 }
 
 /* Cuts the active completions (in order) into pieces: one completion after its prompt, or (share) the completions
@@ -167,7 +168,8 @@ static int pack_rows(update_scratch *w, const ilr_rollout_batch *b, int max_T) {
     update_rows *rw = &w->rows;
     size_t n = (size_t)(w->num_active ? w->num_active : 1);
     rw->seg_k = malloc(sizeof(int) * n), rw->seg_at = malloc(sizeof(int) * n), rw->seg_opens = malloc(sizeof(int) * n);
-    rw->row_first = malloc(sizeof(int) * (n + 1)), rw->row_len = malloc(sizeof(int) * n), rw->order = malloc(sizeof(int) * n);
+    rw->row_first = malloc(sizeof(int) * (n + 1)), rw->row_len = malloc(sizeof(int) * n);
+    rw->order = malloc(sizeof(int) * n);
     int *ks = malloc(sizeof(int) * n), *at = malloc(sizeof(int) * n), *first = malloc(sizeof(int) * (n + 1));
     int *len = malloc(sizeof(int) * n), *row = malloc(sizeof(int) * n), *off = malloc(sizeof(int) * n);
     int *next = malloc(sizeof(int) * n), *order = malloc(sizeof(int) * n), (*pairs)[2] = malloc(sizeof *pairs * n);
@@ -249,23 +251,26 @@ static int sum_stats(ilr_grpo_update_stats *st, const ilr_dist_group *group) {
 }
 
 /* The rows of micro-batch `first`: fills the batch and returns its row count (*T: its padded length). */
-static int micro_batch_fill(const ilr_rollout_batch *b, const ilr_grpo_update_params *hp, update_scratch *w, int first,
-                            int *T) {
+static int micro_batch_fill(const ilr_rollout_batch *b, update_scratch *w, int first, int *T) {
     int B = w->rows.num_rows - first < w->rows_per_pass ? w->rows.num_rows - first : w->rows_per_pass;
     *T = fill_batch(b, &w->rows, w->rows.order + first, B, w->tokens, w->positions, w->lengths, w->targets);
     return B;
 }
 
 /* Log-probabilities of the active completions under the frozen reference. */
-static void reference_logprobs(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_update_params *hp, update_scratch *w) {
+static void reference_logprobs(ilr_policy *p, const ilr_rollout_batch *b, update_scratch *w) {
     for (int first = 0, T; first < w->rows.num_rows; first += w->rows_per_pass) {
-        int B = micro_batch_fill(b, hp, w, first, &T);
-        ilr_transformer_forward_packed(&p->ref_tr, w->tokens, w->lengths, w->share ? w->positions : NULL, w->targets, B, T);
-        for (int r = 0; r < B; r++)
-            for (int i = w->rows.row_first[w->rows.order[first + r]]; i < w->rows.row_first[w->rows.order[first + r] + 1]; i++) {
+        int B = micro_batch_fill(b, w, first, &T);
+        ilr_transformer_forward_packed(&p->ref_tr, w->tokens, w->lengths, w->share ? w->positions : NULL, w->targets, B,
+                                       T);
+        for (int r = 0; r < B; r++) {
+            int row = w->rows.order[first + r];
+            for (int i = w->rows.row_first[row]; i < w->rows.row_first[row + 1]; i++) {
                 int k = w->rows.seg_k[i];
-                memcpy(w->ref_lp[k], p->ref_tr.logprob + (long)r * T + w->rows.seg_at[i], sizeof(float) * (size_t)b->out[k].count);
+                long at = (long)r * T + w->rows.seg_at[i];
+                memcpy(w->ref_lp[k], p->ref_tr.logprob + at, sizeof(float) * (size_t)b->out[k].count);
             }
+        }
     }
 }
 
@@ -274,13 +279,14 @@ static double loss_pass(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grp
                         ilr_grpo_update_stats *st, int *error) {
     double loss = 0;
     for (int first = 0, T; first < w->rows.num_rows; first += w->rows_per_pass) {
-        int B = micro_batch_fill(b, hp, w, first, &T);
-        int rc = ilr_train_state_forward(&p->ts, w->tokens, w->lengths, w->share ? w->positions : NULL, w->targets, B, T,
-                                         hp->temperature);
+        int B = micro_batch_fill(b, w, first, &T);
+        const int *positions = w->share ? w->positions : NULL;
+        int rc = ilr_train_state_forward(&p->ts, w->tokens, w->lengths, positions, w->targets, B, T, hp->temperature);
         if (rc) return *error = rc, loss;
         memset(w->dlogp, 0, sizeof(float) * (size_t)B * T);
-        for (int r = 0; r < B; r++)
-            for (int i = w->rows.row_first[w->rows.order[first + r]]; i < w->rows.row_first[w->rows.order[first + r] + 1]; i++) {
+        for (int r = 0; r < B; r++) {
+            int row = w->rows.order[first + r];
+            for (int i = w->rows.row_first[row]; i < w->rows.row_first[row + 1]; i++) {
                 int k = w->rows.seg_k[i], n = b->out[k].count;
                 long at = (long)r * T + w->rows.seg_at[i]; /* the completion's first target position */
                 for (int j = 0; j < n; j++) st->entropy += p->ts.entropy[at + j];
@@ -288,6 +294,7 @@ static double loss_pass(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grp
                 loss += ilr_grpo_token_loss(w->dlogp + at, p->ts.logprob + at, b->out[k].logprobs,
                                             w->ref_lp ? w->ref_lp[k] : NULL, n, b->adv[k], b->weight[k], &hp->loss, &st->tok);
             }
+        }
         if ((rc = ilr_train_state_backward(&p->ts, w->dlogp))) return *error = rc, loss;
     }
     return loss;
@@ -303,7 +310,7 @@ int ilr_grpo_update(ilr_policy *p, const ilr_rollout_batch *b, const ilr_grpo_up
     int rc = scratch_init(&w, p, b, hp);
     for (int i = 0; i < w.num_active; i++) st->trained_tokens += b->out[w.active[i]].count;
     keep_rank_share(&w, p->group);
-    if (!rc && w.ref_lp) reference_logprobs(p, b, hp, &w);
+    if (!rc && w.ref_lp) reference_logprobs(p, b, &w);
     for (int it = 0; !rc && it < hp->num_iterations; it++) {
         ilr_train_state_zero_grad(&p->ts);
         st->loss += loss_pass(p, b, hp, &w, st, &rc) / hp->num_iterations;

@@ -167,7 +167,8 @@ static void attention_softmax_rows_prefix(float *pre, float *att, int s, int len
  * in its kv head (row stride ks); att: the span's diagonal block of the (T, T) slice of (b, h).
  * out (len, HD) = softmax(causal(q k^T * scale)) @ v.
  * With a shared prefix (s > 0): kp, vp, the document's first token in the kv head; pre, the span's rows of the
- * slice at the document's first column; the scores against the prefix's s keys join the causal ones in each row's softmax. */
+ * slice at the document's first column; the scores against the prefix's s keys join the causal ones in each row's
+ * softmax. */
 static void attention_head_forward(float *out, float *att, float *pre, const float *q, const float *k, const float *v,
                                    const float *kp, const float *vp, int s, int len, const attn_dims *d) {
     attention_gemm_causal_abt(att, d->T, q, d->qs, k, d->ks, len, d->HD, d->scale);
