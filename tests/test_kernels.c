@@ -769,6 +769,110 @@ static void test_attention_long(void **state) {
     tfree_all();
 }
 
+/* Shared-prefix packing: segments that restart at a position s > 0 continue their document's first s tokens.
+ * Each segment run unpacked (its prefix, then the segment, as a row of its own) must give the same out, the same
+ * probabilities at the mapped keys, and the same dq of its tokens; a shared prefix's dk and dv are the sum over
+ * its segments' rows (its own dout is given in its document's first segment's row only).  Rows with one document
+ * and with two (SFT's packing: documents without shared segments, too), and long spans (past the 64-row
+ * blocks).  With 1 and 8 threads. */
+typedef struct {
+    int row, doc, start, len, s; /* a segment: tokens start..start+len of row, in the document starting at doc */
+} shared_seg;
+
+static void test_attention_shared_prefix(void **state) {
+    (void)state;
+    enum { SB = 4, ST = 170, SNH = 4, SNKV = 2, SHD = 16, SEGS = 12 };
+    /* row 0: prefix 5 (and its contiguous first segment of 4), segments of 7 and 1; row 1: prefix 70 + 10, then 80
+     * and 2; row 2: documents of 30 and 20 (SFT packing); row 3: two documents, each with a shared prefix */
+    static const shared_seg seg[SEGS] = {
+        {0, 0, 0, 9, 0},   {0, 0, 9, 7, 5},     {0, 0, 16, 1, 5},  {1, 0, 0, 80, 0},    {1, 0, 80, 80, 70},
+        {1, 0, 160, 2, 70}, {2, 0, 0, 30, 0},   {2, 30, 30, 20, 0}, {3, 0, 0, 10, 0},   {3, 0, 10, 3, 6},
+        {3, 13, 13, 30, 0}, {3, 13, 43, 7, 20}};
+    static const int len[SB] = {17, 162, 50, 50};
+    const int nseg = SEGS;
+    int UT = 0;
+    for (int i = 0; i < nseg; i++) UT = seg[i].s + seg[i].len > UT ? seg[i].s + seg[i].len : UT;
+    size_t Q = (size_t)SB * ST * SNH * SHD, KV = (size_t)SB * ST * SNKV * SHD, ATT = (size_t)SB * SNH * ST * ST;
+    size_t UQ = (size_t)nseg * UT * SNH * SHD, UKV = (size_t)nseg * UT * SNKV * SHD, UATT = (size_t)nseg * SNH * UT * UT;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 11, 1);
+    float *q = randn(&rng, Q, 1), *k = randn(&rng, KV, 1), *v = randn(&rng, KV, 1), *R = randn(&rng, Q, 1);
+    int *pos = talloc(sizeof(int) * SB * ST), *ulen = talloc(sizeof(int) * nseg);
+    float *uq = talloc(UQ * 4), *uk = talloc(UKV * 4), *uv = talloc(UKV * 4), *uR = talloc(UQ * 4);
+    /* the unpacked batch: row i = seg i's prefix (its document's first s tokens) + its tokens; the prefix's dout
+     * where the prefix is the segment's own (s = 0) */
+    for (int i = 0; i < nseg; i++) {
+        const shared_seg *g = &seg[i];
+        ulen[i] = g->s + g->len;
+        for (int t = 0; t < ulen[i]; t++) {
+            int src = t < g->s ? g->doc + t : g->start + t - g->s;
+            if (t >= g->s) pos[g->row * ST + src] = t;
+            memcpy(uq + ((size_t)i * UT + t) * SNH * SHD, q + ((size_t)g->row * ST + src) * SNH * SHD, SNH * SHD * 4);
+            memcpy(uk + ((size_t)i * UT + t) * SNKV * SHD, k + ((size_t)g->row * ST + src) * SNKV * SHD, SNKV * SHD * 4);
+            memcpy(uv + ((size_t)i * UT + t) * SNKV * SHD, v + ((size_t)g->row * ST + src) * SNKV * SHD, SNKV * SHD * 4);
+            if (t >= g->s)
+                memcpy(uR + ((size_t)i * UT + t) * SNH * SHD, R + ((size_t)g->row * ST + src) * SNH * SHD, SNH * SHD * 4);
+        }
+    }
+    float *out = talloc(Q * 4), *att = talloc(ATT * 4), *dq = talloc(Q * 4), *dk = talloc(KV * 4), *dv = talloc(KV * 4);
+    float *uout = talloc(UQ * 4), *uatt = talloc(UATT * 4), *udq = talloc(UQ * 4), *udk = talloc(UKV * 4), *udv = talloc(UKV * 4);
+    float *scratch = talloc(ilr_attention_backward_scratch_floats(ST > UT ? ST : UT, 8) * 4);
+    ilr_attention_forward(uout, uatt, uq, uk, uv, ulen, NULL, nseg, UT, SNH, SNKV, SHD);
+    ilr_attention_backward(udq, udk, udv, scratch, ilr_attention_backward_scratch_floats(UT, 8), uR, uq, uk, uv, uatt,
+                           ulen, NULL, nseg, UT, SNH, SNKV, SHD);
+    /* the unpacked answers where the packed batch keeps them: prefix dk, dv summed over the segments */
+    double *want_out = talloc(Q * 8), *want_dq = talloc(Q * 8), *want_dk = talloc(KV * 8), *want_dv = talloc(KV * 8);
+    for (int i = 0; i < nseg; i++) {
+        const shared_seg *g = &seg[i];
+        for (int t = 0; t < ulen[i]; t++) {
+            int src = t < g->s ? g->doc + t : g->start + t - g->s;
+            size_t pq = ((size_t)g->row * ST + src) * SNH * SHD, pk = ((size_t)g->row * ST + src) * SNKV * SHD;
+            size_t uqo = ((size_t)i * UT + t) * SNH * SHD, uko = ((size_t)i * UT + t) * SNKV * SHD;
+            if (t >= g->s)
+                for (int j = 0; j < SNH * SHD; j++) want_out[pq + j] = uout[uqo + j], want_dq[pq + j] = udq[uqo + j];
+            for (int j = 0; j < SNKV * SHD; j++) want_dk[pk + j] += udk[uko + j], want_dv[pk + j] += udv[uko + j];
+        }
+    }
+    int threads = omp_get_max_threads(), counts[2] = {1, 8};
+    for (int c = 0; c < 2; c++) {
+        omp_set_num_threads(counts[c]);
+        print_message("attention with shared prefixes vs each segment unpacked, %d thread(s):\n", counts[c]);
+        ilr_attention_forward(out, att, q, k, v, len, pos, SB, ST, SNH, SNKV, SHD);
+        memset(dq, 0, Q * 4), memset(dk, 0, KV * 4), memset(dv, 0, KV * 4);
+        ilr_attention_backward(dq, dk, dv, scratch, ilr_attention_backward_scratch_floats(ST, 8), R, q, k, v, att, len,
+                               pos, SB, ST, SNH, SNKV, SHD);
+        expect_close("  forward out", out, want_out, Q, FWD_TOL);
+        expect_close("  backward dq", dq, want_dq, Q, FWD_TOL);
+        expect_close("  backward dk", dk, want_dk, KV, FWD_TOL);
+        expect_close("  backward dv", dv, want_dv, KV, FWD_TOL);
+        /* probabilities: the segment's query t at the prefix's key doc + j (column j unpacked) and at its own key
+         * s0 + j (column s + j unpacked) */
+        double worst = 0, outside = 0, mass = 0;
+        for (int i = 0; i < nseg; i++) {
+            const shared_seg *g = &seg[i];
+            for (int h = 0; h < SNH; h++)
+                for (int t = 0; t < g->len; t++) {
+                    const float *a = att + (((size_t)g->row * SNH + h) * ST + g->start + t) * ST;
+                    const float *u = uatt + (((size_t)i * SNH + h) * UT + g->s + t) * UT;
+                    double sum = 0;
+                    for (int j = 0; j < ST; j++) {
+                        int in_prefix = j >= g->doc && j < g->doc + g->s, inside = in_prefix || (j >= g->start && j <= g->start + t);
+                        double want = in_prefix ? u[j - g->doc] : inside ? u[g->s + j - g->start] : 0.0;
+                        worst = fmax(worst, fabs(a[j] - want));
+                        if (!inside) outside = fmax(outside, fabs(a[j]));
+                        sum += a[j];
+                    }
+                    mass = fmax(mass, fabs(sum - 1));
+                }
+        }
+        print_message("  att: max abs err %.1e at the mapped keys, max |p| %.1e outside the mask, max |sum - 1| %.1e\n",
+                      worst, outside, mass);
+        assert_true(worst < FWD_TOL && outside == 0 && mass < FWD_TOL);
+    }
+    omp_set_num_threads(threads);
+    tfree_all();
+}
+
 /* ---- SwiGLU ---- */
 
 typedef struct {
@@ -1101,6 +1205,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_attention),
     cmocka_unit_test(test_attention_padding_ignored),
     cmocka_unit_test(test_attention_long),
+    cmocka_unit_test(test_attention_shared_prefix),
     cmocka_unit_test(test_attention_cached),
     cmocka_unit_test(test_swiglu),
     cmocka_unit_test(test_sigmoid),

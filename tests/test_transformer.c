@@ -505,12 +505,70 @@ static void test_recompute_equals_stored_activations(void **state) {
     ilr_model_free(&m);
 }
 
+/* Shared prompts: one prompt p (5 tokens) and three completions (4, 6 and 1 tokens) run as one row (p_0..p_3,
+ * then per completion [p_4, c...] at positions 4, 5, ...) and as three rows [p, c] give every completion token
+ * the same log-probability and every parameter the same gradient (the prompt's gradient arrives once per row:
+ * its loss terms are the completions'), to float rounding. */
+static void test_shared_prompt_row_equals_separate_rows(void **state) {
+    (void)state;
+    fixture fx;
+    fixture_load(&fx, "llama");
+    enum { PL = 5, NC = 3, UT = PL + 6 };
+    static const int clen[NC] = {4, 6, 1};
+    int V = fx.model.config.vocab_size, prompt[PL], comp[NC][6], total = PL - 1;
+    for (int t = 0; t < PL; t++) prompt[t] = (7 * t + 3) % V;
+    for (int c = 0; c < NC; c++) {
+        total += clen[c] + 1;
+        for (int j = 0; j < clen[c]; j++) comp[c][j] = (11 * j + 5 * c + 1) % V;
+    }
+    size_t P = fx.model.table.total;
+    int utok[NC * UT], utgt[NC * UT], ulen[NC], tok[64], tgt[64], pos[64];
+    float udl[NC * UT], dl[64], want[64];
+    for (int i = 0; i < NC * UT; i++) utok[i] = 0, utgt[i] = -1, udl[i] = 0;
+    for (int i = 0; i < total; i++) tgt[i] = -1, dl[i] = 0;
+    memcpy(tok, prompt, sizeof(int) * (PL - 1));
+    for (int t = 0; t < PL - 1; t++) pos[t] = t;
+    for (int c = 0, at = PL - 1; c < NC; c++) {
+        ulen[c] = PL + clen[c];
+        memcpy(utok + c * UT, prompt, sizeof prompt);
+        tok[at] = prompt[PL - 1], pos[at] = PL - 1;
+        for (int j = 0; j < clen[c]; j++) {
+            utok[c * UT + PL + j] = tok[at + 1 + j] = comp[c][j];
+            pos[at + 1 + j] = PL + j;
+            utgt[c * UT + PL - 1 + j] = tgt[at + j] = comp[c][j];
+            udl[c * UT + PL - 1 + j] = dl[at + j] = 0.1f * (float)(1 + j + c);
+        }
+        at += clen[c] + 1;
+    }
+    ilr_transformer tr, shared;
+    assert_int_equal(ilr_transformer_init(&tr, &fx.model, NC, UT), 0);
+    assert_int_equal(ilr_transformer_init(&shared, &fx.model, 1, total), 0);
+    ilr_transformer_forward(&tr, utok, ulen, utgt, NC, UT);
+    ilr_transformer_backward(&tr, udl);
+    for (int c = 0, at = PL - 1; c < NC; at += clen[c] + 1, c++)
+        for (int j = 0; j < clen[c]; j++) want[at + j] = tr.logprob[c * UT + PL - 1 + j];
+    ilr_transformer_forward_packed(&shared, tok, &total, pos, tgt, 1, total);
+    ilr_transformer_backward(&shared, dl);
+    double e_lp = 0;
+    for (int i = 0; i < total; i++)
+        if (tgt[i] >= 0) e_lp = fmax(e_lp, fabs(shared.logprob[i] - want[i]) / fabs(want[i]));
+    double e_grad = ilr_test_rel_err(shared.grads, tr.grads, P);
+    print_message("a prompt shared by 3 completions in one row (%d tokens) vs 3 rows (%d): log-prob max rel err %.2e, "
+                  "gradient max rel err %.2e over %zu values\n", total, NC * PL + 11, e_lp, e_grad, P);
+    assert_true(e_lp < 1e-5);
+    assert_true(e_grad < 1e-5);
+    ilr_transformer_free(&tr);
+    ilr_transformer_free(&shared);
+    fixture_free(&fx);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_gradient_accumulation),
     cmocka_unit_test(test_qwen2_matches_pytorch),
     cmocka_unit_test(test_llama_matches_pytorch),
     cmocka_unit_test(test_padding_does_not_leak),
     cmocka_unit_test(test_packed_rows_equal_separate_rows),
+    cmocka_unit_test(test_shared_prompt_row_equals_separate_rows),
     cmocka_unit_test(test_temperature),
     cmocka_unit_test(test_forward_only),
     cmocka_unit_test(test_recompute_equals_stored_activations),

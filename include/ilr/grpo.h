@@ -77,7 +77,8 @@ int ilr_generate_share(ilr_generator *g, const ilr_tokenizer *tok, const int *co
 typedef struct {
     ilr_grpo_loss_params loss;
     int num_iterations;       /* mu */
-    int micro_batch;
+    int micro_batch;          /* rows per forward/backward pass, at most the training state's (ilr_policy_prepare) */
+    int share_prompt;         /* completions of one prompt share a row's copy of it (CPU; see ilr_grpo_update) */
     float temperature;        /* the sampling temperature: the loss's log-probs are taken at it */
     ilr_lr_schedule lr;       /* over optimizer steps */
     float adam_beta1, adam_beta2, adam_eps, weight_decay, max_grad_norm;
@@ -91,6 +92,13 @@ typedef struct {
 } ilr_grpo_update_stats;
 
 /* num_iterations optimizer steps of p over b (each the whole batch in micro-batches, gradients accumulated).
+ * A micro-batch is micro_batch rows (at most the training state's p->ts.max_B) of at most p->ts.max_T tokens
+ * (ilr_policy_prepare sizes them).  A row is one completion after its prompt, or with share_prompt (on the CPU)
+ * documents packed first-fit, longest first: each a copy of a prompt's first P - 1 tokens and then, for each of
+ * its completions (those whose prompt ids are identical), the segment [p_{P-1}, c_1, ..., c_n] at positions P-1,
+ * P, ..., attending to the prefix and to itself (ilr_attention_forward's shared-prefix rule); a prompt whose
+ * completions do not fit one row makes several documents.  The log-probabilities are the same to float rounding,
+ * a prompt's FLOPs spent once a document, and rows carry little padding.  Over several ranks rows are dealt whole.
  * Over several ranks, every rank holds the whole batch b and trains its share of it; gradients and statistics
  * are summed over the ranks, so every rank takes the same optimizer step, the single process's to float
  * rounding. */

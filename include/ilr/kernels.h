@@ -108,12 +108,17 @@ void ilr_rope_backward(float *dx, const float *cos_table, const float *sin_table
  * for backward.  Sequence b holds real tokens at t < lengths[b]; query head h reads kv head h / (NH/NKV).
  * Scores are q.k / sqrt(HD), causal (key t2 <= query t).  Rows of padding tokens (t >= lengths[b]) give
  * out = 0 and att = 0, and padding keys are never attended (they are causally after every real token).
- * pos: NULL, or (B, T) positions of packed documents: a document starts where pos is 0 (and at t = 0) and
- * its tokens attend only to earlier tokens of the same document; pos[t] must be t minus its document's
- * start.  Overwrites out and att. */
+ * pos: NULL, or (B, T) positions of packed segments: a segment starts at t = 0 and wherever pos[t] is not
+ * pos[t-1] + 1.  A segment whose first position is 0 starts a document (packed documents attend only to
+ * themselves; pos[t] is then t minus the document's start); one whose first position is s > 0 attends to its
+ * document's first s tokens (a prefix the document's segments share: they must be that document's positions
+ * 0..s-1) and causally to its own tokens.  Only keys inside the mask are computed; att holds each query's
+ * probabilities at the keys' own columns, 0 elsewhere.  (The CUDA kernels know documents only.)
+ * Overwrites out and att. */
 void ilr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                            const int *lengths, const int *pos, int B, int T, int NH, int NKV, int HD);
-/* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD).  Padding rows contribute nothing.
+/* Accumulates into dq (B, T, NH, HD), dk and dv (B, T, NKV, HD) (a shared prefix's dk and dv get all its
+ * segments' terms).  Padding rows contribute nothing.
  * scratch: scratch_floats floats, overwritten, at least ilr_attention_backward_scratch_floats(T, 1); with
  * (T, n) up to n threads work at once (each in a T x T buffer).  The kernel allocates nothing. */
 void ilr_attention_backward(float *dq, float *dk, float *dv, float *scratch, size_t scratch_floats, const float *dout,

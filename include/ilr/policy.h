@@ -27,6 +27,7 @@ typedef struct {
     ilr_gen_weights gen_weights;
     int recompute;           /* the training step recomputes activations in backward (ilr_policy_options) */
     int zero1;               /* the AdamW moments are sharded over group's ranks (ilr_policy_options) */
+    int share_prompt;        /* the training rows pack a prompt's completions behind one copy of it (options) */
     ilr_tokenizer *tok;
     ilr_chat_template *chat; /* NULL: prompts are plain text */
     ilr_generator gen;
@@ -41,6 +42,8 @@ typedef struct {
     ilr_gen_weights gen_weights; /* what a CPU generator reads (its bf16 copy is remade after each update) */
     int recompute;       /* keep only each layer's input through the forward pass (train.recompute) */
     int zero1;           /* shard the AdamW moments over the ranks that train it (train.zero1; ZeRO-1) */
+    int share_prompt;    /* the update packs completions behind shared prompts (grpo.share_prompt): on the CPU,
+                          * size the training rows for it (ilr_policy_prepare) */
     int text_only;       /* load the tokenizer and chat template only: a rank that reads and writes this agent's
                           * texts but neither runs nor trains it (agent-parallel ILR); prepare then sizes nothing */
 } ilr_policy_options;
@@ -51,8 +54,11 @@ typedef struct {
 int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, const char *resume_dir,
                     const ilr_policy_options *o);
 /* Sizes the generation engine (gen_slots sequences of up to max_len tokens, prompt + completion) and the
- * training state (micro_batch sequences; its AdamW moments sharded over p->group with zero1), and, when resuming,
- * reads the AdamW state.  ILR_EINVAL when max_len exceeds the model's max_position_embeddings. */
+ * training state (and the reference's): micro_batch rows of max_len tokens, or, with share_prompt on the CPU and
+ * micro_batch >= 4, micro_batch / 4 rows of 2 * max_len tokens (the same attention-probability memory, B x T x T,
+ * half the other activations), where a prompt's completions pack longer and the documents of several prompts pack
+ * with less padding; its AdamW moments sharded over p->group with zero1; and, when resuming, reads the AdamW
+ * state.  ILR_EINVAL when max_len exceeds the model's max_position_embeddings. */
 int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batch);
 void ilr_policy_close(ilr_policy *p);
 

@@ -44,7 +44,7 @@ typedef struct {
     /* reward */
     double format_weight;
     /* grpo */
-    int scale_rewards, loss_type, mask_truncated;
+    int scale_rewards, loss_type, mask_truncated, share_prompt;
     double epsilon, epsilon_high, beta;
     long num_iterations;
     /* optimizer */

@@ -89,12 +89,16 @@ void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *
                              int B, int T);
 /* The same with several documents packed in a row ("sequence packing"): positions (B, T) restart at 0
  * where a document starts (position_ids in Hugging Face's padding-free packing) and rise by 1 within it;
- * rotary embeddings use them, and a token attends only to its own document.  NULL: one document per row. */
+ * rotary embeddings use them, and a token attends only to its own document.  NULL: one document per row.
+ * A segment may also restart at a position s > 0: it then continues its document's first s tokens (a shared
+ * prefix, e.g. a prompt whose completions follow one another), attending to them and to itself
+ * (ilr_attention_forward's rule); the CPU's forward only. */
 void ilr_transformer_forward_packed(ilr_transformer *tr, const int *tokens, const int *lengths,
                                     const int *positions, const int *targets, int B, int T);
 /* The batch as the forward passes read it (the CPU's and the GPU's): tok, tgt, pos (B, T) get the tokens, the
  * targets and the positions (positions, or t when NULL) of real tokens, and token 0, no target (-1) and
- * position t at padding.  Packed positions must restart at 0 and rise by 1 (asserted). */
+ * position t at padding.  Packed positions must rise by 1 or restart at s, 0 <= s <= the length of the current
+ * document's first run of positions 0, 1, ... (asserted). */
 void ilr_transformer_prepare_batch(int *tok, int *tgt, int *pos, const int *tokens, const int *lengths,
                                    const int *positions, const int *targets, int B, int T);
 /* Backward from d(loss)/d(logprob) (B*T) of the last forward, at that forward's temperature: accumulates

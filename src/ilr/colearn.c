@@ -77,7 +77,8 @@ static int open_agent(colearn_run *r, int i, const char *ckpt) {
     if (ckpt) snprintf(from, sizeof from, "%s/%s", ckpt, ag->cfg.name);
     ilr_policy_options po = {.chat = c->chat, .reference = c->beta > 0, .device = (ilr_device)c->device,
                              .gen_weights = (ilr_gen_weights)c->rollout_weights,
-                             .recompute = c->recompute, .zero1 = c->zero1, .text_only = !colearn_serves(r, i)};
+                             .recompute = c->recompute, .zero1 = c->zero1, .share_prompt = c->share_prompt,
+                             .text_only = !colearn_serves(r, i)};
     int rc = ilr_policy_open(&ag->policy, ag->cfg.name, ag->cfg.model, ckpt ? from : NULL, &po);
     ag->policy.group = r->group;
     if (!rc) rc = ilr_question_set_build(&ag->train, &r->ds, 0, &r->task, ag->policy.tok, ag->policy.chat, c->max_prompt_tokens);

@@ -221,15 +221,20 @@ static void layer_forward(ilr_transformer *tr, int l, float *out) {
 
 void ilr_transformer_prepare_batch(int *tok, int *tgt, int *pos, const int *tokens, const int *lengths,
                                    const int *positions, const int *targets, int B, int T) {
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < B; b++) {
+        int doc = 0, first = 0; /* the document's start and its first segment's length: later segments' prefixes */
         for (int t = 0; t < T; t++) {
             int i = b * T + t, real = t < lengths[b];
             tok[i] = real ? tokens[i] : 0; /* padding ids may be anything; embed id 0 there */
             tgt[i] = real ? targets[i] : -1;
             pos[i] = positions && real ? positions[i] : t;
-            assert(!positions || !real || t == 0 || positions[i] == 0 || positions[i] == positions[i - 1] + 1);
-            assert(!positions || !real || t != 0 || positions[i] == 0);
+            if (!positions || !real) continue;
+            if (positions[i] == 0) doc = t, first = 0;
+            if (first == t - doc && positions[i] == t - doc) first++;
+            assert(t != 0 || positions[i] == 0);
+            assert(t == 0 || positions[i] == positions[i - 1] + 1 || (positions[i] >= 0 && positions[i] <= first));
         }
+    }
 }
 
 void ilr_transformer_forward(ilr_transformer *tr, const int *tokens, const int *lengths, const int *targets,

@@ -97,7 +97,7 @@ static int grpo_open(grpo_run *r, const ilr_train_config *c, int resume, const i
     /* the policy's sizes need the longest prompt, which needs its tokenizer: open, measure, then size */
     ilr_policy_options po = {.chat = c->chat, .reference = c->beta > 0, .device = (ilr_device)c->device,
                              .gen_weights = (ilr_gen_weights)c->rollout_weights,
-                             .recompute = c->recompute, .zero1 = c->zero1};
+                             .recompute = c->recompute, .zero1 = c->zero1, .share_prompt = c->share_prompt};
     if ((rc = ilr_policy_open(&r->policy, "policy", c->model, resume ? ckpt : NULL, &po))) return rc;
     rc = ilr_question_set_build(&r->train, &r->ds, 0, &r->task, r->policy.tok, r->policy.chat, c->max_prompt_tokens);
     int max_prompt = r->train.max_prompt;

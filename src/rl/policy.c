@@ -18,6 +18,7 @@ int ilr_policy_open(ilr_policy *p, const char *name, const char *model_dir, cons
     p->gen_weights = o->gen_weights;
     p->recompute = o->recompute;
     p->zero1 = o->zero1;
+    p->share_prompt = o->share_prompt;
     p->text_only = o->text_only;
     int rc = o->text_only ? 0 : ilr_model_load(&p->model, p->from);
     if (!rc) rc = ilr_tok_load(&p->tok, p->from);
@@ -39,7 +40,11 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
     if (max_len > p->model.config.max_position_embeddings)
         return ILR_FAIL(ILR_EINVAL, "%s: sequences of up to %d tokens (prompt + completion) exceed the model's "
                         "max_position_embeddings %d", p->from, max_len, p->model.config.max_position_embeddings);
-    int rc = ilr_train_state_init(&p->ts, &p->model, micro_batch, max_len, p->device, p->recompute);
+    /* shared prompts: rows twice as long, a quarter as many (world-grpo-a's update: 20 % less CPU time than one
+     * completion per row, where rows of max_len gave 8 %; README, Measured) */
+    int rows = micro_batch, row_len = max_len;
+    if (p->share_prompt && p->device == ILR_DEVICE_CPU && micro_batch >= 4) rows = micro_batch / 4, row_len = 2 * max_len;
+    int rc = ilr_train_state_init(&p->ts, &p->model, rows, row_len, p->device, p->recompute);
     if (!rc && p->zero1) rc = ilr_train_state_shard_optimizer(&p->ts, p->group);
     /* on the GPU the rollouts read the training state's weights: no copy, and each update is seen at once */
     const float *f32;
@@ -49,7 +54,7 @@ int ilr_policy_prepare(ilr_policy *p, int gen_slots, int max_len, int micro_batc
     else if (!rc)
         rc = ilr_gen_init(&p->gen, &p->model, gen_slots, max_len);
     if (!rc) rc = ilr_gen_set_weights(&p->gen, p->gen_weights);
-    if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, micro_batch, max_len);
+    if (!rc && p->has_ref) rc = ilr_transformer_init_forward_only(&p->ref_tr, &p->ref_model, rows, row_len);
     if (!rc && p->resumed) rc = ilr_train_state_load_checkpoint(&p->ts, p->from, NULL);
     return rc;
 }

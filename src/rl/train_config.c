@@ -95,6 +95,11 @@ static const ilr_cfg_key train_keys[] = {
         "policy updates per rollout batch (mu), each against the stored rollout log-probs"),
     KEY("grpo.mask_truncated_completions", ILR_CFG_BOOL, mask_truncated, "false",
         "completions cut at max_new_tokens get no loss (they still count in their group's advantages)"),
+    KEY("grpo.share_prompt", ILR_CFG_BOOL, share_prompt, "true",
+        "the policy update runs a prompt once for the completions that follow it in a training row instead of once "
+        "per completion, and packs several prompts' documents in a row (rows of 2 x (max prompt + max_new_tokens), "
+        "optim.micro_batch / 4 of them: the same attention memory): the same loss to float rounding, fewer FLOPs "
+        "(CPU training step; the GPU's keeps one completion per row)"),
 
     NUM("optim.lr", ILR_CFG_FLOAT, lr, "1e-6", 1e-12, 10, "peak learning rate (AdamW)"),
     NUM("optim.weight_decay", ILR_CFG_FLOAT, weight_decay, "0.0", 0, 10, "AdamW decoupled weight decay"),
@@ -106,7 +111,8 @@ static const ilr_cfg_key train_keys[] = {
     NUM("optim.warmup_steps", ILR_CFG_INT, warmup_steps, "0", 0, 1e9, "linear warmup from 0"),
     NUM("optim.min_lr_ratio", ILR_CFG_FLOAT, min_lr_ratio, "0.0", 0, 1, "the decay ends at lr * min_lr_ratio"),
     NUM("optim.micro_batch", ILR_CFG_INT, micro_batch, "16", 1, 1e6,
-        "sequences per forward/backward pass; the step's gradient accumulates over all of them"),
+        "sequences per forward/backward pass (grpo.share_prompt: a quarter as many rows of twice the length); the "
+        "step's gradient accumulates over all of them"),
 
     ENUM("ilr.interaction", interaction, "dynamic", "dynamic|coop|comp|random",
          "dynamic: cooperate or compete per question by the agents' IRT probabilities (ilr.rule); or always one, or at random"),
