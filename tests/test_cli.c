@@ -259,7 +259,7 @@ static void test_error_after_printed_config(void **state) {
     (void)state;
     assert_int_equal(run_cli("train", "configs/world-grpo-a.yaml", "model=/nonexistent-ilr-model",
                              "output_dir=/tmp/ilr-test-never-written", NULL), 1);
-    const char *config = strstr(output, "save_rollouts:"), *error = strstr(output, "ilr train: error: /nonexistent-ilr-model");
+    const char *config = strstr(output, "save_rollouts:"), *error = strstr(output, "ilr train: error: ");
     assert_non_null(config); /* the config's last key */
     assert_non_null(error);
     assert_true(config < error);
