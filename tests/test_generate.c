@@ -4,6 +4,7 @@
  * Uses the PyTorch-checked fixture models of tests/data/transformer (weights with std 0.1, so logits are
  * peaked). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -448,12 +449,85 @@ static void test_bf16_rollout_logprobs_and_refresh(void **state) {
     ilr_model_free(&m);
 }
 
+/* One decode step of n rows (slots[i], tokens[i]; want may be NULL) on generator g with `threads` threads. */
+static void step_on(ilr_generator *g, int threads, const int *slots, const int *tokens, int n, const unsigned char *want,
+                    float *logits) {
+    int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    assert_int_equal(ilr_gen_forward(g, slots, tokens, n, want, logits), 0);
+    omp_set_num_threads(before);
+}
+
+/* A small model's decode with its rows split between threads, each running the whole stack on its share with
+ * the matrices packed once for the call (or once while the weights are held), against the same calls on one
+ * thread, where every kernel runs whole: the same logits to the bit, for all rows, a subset of them, a call
+ * with a slot twice (which is not split), and after the weights change while held. */
+static void row_split_matches_whole(const char *name) {
+    ilr_model m;
+    load(&m, name);
+    enum { SLOTS = 40, LEN = 24 };
+    int V = m.config.vocab_size, slots[SLOTS + 1], tokens[SLOTS + 1], prompt[6];
+    ilr_generator split, whole;
+    omp_set_num_threads(2);
+    assert_int_equal(ilr_gen_init(&split, &m, SLOTS, LEN), 0);
+    assert_int_equal(ilr_gen_init(&whole, &m, SLOTS, LEN), 0);
+    assert_non_null(split.packed); /* the fixture is small enough to be split */
+    float *a = malloc(sizeof(float) * (size_t)V * (SLOTS + 1)), *b = malloc(sizeof(float) * (size_t)V * (SLOTS + 1));
+    for (int s = 0; s < SLOTS; s++) {
+        for (int i = 0; i < 6; i++) prompt[i] = (s * 31 + i * 7) % V;
+        assert_int_equal(ilr_gen_prefill(&split, s, prompt, 1 + s % 6, a), 0);
+        assert_int_equal(ilr_gen_prefill(&whole, s, prompt, 1 + s % 6, b), 0);
+    }
+    unsigned char want[SLOTS + 1];
+    for (int i = 0; i <= SLOTS; i++) want[i] = i % 3 == 1;
+    int steps = 0, wanted = 0;
+    for (int step = 0; step < 8; step++, steps++) {
+        int n = step == 6 ? SLOTS + 1 : step == 3 ? SLOTS / 2 : SLOTS; /* step 6: slot 0 twice; step 3: 20 rows */
+        for (int i = 0; i < n; i++) slots[i] = i % SLOTS, tokens[i] = (step * 13 + i * 5) % V;
+        const unsigned char *w = step == 2 || step == 5 ? want : NULL;
+        int rows = 0;
+        for (int i = 0; i < n; i++) rows += w ? w[i] : i < SLOTS && (n <= SLOTS || i != 0);
+        if (step == 4) ilr_gen_hold_weights(&split), ilr_gen_hold_weights(&whole);
+        if (step == 7) { /* an optimizer step while held: told, the packed copy is made again */
+            for (size_t i = 0; i < m.table.total; i++) m.params[i] *= 1.02f;
+            assert_int_equal(ilr_gen_weights_changed(&split), 0);
+            assert_int_equal(ilr_gen_weights_changed(&whole), 0);
+        }
+        step_on(&split, 2, slots, tokens, n, w, a);
+        step_on(&whole, 1, slots, tokens, n, w, b);
+        assert_memory_equal(a, b, sizeof(float) * (size_t)V * rows);
+        wanted += rows;
+    }
+    ilr_gen_release_weights(&split), ilr_gen_release_weights(&whole);
+    assert_int_equal(split.weights_held, 0);
+    print_message("%s: decode of %d slots, rows split between 2 threads vs whole kernels on 1: %d steps (%ld split), "
+                  "%d rows of logits equal to the bit\n", name, SLOTS, steps, split.split_calls, wanted);
+    assert_int_equal(split.split_calls, steps - 1); /* all but the call with a slot twice */
+    assert_int_equal(whole.split_calls, 0);
+    free(a), free(b);
+    ilr_gen_free(&split);
+    ilr_gen_free(&whole);
+    ilr_model_free(&m);
+}
+
+static void test_row_split_qwen2(void **state) {
+    (void)state;
+    row_split_matches_whole("qwen2");
+}
+
+static void test_row_split_llama(void **state) {
+    (void)state;
+    row_split_matches_whole("llama");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_stop_string_across_tokens),
     cmocka_unit_test(test_generate_loop),
     cmocka_unit_test(test_generation_config_eos_stops),
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),
+    cmocka_unit_test(test_row_split_qwen2),
+    cmocka_unit_test(test_row_split_llama),
     cmocka_unit_test(test_batched_and_shared_prefix),
     cmocka_unit_test(test_bf16_logits),
     cmocka_unit_test(test_bf16_rollout_logprobs_and_refresh),

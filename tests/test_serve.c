@@ -75,6 +75,7 @@ static void engine(const char *prompt, const ilr_chat_message *chat, int n, floa
         free(text);
         ilr_chat_template_free(t);
     } else {
+        assert_non_null(prompt);
         assert_int_equal(ilr_tok_encode(tok, prompt, strlen(prompt), ILR_TOK_SPECIAL | ILR_TOK_ADD_SPECIAL, &ids), 0);
     }
     ilr_generator g;

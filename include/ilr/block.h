@@ -23,6 +23,9 @@ typedef struct {
     float *panel;
     size_t panel_floats;
     int acts_bf16;
+    /* the seven matrices transposed and packed for ilr_small_gemm_packed (the CPU generator of a small model),
+     * read instead of the fp32 ones where set */
+    const float *q_p, *k_p, *v_p, *o_p, *gate_p, *up_p, *down_p;
 } ilr_block_weights;
 
 /* Layer l's weights in m (the biases NULL where the architecture has none; no bf16 copies). */

@@ -35,8 +35,16 @@ typedef struct {
     float *rope_cos, *rope_sin;
     ilr_arena arena;    /* per-call activations for max_tokens rows */
     float *x, *ln, *q, *k, *v, *atty, *tmp, *mid, *gate, *up, *act, *scores, *rows;
+    int score_rows;     /* scores holds score_rows * max_len floats: one row per thread at init */
     int *pos;           /* the rows' positions in the current call (max_tokens) */
     int *wanted;        /* the rows whose logits the current call returns (max_tokens) */
+    int *added;         /* rows of the current call per slot while they are placed (slots; zero between calls) */
+    int distinct_slots; /* the current call has at most one row per slot */
+    float *packed;      /* a small model's matrices packed for ilr_small_gemm_packed (row-split calls), or NULL */
+    size_t *packed_at;  /* where each starts: layer * 7 + (q, k, v, o, gate, up, down), then the LM head */
+    int weights_held;   /* ilr_gen_hold_weights depth */
+    int packed_fresh;   /* packed holds the held weights */
+    long split_calls;   /* calls whose rows were split between threads (to test and measure) */
     uint16_t *params_bf16; /* bf16 copy of model->params, same offsets (ILR_GEN_WEIGHTS_BF16), else NULL */
     float *panel;          /* scratch for bf16 products of many rows (panel_floats) */
     size_t panel_floats;
@@ -64,6 +72,12 @@ const char *ilr_gen_weights_name(ilr_gen_weights weights);
  * a CPU one reading bf16) makes it again; else nothing. */
 int ilr_gen_weights_changed(ilr_generator *g);
 void ilr_gen_free(ilr_generator *g);
+/* Between these two the caller promises that the model's weights do not change (or calls
+ * ilr_gen_weights_changed when they do): a CPU generator of a small model then packs its matrices for the
+ * products once, where it otherwise packs them every call.  They nest; ilr_generate holds the weights while it
+ * runs. */
+void ilr_gen_hold_weights(ilr_generator *g);
+void ilr_gen_release_weights(ilr_generator *g);
 /* Forgets slot's tokens. */
 void ilr_gen_reset_slot(ilr_generator *g, int slot);
 /* Makes slot `to` hold a copy of slot `from`'s tokens (a shared prompt prefill). */

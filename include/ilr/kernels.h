@@ -33,6 +33,13 @@ int ilr_small_gemm_fits(int M, int N, int K);
 /* C (M, N; ldc) = alpha A (M, K; lda) @ W (N, K; ldw)^T, or += when accumulate. */
 void ilr_small_gemm_nt(float *C, int ldc, const float *A, int lda, const float *W, int ldw, int M, int N, int K,
                        float alpha, int accumulate);
+/* The same in two halves, for a W read by many products (the CPU generator packs a small model's weights once a
+ * call): dst (ilr_small_gemm_packed_floats(N, K), 32-byte aligned) = W (N, K; ldw)^T packed, then
+ * C (M, N; ldc) = alpha A (M, K; lda) @ that, or += when accumulate.  Only where ilr_small_gemm_fits. */
+size_t ilr_small_gemm_packed_floats(int N, int K);
+void ilr_small_gemm_pack_nt(float *dst, const float *W, int ldw, int N, int K);
+void ilr_small_gemm_packed(float *C, int ldc, const float *A, int lda, const float *Bp, int M, int N, int K, float alpha,
+                           int accumulate);
 /* C (M, N; ldc) = alpha A (M, K; lda) @ B (K, N; ldb), or += when accumulate. */
 void ilr_small_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
                        float alpha, int accumulate);

@@ -302,6 +302,7 @@ static int bench_generate(int argc, char **argv) {
         if (ilr_gen_prefill(&g, b, prompt, (int)P, logits)) return ilr_cli_fail("bench");
     double prefill = ilr_time_now() - start;
     for (int b = 0; b < B; b++) slots[b] = b, tokens[b] = b % V;
+    ilr_gen_hold_weights(&g); /* as ilr_generate does */
     start = ilr_time_now();
     for (int step = 0; step < N; step++) {
         if (ilr_gen_forward(&g, slots, tokens, (int)B, NULL, logits)) return ilr_cli_fail("bench");

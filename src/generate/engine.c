@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,56 @@ static const uint16_t *param_bf16(const ilr_generator *g, ilr_param_kind kind, i
 }
 
 
+/* Models whose weights fit a core's cache: a decode step of theirs is ~25 kernels of microseconds each, and
+ * an OpenMP region around every one of them cost more than it saved (2 threads decoded world-a 1.1-1.3x as
+ * fast as 1).  There each thread runs the whole stack on its share of the rows instead, its kernels alone
+ * (nested regions have one thread).  Only when no slot has two rows: a row then reads no cache entry another
+ * thread writes.  ILR_GEN_ROW_SPLIT=0 turns it off (to compare). */
+#define ROW_SPLIT_MAX_PARAMS (2u << 20)
+#define ROW_SPLIT_MIN_ROWS 8
+
+/* The seven matrices of a layer in packing order, then the LM head (packed index layers * 7). */
+static const ilr_param_kind packed_kinds[7] = {ILR_P_Q_W, ILR_P_K_W, ILR_P_V_W, ILR_P_O_W, ILR_P_GATE_W, ILR_P_UP_W,
+                                               ILR_P_DOWN_W};
+
+static ilr_param_kind head_kind(const ilr_model_config *c) { return c->tie_word_embeddings ? ILR_P_EMBED : ILR_P_LM_HEAD; }
+
+/* Matrix j of the packing order: its parameter, and (out, in) its shape. */
+static const float *packed_source(const ilr_generator *g, int j, int *out, int *in) {
+    const ilr_model_config *c = &g->model->config;
+    int C = c->hidden_size, QD = c->num_heads * c->head_dim, KD = (int)kv_dim(c), I = c->intermediate_size;
+    int L = c->num_layers, kind = j < L * 7 ? j % 7 : -1;
+    static const int outs[7] = {0, 1, 1, 2, 3, 3, 2}, ins[7] = {2, 2, 2, 0, 2, 2, 3}; /* 0 QD, 1 KD, 2 C, 3 I */
+    int dims[4] = {QD, KD, C, I};
+    if (kind < 0) return *out = c->vocab_size, *in = C, param(g, head_kind(c), -1);
+    *out = dims[outs[kind]], *in = dims[ins[kind]];
+    return param(g, packed_kinds[kind], j / 7);
+}
+
+/* For a small model: room for every matrix packed (ilr_small_gemm_pack_nt), which a row-split call fills once
+ * and its threads then share, where each product would pack its own each time.  0 where one does not fit. */
+static int packed_init(ilr_generator *g) {
+    int count = g->model->config.num_layers * 7 + 1;
+    size_t total = 0;
+    g->packed_at = malloc(sizeof(size_t) * (size_t)count);
+    if (!g->packed_at) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
+    for (int j = 0; j < count; j++) {
+        int out, in;
+        packed_source(g, j, &out, &in);
+        if (!ilr_small_gemm_fits(ILR_SMALL_GEMM_MAX_K, out, in)) return free(g->packed_at), g->packed_at = NULL, 0;
+        g->packed_at[j] = total;
+        total += ilr_small_gemm_packed_floats(out, in);
+    }
+    g->packed = ilr_aligned_alloc(total * sizeof(float), "generator: packed weights");
+    return g->packed ? 0 : ilr_last_error_code();
+}
+
+static void pack_matrix(ilr_generator *g, int j) {
+    int out, in;
+    const float *w = packed_source(g, j, &out, &in);
+    ilr_small_gemm_pack_nt(g->packed + g->packed_at[j], w, in, out, in);
+}
+
 /* Per-call activations for max_tokens rows; run once to size the arena, once to place the buffers. */
 static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     const ilr_model_config *c = &g->model->config;
@@ -48,7 +99,8 @@ static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     g->up = ilr_arena_take(a, total, R * I * F);
     g->act = ilr_arena_take(a, total, R * I * F);
     g->rows = ilr_arena_take(a, total, R * C * F);
-    g->scores = ilr_arena_take(a, total, (size_t)omp_get_max_threads() * g->max_len * F);
+    g->score_rows = omp_get_max_threads();
+    g->scores = ilr_arena_take(a, total, (size_t)g->score_rows * g->max_len * F);
     g->rope_cos = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
     g->rope_sin = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
 }
@@ -65,7 +117,8 @@ static int init_common(ilr_generator *g, ilr_model *model, int slots, int max_le
     g->length = calloc((size_t)slots, sizeof(int));
     g->pos = malloc(sizeof(int) * (size_t)g->max_tokens);
     g->wanted = malloc(sizeof(int) * (size_t)g->max_tokens);
-    if (!g->length || !g->pos || !g->wanted) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
+    g->added = calloc((size_t)slots, sizeof(int));
+    if (!g->length || !g->pos || !g->wanted || !g->added) return ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
     return 0;
 }
 
@@ -83,6 +136,7 @@ int ilr_gen_init(ilr_generator *g, ilr_model *model, int slots, int max_len) {
         return ilr_last_error_code() ? ilr_last_error_code() : ILR_FAIL(ILR_ENOMEM, "generator: out of memory");
     }
     layout(g, &g->arena, &total);
+    if (model->table.total <= ROW_SPLIT_MAX_PARAMS && (rc = packed_init(g))) return ilr_gen_free(g), rc;
     ilr_rope_scaling scaling = {c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor,
                                 c->rope_original_max_position};
     ilr_rope_table(g->rope_cos, g->rope_sin, max_len, c->head_dim, c->rope_theta, c->has_rope_scaling ? &scaling : NULL);
@@ -145,6 +199,7 @@ const char *ilr_gen_weights_name(ilr_gen_weights weights) {
 }
 
 int ilr_gen_weights_changed(ilr_generator *g) {
+    g->packed_fresh = 0;
 #ifdef ILR_CUDA
     if (g->gpu) return ilr_cuda_gen_upload_weights(g);
 #endif
@@ -163,6 +218,9 @@ void ilr_gen_free(ilr_generator *g) {
     free(g->length);
     free(g->pos);
     free(g->wanted);
+    free(g->added);
+    free(g->packed_at);
+    ilr_aligned_free(g->packed);
     ilr_arena_free(&g->arena);
     memset(g, 0, sizeof *g);
 }
@@ -182,10 +240,18 @@ void ilr_gen_copy_slot(ilr_generator *g, int from, int to) {
     g->length[to] = g->length[from];
 }
 
+/* Rows [lo, lo + n) of the current call, and the attention scores buffer of the thread that runs them. */
+typedef struct {
+    int lo, n;
+    float *scores;
+    int packed; /* g->packed holds this call's weights */
+} row_part;
+
 typedef struct {
     ilr_generator *g;
     int layer;
-    const int *slots;
+    const int *slots, *pos;
+    float *scores;
 } cached_ctx;
 
 /* Generation's attention: the new rows' keys and values join their slots' caches, then each row attends to
@@ -196,15 +262,18 @@ static void cached_attention(void *ctx, const ilr_block_acts *a, int n) {
     const ilr_model_config *c = &g->model->config;
     size_t KD = kv_dim(c);
     for (int i = 0; i < n; i++) {
-        memcpy(cache_row(g, g->k_cache, cc->layer, cc->slots[i], g->pos[i]), a->k + i * KD, KD * sizeof(float));
-        memcpy(cache_row(g, g->v_cache, cc->layer, cc->slots[i], g->pos[i]), a->v + i * KD, KD * sizeof(float));
+        memcpy(cache_row(g, g->k_cache, cc->layer, cc->slots[i], cc->pos[i]), a->k + i * KD, KD * sizeof(float));
+        memcpy(cache_row(g, g->v_cache, cc->layer, cc->slots[i], cc->pos[i]), a->v + i * KD, KD * sizeof(float));
     }
     ilr_attention_cached(a->atty, a->q, cache_row(g, g->k_cache, cc->layer, 0, 0), cache_row(g, g->v_cache, cc->layer, 0, 0),
-                         (size_t)g->max_len, cc->slots, g->pos, n, c->num_heads, c->num_kv_heads, c->head_dim, g->scores,
+                         (size_t)g->max_len, cc->slots, cc->pos, n, c->num_heads, c->num_kv_heads, c->head_dim, cc->scores,
                          g->max_len);
 }
 
-static void layer_forward(ilr_generator *g, int l, const int *slots, int n) {
+static void layer_forward(ilr_generator *g, int l, const int *slots, row_part part) {
+    const ilr_model_config *c = &g->model->config;
+    size_t lo = (size_t)part.lo, C = (size_t)c->hidden_size, QD = (size_t)c->num_heads * c->head_dim, KD = kv_dim(c);
+    size_t I = (size_t)c->intermediate_size;
     ilr_block_weights w;
     ilr_block_weights_of(g->model, l, &w);
     if (g->params_bf16) {
@@ -212,36 +281,39 @@ static void layer_forward(ilr_generator *g, int l, const int *slots, int n) {
         w.o_h = param_bf16(g, ILR_P_O_W, l), w.gate_h = param_bf16(g, ILR_P_GATE_W, l);
         w.up_h = param_bf16(g, ILR_P_UP_W, l), w.down_h = param_bf16(g, ILR_P_DOWN_W, l);
         w.panel = g->panel, w.panel_floats = g->panel_floats, w.acts_bf16 = g->acts_bf16;
+    } else if (part.packed) {
+        const float **packed[7] = {&w.q_p, &w.k_p, &w.v_p, &w.o_p, &w.gate_p, &w.up_p, &w.down_p};
+        for (int j = 0; j < 7; j++) *packed[j] = g->packed + g->packed_at[l * 7 + j];
     }
     /* (the norms' rstd go to tmp: inference does not keep them) */
-    ilr_block_acts a = {g->ln, g->tmp, g->q, g->k, g->v, g->atty, g->mid, g->ln, g->tmp, g->gate, g->up, g->act};
-    cached_ctx ctx = {g, l, slots};
-    ilr_block_forward(&g->model->config, &w, &a, g->x, g->x, g->rope_cos, g->rope_sin, g->pos, n, cached_attention, &ctx);
+    float *ln = g->ln + lo * C, *tmp = g->tmp + lo * C;
+    ilr_block_acts a = {ln, tmp, g->q + lo * QD, g->k + lo * KD, g->v + lo * KD, g->atty + lo * QD, g->mid + lo * C,
+                        ln, tmp, g->gate + lo * I, g->up + lo * I, g->act + lo * I};
+    cached_ctx ctx = {g, l, slots + lo, g->pos + lo, part.scores};
+    float *x = g->x + lo * C;
+    ilr_block_forward(c, &w, &a, x, x, g->rope_cos, g->rope_sin, g->pos + lo, part.n, cached_attention, &ctx);
 }
 
-/* Positions of the new tokens: each slot continues where it stands. */
-static int assign_positions(ilr_generator *g, const int *slots, int n) {
-    for (int i = 0; i < n; i++) {
-        if (slots[i] < 0 || slots[i] >= g->slots)
-            return ILR_FAIL(ILR_EINVAL, "generator: slot %d out of range [0, %d)", slots[i], g->slots);
-        int before = 0;
-        for (int j = 0; j < i; j++) before += slots[j] == slots[i];
-        g->pos[i] = g->length[slots[i]] + before;
-        if (g->pos[i] >= g->max_len)
-            return ILR_FAIL(ILR_EINVAL, "generator: slot %d is full (%d tokens)", slots[i], g->max_len);
+/* Places the call's rows: each slot continues where it stands (pos), the rows whose logits are wanted (want
+ * NULL: the last token of each slot in the call) in order (g->wanted, *m of them), and whether no slot has two
+ * rows (g->distinct_slots).  g->added counts a slot's rows while it runs, zero again after. */
+static int place_rows(ilr_generator *g, const int *slots, int n, const unsigned char *want, int *m) {
+    int rc = 0, i = 0, distinct = 1;
+    for (; i < n && !rc; i++) {
+        if (slots[i] < 0 || slots[i] >= g->slots) {
+            rc = ILR_FAIL(ILR_EINVAL, "generator: slot %d out of range [0, %d)", slots[i], g->slots);
+            break;
+        }
+        distinct &= g->added[slots[i]] == 0;
+        g->pos[i] = g->length[slots[i]] + g->added[slots[i]]++;
+        if (g->pos[i] >= g->max_len) rc = ILR_FAIL(ILR_EINVAL, "generator: slot %d is full (%d tokens)", slots[i], g->max_len);
     }
-    return 0;
-}
-
-/* The rows whose logits are wanted (want NULL: the last token of each slot in the call), in order. */
-static int wanted_rows(const int *slots, int n, const unsigned char *want, int *rows) {
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        int last = 1;
-        for (int j = i + 1; j < n && last; j++) last = slots[j] != slots[i];
-        if (want ? want[i] : last) rows[m++] = i;
-    }
-    return m;
+    *m = 0;
+    for (int j = 0; j < n && !rc; j++) /* the slot's last row is at length + added - 1 */
+        if (want ? want[j] : g->pos[j] == g->length[slots[j]] + g->added[slots[j]] - 1) g->wanted[(*m)++] = j;
+    for (int j = 0; j < i; j++) g->added[slots[j]] = 0;
+    g->distinct_slots = distinct;
+    return rc;
 }
 
 static int check_tokens(const ilr_generator *g, const int *tokens, int n) {
@@ -257,35 +329,91 @@ static void advance_lengths(ilr_generator *g, const int *slots, int n) {
     for (int i = 0; i < n; i++) g->length[slots[i]] = g->pos[i] + 1 > g->length[slots[i]] ? g->pos[i] + 1 : g->length[slots[i]];
 }
 
-static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const int *rows, int m,
-                        float *logits) {
+/* The whole stack for rows part.lo .. + n (their tokens and slots from index lo); then the final norm and the
+ * logits of wanted rows k0..k1 (all in the part) into logits' rows k0..k1.  The norm's rows go to the part's own
+ * rows of rows/ln/tmp, so parts may run at once. */
+static void forward_part(ilr_generator *g, const int *slots, const int *tokens, row_part part, int k0, int k1,
+                         float *logits) {
     const ilr_model_config *c = &g->model->config;
-    int C = c->hidden_size;
-    ilr_embedding_forward(g->x, tokens, param(g, ILR_P_EMBED, -1), n, C);
-    for (int l = 0; l < c->num_layers; l++) layer_forward(g, l, slots, n);
-    for (int k = 0; k < m; k++) memcpy(g->rows + (size_t)k * C, g->x + (size_t)rows[k] * C, sizeof(float) * C);
-    if (m) {
-        ilr_rmsnorm_forward(g->ln, g->tmp, g->rows, param(g, ILR_P_FINAL_NORM, -1), m, C, (float)c->rms_norm_eps);
-        ilr_param_kind head = c->tie_word_embeddings ? ILR_P_EMBED : ILR_P_LM_HEAD;
-        if (g->params_bf16)
-            ilr_matmul_bf16_forward(logits, g->ln, param_bf16(g, head, -1), NULL, m, C, c->vocab_size, g->acts_bf16,
-                                    g->panel, g->panel_floats);
-        else
-            ilr_lm_head_logits(logits, g->ln, param(g, head, -1), m, C, c->vocab_size);
+    size_t C = (size_t)c->hidden_size, lo = (size_t)part.lo;
+    ilr_embedding_forward(g->x + lo * C, tokens + lo, param(g, ILR_P_EMBED, -1), part.n, (int)C);
+    for (int l = 0; l < c->num_layers; l++) layer_forward(g, l, slots, part);
+    int m = k1 - k0;
+    if (m <= 0) return;
+    float *rows = g->rows + lo * C, *ln = g->ln + lo * C;
+    for (int k = 0; k < m; k++) memcpy(rows + (size_t)k * C, g->x + (size_t)g->wanted[k0 + k] * C, sizeof(float) * C);
+    ilr_rmsnorm_forward(ln, g->tmp + lo * C, rows, param(g, ILR_P_FINAL_NORM, -1), m, (int)C, (float)c->rms_norm_eps);
+    ilr_param_kind head = head_kind(c);
+    float *out = logits + (size_t)k0 * c->vocab_size;
+    if (g->params_bf16)
+        ilr_matmul_bf16_forward(out, ln, param_bf16(g, head, -1), NULL, m, (int)C, c->vocab_size, g->acts_bf16,
+                                g->panel, g->panel_floats);
+    else if (part.packed)
+        ilr_small_gemm_packed(out, c->vocab_size, ln, (int)C, g->packed + g->packed_at[c->num_layers * 7], m,
+                              c->vocab_size, (int)C, 1.0f, 0);
+    else
+        ilr_lm_head_logits(out, ln, param(g, head, -1), m, (int)C, c->vocab_size);
+}
+
+static int row_split_setting(void) {
+    static _Atomic int setting = -1; /* 0 off, 1 on (read once; serve's scheduler threads may ask at once) */
+    int v = atomic_load_explicit(&setting, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("ILR_GEN_ROW_SPLIT");
+        v = !(e && strcmp(e, "0") == 0);
+        atomic_store_explicit(&setting, v, memory_order_relaxed);
     }
+    return v;
+}
+
+/* How many threads split the call's rows (1: the kernels share each product instead). */
+static int row_split_threads(const ilr_generator *g, int n) {
+    int setting = row_split_setting(), threads = omp_get_max_threads();
+    if (!setting || !g->packed || !g->distinct_slots || g->params_bf16 || threads < 2 || omp_in_parallel()) return 1;
+    int most = n / ROW_SPLIT_MIN_ROWS;
+    most = most < g->score_rows ? most : g->score_rows; /* a scores row per thread */
+    return most < 2 ? 1 : most < threads ? most : threads;
+}
+
+static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, int n, int m, float *logits) {
+    int threads = row_split_threads(g, n);
+    if (threads == 1) {
+        forward_part(g, slots, tokens, (row_part){0, n, g->scores, 0}, 0, m, logits);
+        return;
+    }
+    int pack = !(g->weights_held && g->packed_fresh);
+#pragma omp parallel num_threads(threads)
+    {
+        if (pack) {
+#pragma omp for schedule(dynamic, 1)
+            for (int j = 0; j <= g->model->config.num_layers * 7; j++) pack_matrix(g, j);
+        }
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int lo = (int)((long)n * t / T), hi = (int)((long)n * (t + 1) / T), k0 = 0, k1;
+        while (k0 < m && g->wanted[k0] < lo) k0++;
+        for (k1 = k0; k1 < m && g->wanted[k1] < hi;) k1++;
+        forward_part(g, slots, tokens, (row_part){lo, hi - lo, g->scores + (size_t)t * g->max_len, 1}, k0, k1, logits);
+    }
+    g->packed_fresh = g->weights_held > 0;
+    g->split_calls++;
+}
+
+void ilr_gen_hold_weights(ilr_generator *g) { g->weights_held++; }
+
+void ilr_gen_release_weights(ilr_generator *g) {
+    if (g->weights_held > 0 && --g->weights_held == 0) g->packed_fresh = 0;
 }
 
 int ilr_gen_forward(ilr_generator *g, const int *slots, const int *tokens, int n, const unsigned char *want_logits,
                     float *logits) {
-    int rc = check_tokens(g, tokens, n);
-    if (!rc) rc = assign_positions(g, slots, n);
+    int m, rc = check_tokens(g, tokens, n);
+    if (!rc) rc = place_rows(g, slots, n, want_logits, &m);
     if (rc) return rc;
-    int m = wanted_rows(slots, n, want_logits, g->wanted);
 #ifdef ILR_CUDA
     if (g->gpu) rc = ilr_cuda_gen_forward(g, slots, tokens, n, g->wanted, m, logits, 0.0f, NULL, NULL, NULL);
     else
 #endif
-        cpu_forward(g, slots, tokens, n, g->wanted, m, logits);
+        cpu_forward(g, slots, tokens, n, m, logits);
     if (!rc) advance_lengths(g, slots, n);
     return rc;
 }
@@ -297,12 +425,11 @@ int ilr_gen_samples_on_device(const ilr_generator *g, const ilr_sampler_params *
 
 int ilr_gen_forward_sample(ilr_generator *g, const int *slots, const int *tokens, int n, float temperature,
                            const double *uniforms, int *ids, float *logprobs) {
-    int rc = check_tokens(g, tokens, n);
-    if (!rc) rc = assign_positions(g, slots, n);
+    int m, rc = check_tokens(g, tokens, n);
+    if (!rc) rc = place_rows(g, slots, n, NULL, &m);
     if (rc) return rc;
 #ifdef ILR_CUDA
     if (g->gpu) {
-        int m = wanted_rows(slots, n, NULL, g->wanted);
         rc = ilr_cuda_gen_forward(g, slots, tokens, n, g->wanted, m, NULL, temperature, uniforms, ids, logprobs);
         if (!rc) advance_lengths(g, slots, n);
         return rc;

@@ -176,10 +176,12 @@ int ilr_generate(ilr_generator *g, const ilr_tokenizer *tok, const int *const *p
         return ILR_FAIL(ILR_ENOMEM, "generate: out of memory for logits");
     }
     memset(out, 0, sizeof *out * (size_t)num_prompts * G);
+    ilr_gen_hold_weights(g);
     for (int first = 0; first < num_prompts && !rc; first += per_wave) {
         int count = num_prompts - first < per_wave ? num_prompts - first : per_wave;
         rc = run_wave(g, tok, prompts, prompt_lens, first, count, G, opt, out, logits, &scratch);
     }
+    ilr_gen_release_weights(g);
     free(logits);
     ilr_sampler_scratch_free(&scratch);
     return rc;

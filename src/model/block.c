@@ -22,11 +22,17 @@ void ilr_block_weights_of(const ilr_model *m, int l, ilr_block_weights *w) {
     w->gate_w = weight(m, ILR_P_GATE_W, l), w->up_w = weight(m, ILR_P_UP_W, l), w->down_w = weight(m, ILR_P_DOWN_W, l);
 }
 
-/* out (n, OUT) = inp (n, IN) @ W^T + b, from W's bf16 copy w16 when there is one. */
-static void linear(float *out, const float *inp, const float *w32, const uint16_t *w16, const float *b, int n, int IN,
-                   int OUT, const ilr_block_weights *w) {
-    if (w16) ilr_matmul_bf16_forward(out, inp, w16, b, n, IN, OUT, w->acts_bf16, w->panel, w->panel_floats);
-    else ilr_matmul_forward(out, inp, w32, b, n, IN, OUT);
+/* out (n, OUT) = inp (n, IN) @ W^T + b, from W's bf16 copy w16 or its packed copy wp when there is one. */
+static void linear(float *out, const float *inp, const float *w32, const uint16_t *w16, const float *wp, const float *b,
+                   int n, int IN, int OUT, const ilr_block_weights *w) {
+    if (w16) {
+        ilr_matmul_bf16_forward(out, inp, w16, b, n, IN, OUT, w->acts_bf16, w->panel, w->panel_floats);
+    } else if (wp) {
+        for (int i = 0; i < n && b; i++) memcpy(out + (size_t)i * OUT, b, sizeof(float) * (size_t)OUT);
+        ilr_small_gemm_packed(out, OUT, inp, IN, wp, n, OUT, IN, 1.0f, b != NULL);
+    } else {
+        ilr_matmul_forward(out, inp, w32, b, n, IN, OUT);
+    }
 }
 
 void ilr_block_forward(const ilr_model_config *c, const ilr_block_weights *w, const ilr_block_acts *a, const float *in,
@@ -35,19 +41,19 @@ void ilr_block_forward(const ilr_model_config *c, const ilr_block_weights *w, co
     int C = c->hidden_size, HD = c->head_dim, NH = c->num_heads, NKV = c->num_kv_heads, I = c->intermediate_size;
     float eps = (float)c->rms_norm_eps;
     ilr_rmsnorm_forward(a->ln1, a->rstd1, in, w->attn_norm, n, C, eps);
-    linear(a->q, a->ln1, w->q_w, w->q_h, w->q_b, n, C, NH * HD, w);
-    linear(a->k, a->ln1, w->k_w, w->k_h, w->k_b, n, C, NKV * HD, w);
-    linear(a->v, a->ln1, w->v_w, w->v_h, w->v_b, n, C, NKV * HD, w);
+    linear(a->q, a->ln1, w->q_w, w->q_h, w->q_p, w->q_b, n, C, NH * HD, w);
+    linear(a->k, a->ln1, w->k_w, w->k_h, w->k_p, w->k_b, n, C, NKV * HD, w);
+    linear(a->v, a->ln1, w->v_w, w->v_h, w->v_p, w->v_b, n, C, NKV * HD, w);
     ilr_rope_forward(a->q, rope_cos, rope_sin, pos, n, NH, HD);
     ilr_rope_forward(a->k, rope_cos, rope_sin, pos, n, NKV, HD);
     attention(ctx, a, n);
-    linear(a->mid, a->atty, w->o_w, w->o_h, NULL, n, NH * HD, C, w);
+    linear(a->mid, a->atty, w->o_w, w->o_h, w->o_p, NULL, n, NH * HD, C, w);
     ilr_add_forward(a->mid, a->mid, in, (size_t)n * C);
     ilr_rmsnorm_forward(a->ln2, a->rstd2, a->mid, w->mlp_norm, n, C, eps);
-    linear(a->gate, a->ln2, w->gate_w, w->gate_h, NULL, n, C, I, w);
-    linear(a->up, a->ln2, w->up_w, w->up_h, NULL, n, C, I, w);
+    linear(a->gate, a->ln2, w->gate_w, w->gate_h, w->gate_p, NULL, n, C, I, w);
+    linear(a->up, a->ln2, w->up_w, w->up_h, w->up_p, NULL, n, C, I, w);
     ilr_swiglu_forward(a->act, a->gate, a->up, n, I);
     if (!out) return;
-    linear(out, a->act, w->down_w, w->down_h, NULL, n, I, C, w);
+    linear(out, a->act, w->down_w, w->down_h, w->down_p, NULL, n, I, C, w);
     ilr_add_forward(out, out, a->mid, (size_t)n * C);
 }

@@ -457,6 +457,7 @@ static int load_model(served_model *m, const ilr_serve_model_spec *spec, const i
     int ctx = m->model.config.max_position_embeddings;
     m->context = opt->context ? opt->context : (ctx > 0 && ctx < 4096 ? ctx : 4096);
     if ((rc = ilr_gen_init(&m->gen, &m->model, opt->slots, m->context))) return ilr_error_prefix("model '%s'", spec->name);
+    ilr_gen_hold_weights(&m->gen); /* a served model's weights never change */
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->wake, NULL);
     pthread_cond_init(&m->done, NULL);

@@ -118,15 +118,50 @@ int ilr_small_gemm_fits(int M, int N, int K) {
 }
 
 #if SMALL_GEMM
+size_t ilr_small_gemm_packed_floats(int N, int K) { return (size_t)(N + PANEL - 1) / PANEL * PANEL * (size_t)K; }
+
+/* The 8 x 8 block at W's row n0, column k0 into the panels, transposed in registers: packing is one pass over
+ * W, where writing one float at a time 64 bytes apart cost as much as the product at the decode's 32-64 rows. */
+static void pack_block8(float *dst, const float *W, int ldw, int n0, int k0) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(W + (size_t)(n0 + i) * ldw + k0);
+    for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44), r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44), r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* r[i] (i < 4): column k0 + i of rows n0..n0+3 in its low half, column k0 + 4 + i in its high half; r[i + 4]
+     * the same of rows n0+4..n0+7.  dst is the panel's row k0 at column n0 % 16. */
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + (size_t)i * PANEL, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (size_t)(i + 4) * PANEL, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+void ilr_small_gemm_pack_nt(float *dst, const float *W, int ldw, int N, int K) {
+    /* B = W^T: panel p, row k holds W[p * 16 + j, k] */
+    int k8 = K / 8 * 8;
+    for (int p = 0; p * PANEL < N; p++) {
+        float *panel = dst + (size_t)p * K * PANEL;
+        for (int j0 = 0; j0 < PANEL; j0 += 8) {
+            int n0 = p * PANEL + j0;
+            if (n0 + 8 <= N)
+                for (int k = 0; k < k8; k += 8) pack_block8(panel + (size_t)k * PANEL + j0, W, ldw, n0, k);
+            for (int j = j0; j < j0 + 8; j++) /* the rest: rows past N (zero), or columns past k8 */
+                for (int k = n0 + 8 <= N ? k8 : 0; k < K; k++)
+                    panel[k * PANEL + j] = p * PANEL + j < N ? W[(size_t)(p * PANEL + j) * ldw + k] : 0.0f;
+        }
+    }
+}
+
+void ilr_small_gemm_packed(float *C, int ldc, const float *A, int lda, const float *Bp, int M, int N, int K, float alpha,
+                           int accumulate) {
+    gemm_packed(C, ldc, A, lda, Bp, M, N, K, alpha, accumulate);
+}
+
 void ilr_small_gemm_nt(float *C, int ldc, const float *A, int lda, const float *W, int ldw, int M, int N, int K,
                        float alpha, int accumulate) {
-    /* B = W^T: panel p, row k holds W[p * 16 + j, k] */
-    for (int p = 0; p * PANEL < N; p++)
-        for (int j = 0; j < PANEL; j++) {
-            int n = p * PANEL + j;
-            float *dst = packed_b + (size_t)p * K * PANEL + j;
-            for (int k = 0; k < K; k++) dst[k * PANEL] = n < N ? W[(size_t)n * ldw + k] : 0.0f;
-        }
+    ilr_small_gemm_pack_nt(packed_b, W, ldw, N, K);
     gemm_packed(C, ldc, A, lda, packed_b, M, N, K, alpha, accumulate);
 }
 
@@ -146,6 +181,12 @@ void ilr_small_gemm_nn(float *C, int ldc, const float *A, int lda, const float *
 
 #else
 /* Never called where ilr_small_gemm_fits says no (always, without AVX2 + FMA). */
+size_t ilr_small_gemm_packed_floats(int N, int K) { return (size_t)(N + PANEL - 1) / PANEL * PANEL * (size_t)K; }
+void ilr_small_gemm_pack_nt(float *dst, const float *W, int ldw, int N, int K) { (void)dst, (void)W, (void)ldw, (void)N, (void)K; }
+void ilr_small_gemm_packed(float *C, int ldc, const float *A, int lda, const float *Bp, int M, int N, int K, float alpha,
+                           int accumulate) {
+    (void)C, (void)ldc, (void)A, (void)lda, (void)Bp, (void)M, (void)N, (void)K, (void)alpha, (void)accumulate;
+}
 void ilr_small_gemm_nt(float *C, int ldc, const float *A, int lda, const float *W, int ldw, int M, int N, int K,
                        float alpha, int accumulate) {
     (void)C, (void)ldc, (void)A, (void)lda, (void)W, (void)ldw, (void)M, (void)N, (void)K, (void)alpha, (void)accumulate;
