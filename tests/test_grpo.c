@@ -3,6 +3,7 @@
  * the gradient does not depend on the micro-batch size, statistics cover every iteration, and masked or
  * zero-advantage completions are not trained. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,8 +506,87 @@ static void test_update_shared_prompt_equals_unshared(void **state) {
         }
 }
 
+/* ---- a small model's training state in lanes ---- */
+
+/* The gradient of two micro-batches (7 rows of up to 24 tokens, then 5) and the first one's log-probabilities,
+ * from a training state of the tiny model made with ILR_TRAIN_LANES=lanes, run on `threads` threads. */
+static void lanes_run(int lanes, int threads, float *grads, float *logprob, int *made_lanes) {
+    enum { B = 7, T = 24 };
+    ilr_model_config cfg;
+    ilr_model m;
+    assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_LLAMA, &cfg), 0);
+    cfg.vocab_size = 64;
+    assert_int_equal(ilr_model_create(&m, &cfg), 0);
+    ilr_model_init_random(&m, 11);
+    char value[8];
+    snprintf(value, sizeof value, "%d", lanes);
+    setenv("ILR_TRAIN_LANES", value, 1);
+    ilr_train_state ts;
+    assert_int_equal(ilr_train_state_init(&ts, &m, B, T, ILR_DEVICE_CPU, 0), 0);
+    unsetenv("ILR_TRAIN_LANES");
+    *made_lanes = ts.lanes;
+    int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    ilr_rng rng;
+    ilr_rng_init(&rng, 17, 0);
+    int tokens[B * T], targets[B * T], lengths[B];
+    float dlogprob[B * T];
+    ilr_train_state_zero_grad(&ts);
+    for (int pass = 0; pass < 2; pass++) {
+        int rows = pass ? 5 : B;
+        for (int b = 0; b < rows; b++) {
+            lengths[b] = 6 + (int)ilr_rng_below(&rng, T - 5);
+            for (int t = 0; t < T; t++) tokens[b * T + t] = 1 + (int)ilr_rng_below(&rng, 63);
+        }
+        for (int b = 0; b < rows; b++)
+            for (int t = 0; t < T; t++) targets[b * T + t] = t + 1 < lengths[b] ? tokens[b * T + t + 1] : -1;
+        assert_int_equal(ilr_train_state_forward(&ts, tokens, lengths, NULL, targets, rows, T, 1.0f), 0);
+        if (!pass) memcpy(logprob, ts.logprob, sizeof(float) * B * T);
+        ilr_sft_loss(dlogprob, ts.logprob, targets, rows * T);
+        assert_int_equal(ilr_train_state_backward(&ts, dlogprob), 0);
+    }
+    assert_int_equal(ilr_train_state_sum_grads(&ts, NULL), 0); /* one process: the lanes' sum only */
+    memcpy(grads, ts.cpu.grads, sizeof(float) * m.table.total);
+    omp_set_num_threads(before);
+    ilr_train_state_free(&ts);
+    ilr_model_free(&m);
+}
+
+/* Rows split between 4 lanes (7 rows: 1, 2, 2, 2; then 5: 1, 1, 1, 2) against one transformer for all of them:
+ * the same log-probabilities and gradient to float rounding; and the same bits on 1 thread as on 2, so a run
+ * does not depend on the machine's thread count. */
+static void test_train_state_lanes(void **state) {
+    (void)state;
+    ilr_model_config cfg;
+    assert_int_equal(ilr_config_from_shape("tiny", ILR_ARCH_LLAMA, &cfg), 0);
+    cfg.vocab_size = 64;
+    size_t n = ilr_config_param_count(&cfg);
+    float *one = malloc(sizeof(float) * n), *four = malloc(sizeof(float) * n), *four_1 = malloc(sizeof(float) * n);
+    float lp_one[7 * 24], lp_four[7 * 24], lp_four_1[7 * 24];
+    int lanes[3];
+    lanes_run(1, 2, one, lp_one, &lanes[0]);
+    lanes_run(4, 2, four, lp_four, &lanes[1]);
+    lanes_run(4, 1, four_1, lp_four_1, &lanes[2]);
+    assert_int_equal(lanes[0], 1);
+    assert_int_equal(lanes[1], 4);
+    double lp_err = 0, scale = 0, grad_err = 0;
+    for (int i = 0; i < 7 * 24; i++) lp_err = fmax(lp_err, fabs(lp_four[i] - lp_one[i]));
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(one[i]));
+    for (size_t i = 0; i < n; i++) grad_err = fmax(grad_err, fabs(four[i] - one[i]) / scale);
+    printf("train state in 4 lanes vs 1 (2 micro-batches of 7 and 5 rows): log-probs max abs diff %.1e, gradient max "
+           "diff %.1e of the largest; 4 lanes on 1 thread vs 2: %s\n", lp_err, grad_err,
+           memcmp(four, four_1, sizeof(float) * n) ? "differ" : "the same bits");
+    assert_true(scale > 0);
+    assert_true(lp_err < 1e-5);
+    assert_true(grad_err < 1e-5);
+    assert_memory_equal(four, four_1, sizeof(float) * n);
+    assert_memory_equal(lp_four, lp_four_1, sizeof lp_four);
+    free(one), free(four), free(four_1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_update_micro_batch_invariant),
+    cmocka_unit_test(test_train_state_lanes),
     cmocka_unit_test(test_update_shared_prompt_equals_unshared),
     cmocka_unit_test(test_update_stats_cover_iterations),
     cmocka_unit_test(test_update_refreshes_bf16_generator),

@@ -17,6 +17,9 @@
 #include "ilr/model.h"
 #include "ilr/transformer.h"
 
+/* The most lanes a CPU training state splits its rows between (ILR_TRAIN_LANES may ask for fewer). */
+#define ILR_TRAIN_MAX_LANES 8
+
 typedef struct {
     ilr_device device;
     ilr_model *model;             /* not owned */
@@ -25,6 +28,16 @@ typedef struct {
     void *gpu;                    /* an ilr_cuda_transformer on the GPU */
     const float *logprob, *entropy; /* the last forward's, on the host (B * T) */
     int zero1;                    /* the AdamW moments are sharded over zero1_group (ilr_train_state_shard_optimizer) */
+    /* A small model's CPU state splits each batch's rows between `lanes` transformers (cpu is the first, the
+     * others in lane[]), each running its rows' forward and backward with its kernels alone, the lanes on the
+     * threads at once; their gradients are added into cpu's, in lane order, before the gradient is used.  The
+     * lane count does not depend on the thread count, so neither do the results. */
+    int lanes;
+    ilr_transformer *lane;        /* lanes - 1 of them */
+    int lane_rows[ILR_TRAIN_MAX_LANES + 1]; /* the last forward's: lane j ran rows [lane_rows[j], lane_rows[j + 1]) */
+    float *lane_logprob, *lane_entropy; /* the lanes' outputs together (max_B * max_T) */
+    int lane_T;                   /* the last forward's T */
+    int lane_grads_pending;       /* lanes other than the first hold gradients not yet added into cpu's */
     const ilr_dist_group *zero1_group; /* not owned; NULL: the job */
 } ilr_train_state;
 

@@ -14,6 +14,7 @@
 #include "ilr/rng.h"
 #include "ilr/tokenizer.h"
 #include "ilr/timer.h"
+#include "ilr/train_state.h"
 #include "ilr/transformer.h"
 
 static const char bench_help[] =
@@ -171,11 +172,10 @@ static int bench_train(int argc, char **argv) {
     if (cuda) return ilr_bench_train_cuda(&cfg, shape, B, T, steps);
     double peak = measure_sgemm(2048, 2.0);
     ilr_model m;
-    ilr_transformer tr;
+    ilr_train_state ts; /* the training path GRPO and SFT take (a small model's rows split into lanes) */
     if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
     ilr_model_init_random(&m, 1);
-    int rc = recompute ? ilr_transformer_init_recompute(&tr, &m, (int)B, (int)T) : ilr_transformer_init(&tr, &m, (int)B, (int)T);
-    if (rc) return ilr_cli_fail("bench");
+    if (ilr_train_state_init(&ts, &m, (int)B, (int)T, ILR_DEVICE_CPU, recompute)) return ilr_cli_fail("bench");
     int N = (int)(B * T);
     ilr_bench_batch bb;
     ilr_bench_batch_make(&bb, cfg.vocab_size, (int)B, (int)T);
@@ -185,20 +185,25 @@ static int bench_train(int argc, char **argv) {
     double start = 0;
     for (int step = 0; step <= steps; step++) {
         if (step == 1) start = ilr_time_now(); /* step 0 warms up */
-        ilr_transformer_zero_grad(&tr);
-        ilr_transformer_forward(&tr, tokens, lengths, targets, (int)B, (int)T);
-        ilr_sft_loss(dlogprob, tr.logprob, targets, N);
-        ilr_transformer_backward(&tr, dlogprob);
-        if (ilr_transformer_adamw_step(&tr, &hp, 1.0f, NULL)) return ilr_cli_fail("bench");
+        ilr_train_state_zero_grad(&ts);
+        ilr_train_state_forward(&ts, tokens, lengths, NULL, targets, (int)B, (int)T, 1.0f);
+        ilr_sft_loss(dlogprob, ts.logprob, targets, N);
+        if (ilr_train_state_backward(&ts, dlogprob) || ilr_train_state_adamw_step(&ts, &hp, 1.0f, NULL))
+            return ilr_cli_fail("bench");
     }
     double seconds = (ilr_time_now() - start) / steps;
     double flops = ilr_transformer_train_flops(&cfg, (double)N, (double)T) / seconds / 1e9;
+    size_t arena = ts.cpu.arena.capacity;
+    for (int j = 1; j < ts.lanes; j++) arena += ts.lane[j - 1].arena.capacity;
+    char lanes[64] = "";
+    if (ts.lanes > 1) snprintf(lanes, sizeof lanes, ", rows in %d lanes", ts.lanes);
     printf("train: %s %s, %zu parameters, batch %lld x %lld%s: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s, "
-           "MFU %.1f%% of %.1f GFLOP/s sgemm peak, peak RSS %.2f GiB (activations %.2f GiB)\n",
+           "MFU %.1f%% of %.1f GFLOP/s sgemm peak, peak RSS %.2f GiB (activations %.2f GiB%s)\n",
            ilr_arch_name(cfg.arch), shape, m.table.total, B, T, recompute ? " recomputing activations" : "", seconds,
-           N / seconds, flops, 100 * flops / peak, peak, peak_rss_gib(), tr.arena.capacity / 1073741824.0);
+           N / seconds, flops, 100 * flops / peak, peak, peak_rss_gib(), arena / 1073741824.0,
+           lanes);
     ilr_bench_batch_free(&bb);
-    ilr_transformer_free(&tr);
+    ilr_train_state_free(&ts);
     ilr_model_free(&m);
     return 0;
 }
