@@ -458,7 +458,7 @@ static void step_on(ilr_generator *g, int threads, const int *slots, const int *
     omp_set_num_threads(before);
 }
 
-/* A small model's decode with its rows split between threads, each running the whole stack on its share with
+/* A small model's decode with its rows split between threads, each running the whole stack on its parts with
  * the matrices packed once for the call (or once while the weights are held), against the same calls on one
  * thread, where every kernel runs whole: the same logits to the bit, for all rows, a subset of them, a call
  * with a slot twice (which is not split), and after the weights change while held. */
@@ -472,6 +472,7 @@ static void row_split_matches_whole(const char *name) {
     assert_int_equal(ilr_gen_init(&split, &m, SLOTS, LEN), 0);
     assert_int_equal(ilr_gen_init(&whole, &m, SLOTS, LEN), 0);
     assert_non_null(split.packed); /* the fixture is small enough to be split */
+    split.part_rows = 7;          /* 40 rows: 6 parts, 3 a thread */
     float *a = malloc(sizeof(float) * (size_t)V * (SLOTS + 1)), *b = malloc(sizeof(float) * (size_t)V * (SLOTS + 1));
     for (int s = 0; s < SLOTS; s++) {
         for (int i = 0; i < 6; i++) prompt[i] = (s * 31 + i * 7) % V;

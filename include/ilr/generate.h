@@ -45,6 +45,7 @@ typedef struct {
     int weights_held;   /* ilr_gen_hold_weights depth */
     int packed_fresh;   /* packed holds the held weights */
     long split_calls;   /* calls whose rows were split between threads (to test and measure) */
+    int part_rows;      /* a split call's rows go in parts of at most this many (128 after init) */
     uint16_t *params_bf16; /* bf16 copy of model->params, same offsets (ILR_GEN_WEIGHTS_BF16), else NULL */
     float *panel;          /* scratch for bf16 products of many rows (panel_floats) */
     size_t panel_floats;

@@ -39,6 +39,7 @@ static const uint16_t *param_bf16(const ilr_generator *g, ilr_param_kind kind, i
  * thread writes.  ILR_GEN_ROW_SPLIT=0 turns it off (to compare). */
 #define ROW_SPLIT_MAX_PARAMS (2u << 20)
 #define ROW_SPLIT_MIN_ROWS 8
+#define ROW_SPLIT_PART_ROWS 128
 
 /* The seven matrices of a layer in packing order, then the LM head (packed index layers * 7). */
 static const ilr_param_kind packed_kinds[7] = {ILR_P_Q_W, ILR_P_K_W, ILR_P_V_W, ILR_P_O_W, ILR_P_GATE_W, ILR_P_UP_W,
@@ -114,6 +115,7 @@ static int init_common(ilr_generator *g, ilr_model *model, int slots, int max_le
     g->slots = slots;
     g->max_len = max_len;
     g->max_tokens = slots > 256 ? slots : 256;
+    g->part_rows = ROW_SPLIT_PART_ROWS;
     g->length = calloc((size_t)slots, sizeof(int));
     g->pos = malloc(sizeof(int) * (size_t)g->max_tokens);
     g->wanted = malloc(sizeof(int) * (size_t)g->max_tokens);
@@ -382,17 +384,23 @@ static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, i
         return;
     }
     int pack = !(g->weights_held && g->packed_fresh);
+    /* parts of at most part_rows rows: a part's activations stay in the core's cache with the weights */
+    int parts = (n + g->part_rows - 1) / g->part_rows;
+    parts = (parts + threads - 1) / threads * threads;
 #pragma omp parallel num_threads(threads)
     {
         if (pack) {
 #pragma omp for schedule(dynamic, 1)
             for (int j = 0; j <= g->model->config.num_layers * 7; j++) pack_matrix(g, j);
         }
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int lo = (int)((long)n * t / T), hi = (int)((long)n * (t + 1) / T), k0 = 0, k1;
-        while (k0 < m && g->wanted[k0] < lo) k0++;
-        for (k1 = k0; k1 < m && g->wanted[k1] < hi;) k1++;
-        forward_part(g, slots, tokens, (row_part){lo, hi - lo, g->scores + (size_t)t * g->max_len, 1}, k0, k1, logits);
+        float *scores = g->scores + (size_t)omp_get_thread_num() * g->max_len;
+#pragma omp for schedule(static)
+        for (int p = 0; p < parts; p++) {
+            int lo = (int)((long)n * p / parts), hi = (int)((long)n * (p + 1) / parts), k0 = 0, k1;
+            while (k0 < m && g->wanted[k0] < lo) k0++;
+            for (k1 = k0; k1 < m && g->wanted[k1] < hi;) k1++;
+            forward_part(g, slots, tokens, (row_part){lo, hi - lo, scores, 1}, k0, k1, logits);
+        }
     }
     g->packed_fresh = g->weights_held > 0;
     g->split_calls++;
