@@ -466,7 +466,7 @@ static void row_split_matches_whole(const char *name) {
     ilr_model m;
     load(&m, name);
     enum { SLOTS = 40, LEN = 24 };
-    int V = m.config.vocab_size, slots[SLOTS + 1], tokens[SLOTS + 1], prompt[6];
+    int V = m.config.vocab_size, slots[SLOTS + 1], tokens[SLOTS + 1];
     ilr_generator split, whole;
     omp_set_num_threads(2);
     assert_int_equal(ilr_gen_init(&split, &m, SLOTS, LEN), 0);
@@ -474,11 +474,14 @@ static void row_split_matches_whole(const char *name) {
     assert_non_null(split.packed); /* the fixture is small enough to be split */
     split.part_rows = 7;          /* 40 rows: 6 parts, 3 a thread */
     float *a = malloc(sizeof(float) * (size_t)V * (SLOTS + 1)), *b = malloc(sizeof(float) * (size_t)V * (SLOTS + 1));
-    for (int s = 0; s < SLOTS; s++) {
-        for (int i = 0; i < 6; i++) prompt[i] = (s * 31 + i * 7) % V;
-        assert_int_equal(ilr_gen_prefill(&split, s, prompt, 1 + s % 6, a), 0);
-        assert_int_equal(ilr_gen_prefill(&whole, s, prompt, 1 + s % 6, b), 0);
-    }
+    /* the prompts, 1 to 6 tokens, all in one call (each slot's rows together; parts cut through slots) */
+    int prompt_slots[SLOTS * 6], prompt_tokens[SLOTS * 6], rows = 0;
+    for (int s = 0; s < SLOTS; s++)
+        for (int i = 0; i < 1 + s % 6; i++) prompt_slots[rows] = s, prompt_tokens[rows++] = (s * 31 + i * 7) % V;
+    step_on(&split, 2, prompt_slots, prompt_tokens, rows, NULL, a);
+    step_on(&whole, 1, prompt_slots, prompt_tokens, rows, NULL, b);
+    assert_memory_equal(a, b, sizeof(float) * (size_t)V * SLOTS);
+    assert_int_equal(split.split_calls, 1);
     unsigned char want[SLOTS + 1];
     for (int i = 0; i <= SLOTS; i++) want[i] = i % 3 == 1;
     int steps = 0, wanted = 0;
@@ -486,8 +489,8 @@ static void row_split_matches_whole(const char *name) {
         int n = step == 6 ? SLOTS + 1 : step == 3 ? SLOTS / 2 : SLOTS; /* step 6: slot 0 twice; step 3: 20 rows */
         for (int i = 0; i < n; i++) slots[i] = i % SLOTS, tokens[i] = (step * 13 + i * 5) % V;
         const unsigned char *w = step == 2 || step == 5 ? want : NULL;
-        int rows = 0;
-        for (int i = 0; i < n; i++) rows += w ? w[i] : i < SLOTS && (n <= SLOTS || i != 0);
+        int got = 0;
+        for (int i = 0; i < n; i++) got += w ? w[i] : i < SLOTS && (n <= SLOTS || i != 0);
         if (step == 4) ilr_gen_hold_weights(&split), ilr_gen_hold_weights(&whole);
         if (step == 7) { /* an optimizer step while held: told, the packed copy is made again */
             for (size_t i = 0; i < m.table.total; i++) m.params[i] *= 1.02f;
@@ -496,14 +499,15 @@ static void row_split_matches_whole(const char *name) {
         }
         step_on(&split, 2, slots, tokens, n, w, a);
         step_on(&whole, 1, slots, tokens, n, w, b);
-        assert_memory_equal(a, b, sizeof(float) * (size_t)V * rows);
-        wanted += rows;
+        assert_memory_equal(a, b, sizeof(float) * (size_t)V * got);
+        wanted += got;
     }
     ilr_gen_release_weights(&split), ilr_gen_release_weights(&whole);
     assert_int_equal(split.weights_held, 0);
-    print_message("%s: decode of %d slots, rows split between 2 threads vs whole kernels on 1: %d steps (%ld split), "
-                  "%d rows of logits equal to the bit\n", name, SLOTS, steps, split.split_calls, wanted);
-    assert_int_equal(split.split_calls, steps - 1); /* all but the call with a slot twice */
+    print_message("%s: %d prompts (%d rows) in one call, then decode, rows split between 2 threads vs whole kernels "
+                  "on 1: %d steps (%ld calls split), %d rows of logits equal to the bit\n", name, SLOTS, rows, steps,
+                  split.split_calls, SLOTS + wanted);
+    assert_int_equal(split.split_calls, 1 + steps - 1); /* the prompts, and all steps but the one with a slot apart */
     assert_int_equal(whole.split_calls, 0);
     free(a), free(b);
     ilr_gen_free(&split);

@@ -39,7 +39,7 @@ typedef struct {
     int *pos;           /* the rows' positions in the current call (max_tokens) */
     int *wanted;        /* the rows whose logits the current call returns (max_tokens) */
     int *added;         /* rows of the current call per slot while they are placed (slots; zero between calls) */
-    int distinct_slots; /* the current call has at most one row per slot */
+    int slot_runs;      /* the current call's runs of one slot's rows, when each slot's rows are together; else 0 */
     float *packed;      /* a small model's matrices packed for ilr_small_gemm_packed (row-split calls), or NULL */
     size_t *packed_at;  /* where each starts: layer * 7 + (q, k, v, o, gate, up, down), then the LM head */
     int weights_held;   /* ilr_gen_hold_weights depth */

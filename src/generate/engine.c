@@ -35,8 +35,9 @@ static const uint16_t *param_bf16(const ilr_generator *g, ilr_param_kind kind, i
 /* Models whose weights fit a core's cache: a decode step of theirs is ~25 kernels of microseconds each, and
  * an OpenMP region around every one of them cost more than it saved (2 threads decoded world-a 1.1-1.3x as
  * fast as 1).  There each thread runs the whole stack on its share of the rows instead, its kernels alone
- * (nested regions have one thread).  Only when no slot has two rows: a row then reads no cache entry another
- * thread writes.  ILR_GEN_ROW_SPLIT=0 turns it off (to compare). */
+ * (nested regions have one thread).  Only when each slot's rows are together in the call (a batch of decode
+ * steps, or of prompts): a slot's rows then stay with one thread, and no row reads a cache entry another thread
+ * writes.  ILR_GEN_ROW_SPLIT=0 turns it off (to compare). */
 #define ROW_SPLIT_MAX_PARAMS (2u << 20)
 #define ROW_SPLIT_MIN_ROWS 8
 #define ROW_SPLIT_PART_ROWS 128
@@ -115,6 +116,8 @@ static int init_common(ilr_generator *g, ilr_model *model, int slots, int max_le
     g->slots = slots;
     g->max_len = max_len;
     g->max_tokens = slots > 256 ? slots : 256;
+    if (device == ILR_DEVICE_CPU && model->table.total <= ROW_SPLIT_MAX_PARAMS && g->max_tokens < 2048)
+        g->max_tokens = 2048; /* a small model's prompts prefilled together (a few MiB of activations) */
     g->part_rows = ROW_SPLIT_PART_ROWS;
     g->length = calloc((size_t)slots, sizeof(int));
     g->pos = malloc(sizeof(int) * (size_t)g->max_tokens);
@@ -297,16 +300,19 @@ static void layer_forward(ilr_generator *g, int l, const int *slots, row_part pa
 }
 
 /* Places the call's rows: each slot continues where it stands (pos), the rows whose logits are wanted (want
- * NULL: the last token of each slot in the call) in order (g->wanted, *m of them), and whether no slot has two
- * rows (g->distinct_slots).  g->added counts a slot's rows while it runs, zero again after. */
+ * NULL: the last token of each slot in the call) in order (g->wanted, *m of them), and how many runs of one
+ * slot's rows the call is made of when each slot's rows are together (g->slot_runs; 0 when they are not).
+ * g->added counts a slot's rows while it runs, zero again after. */
 static int place_rows(ilr_generator *g, const int *slots, int n, const unsigned char *want, int *m) {
-    int rc = 0, i = 0, distinct = 1;
+    int rc = 0, i = 0, runs = 0, together = 1;
     for (; i < n && !rc; i++) {
         if (slots[i] < 0 || slots[i] >= g->slots) {
             rc = ILR_FAIL(ILR_EINVAL, "generator: slot %d out of range [0, %d)", slots[i], g->slots);
             break;
         }
-        distinct &= g->added[slots[i]] == 0;
+        int starts = i == 0 || slots[i] != slots[i - 1];
+        runs += starts;
+        together &= !starts || g->added[slots[i]] == 0; /* a new run of a slot seen before: apart */
         g->pos[i] = g->length[slots[i]] + g->added[slots[i]]++;
         if (g->pos[i] >= g->max_len) rc = ILR_FAIL(ILR_EINVAL, "generator: slot %d is full (%d tokens)", slots[i], g->max_len);
     }
@@ -314,7 +320,7 @@ static int place_rows(ilr_generator *g, const int *slots, int n, const unsigned 
     for (int j = 0; j < n && !rc; j++) /* the slot's last row is at length + added - 1 */
         if (want ? want[j] : g->pos[j] == g->length[slots[j]] + g->added[slots[j]] - 1) g->wanted[(*m)++] = j;
     for (int j = 0; j < i; j++) g->added[slots[j]] = 0;
-    g->distinct_slots = distinct;
+    g->slot_runs = together ? runs : 0;
     return rc;
 }
 
@@ -371,10 +377,17 @@ static int row_split_setting(void) {
 /* How many threads split the call's rows (1: the kernels share each product instead). */
 static int row_split_threads(const ilr_generator *g, int n) {
     int setting = row_split_setting(), threads = omp_get_max_threads();
-    if (!setting || !g->packed || !g->distinct_slots || g->params_bf16 || threads < 2 || omp_in_parallel()) return 1;
+    if (!setting || !g->packed || g->slot_runs < 2 || g->params_bf16 || threads < 2 || omp_in_parallel()) return 1;
     int most = n / ROW_SPLIT_MIN_ROWS;
+    most = most < g->slot_runs ? most : g->slot_runs;
     most = most < g->score_rows ? most : g->score_rows; /* a scores row per thread */
     return most < 2 ? 1 : most < threads ? most : threads;
+}
+
+/* The first row at or after i that starts a run of one slot's rows (n when none does). */
+static int run_start_from(const int *slots, int n, int i) {
+    while (i > 0 && i < n && slots[i] == slots[i - 1]) i++;
+    return i;
 }
 
 static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, int n, int m, float *logits) {
@@ -384,22 +397,23 @@ static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, i
         return;
     }
     int pack = !(g->weights_held && g->packed_fresh);
-    /* parts of at most part_rows rows: a part's activations stay in the core's cache with the weights */
-    int parts = (n + g->part_rows - 1) / g->part_rows;
-    parts = (parts + threads - 1) / threads * threads;
 #pragma omp parallel num_threads(threads)
     {
         if (pack) {
 #pragma omp for schedule(dynamic, 1)
             for (int j = 0; j <= g->model->config.num_layers * 7; j++) pack_matrix(g, j);
         }
-        float *scores = g->scores + (size_t)omp_get_thread_num() * g->max_len;
-#pragma omp for schedule(static)
-        for (int p = 0; p < parts; p++) {
-            int lo = (int)((long)n * p / parts), hi = (int)((long)n * (p + 1) / parts), k0 = 0, k1;
-            while (k0 < m && g->wanted[k0] < lo) k0++;
-            for (k1 = k0; k1 < m && g->wanted[k1] < hi;) k1++;
-            forward_part(g, slots, tokens, (row_part){lo, hi - lo, scores, 1}, k0, k1, logits);
+        /* this thread's rows: its even share, both ends moved on to where a slot's run starts (a slot's rows stay
+         * with one thread, which runs them in order: each part's keys and values are cached before the next) */
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int lo = run_start_from(slots, n, (int)((long)n * t / T)), hi = run_start_from(slots, n, (int)((long)n * (t + 1) / T));
+        float *scores = g->scores + (size_t)t * g->max_len;
+        /* in parts of at most part_rows rows: a part's activations stay in the core's cache with the weights */
+        for (int at = lo, k0 = 0; at < hi; at += g->part_rows) {
+            int end = at + g->part_rows < hi ? at + g->part_rows : hi, k1;
+            while (k0 < m && g->wanted[k0] < at) k0++;
+            for (k1 = k0; k1 < m && g->wanted[k1] < end;) k1++;
+            forward_part(g, slots, tokens, (row_part){at, end - at, scores, 1}, k0, k1, logits);
         }
     }
     g->packed_fresh = g->weights_held > 0;

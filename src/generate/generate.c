@@ -106,20 +106,39 @@ static int run_wave(ilr_generator *g, const ilr_tokenizer *tok, const int *const
     float *drawn_lp = malloc(sizeof(float) * (size_t)n);
     double *uniforms = malloc(sizeof(double) * (size_t)n);
     if (!seq || !index || !slots || !tokens || !drawn || !drawn_lp || !uniforms) rc = ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
-    for (int p = 0; p < count && !rc; p++) {
-        int base = p * G;
-        ilr_gen_reset_slot(g, base);
-        if (lens[first + p] + opt->max_new_tokens > g->max_len)
-            rc = ILR_FAIL(ILR_EINVAL, "generate: prompt %d has %d tokens; with %d new ones that exceeds the %d of a slot",
-                          first + p, lens[first + p], opt->max_new_tokens, g->max_len);
-        if (!rc) rc = ilr_gen_prefill(g, base, prompts[first + p], lens[first + p], logits);
-        for (int j = 0; j < G && !rc; j++) {
-            ilr_gen_seq *s = &seq[base + j];
-            index[base + j] = (first + p) * G + j;
-            if (j) ilr_gen_copy_slot(g, base, base + j);
-            if ((rc = ilr_gen_seq_start(s, base + j, (uint64_t)index[base + j], opt, &out[index[base + j]]))) break;
-            int stop = ilr_gen_seq_draw(g, tok, s, logits, opt, scratch, &out[index[base + j]]);
-            if (stop < 0) rc = stop;
+    for (int p = 0, q; p < count && !rc; p = q) {
+        /* prompts [p, q) prefilled in one call where they fit, on the CPU (a small model's threads share such a
+         * call; an empty prompt, which has no logits row, goes alone) */
+        int rows = lens[first + p];
+        for (q = p + 1; !g->gpu && rows > 0 && q < count && lens[first + q] > 0 && rows + lens[first + q] <= g->max_tokens;)
+            rows += lens[first + q++];
+        for (int k = p; k < q && !rc; k++) {
+            ilr_gen_reset_slot(g, k * G);
+            if (lens[first + k] + opt->max_new_tokens > g->max_len)
+                rc = ILR_FAIL(ILR_EINVAL, "generate: prompt %d has %d tokens; with %d new ones that exceeds the %d of a slot",
+                              first + k, lens[first + k], opt->max_new_tokens, g->max_len);
+        }
+        if (!rc && q - p == 1) {
+            rc = ilr_gen_prefill(g, p * G, prompts[first + p], lens[first + p], logits);
+        } else if (!rc) {
+            int *prompt_slots = malloc(sizeof(int) * (size_t)rows), *prompt_tokens = malloc(sizeof(int) * (size_t)rows);
+            rc = prompt_slots && prompt_tokens ? 0 : ILR_FAIL(ILR_ENOMEM, "generate: out of memory");
+            for (int k = p, r = 0; k < q && !rc; k++)
+                for (int t = 0; t < lens[first + k]; t++, r++) prompt_slots[r] = k * G, prompt_tokens[r] = prompts[first + k][t];
+            if (!rc) rc = ilr_gen_forward(g, prompt_slots, prompt_tokens, rows, NULL, logits); /* a row a prompt */
+            free(prompt_slots);
+            free(prompt_tokens);
+        }
+        for (int k = p; k < q && !rc; k++) {
+            int base = k * G;
+            for (int j = 0; j < G && !rc; j++) {
+                ilr_gen_seq *s = &seq[base + j];
+                index[base + j] = (first + k) * G + j;
+                if (j) ilr_gen_copy_slot(g, base, base + j);
+                if ((rc = ilr_gen_seq_start(s, base + j, (uint64_t)index[base + j], opt, &out[index[base + j]]))) break;
+                int stop = ilr_gen_seq_draw(g, tok, s, logits + (size_t)(k - p) * V, opt, scratch, &out[index[base + j]]);
+                if (stop < 0) rc = stop;
+            }
         }
     }
     while (!rc) {
