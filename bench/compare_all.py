@@ -67,11 +67,13 @@ def pytorch_rows(a, env, rows):
     d_i, share, d_t = num(r"decode ([\d.]+) tokens/s", gi), num(r"\((\d+)% of it", gi), num(r"decode ([\d.]+) tokens/s", gt)
     rows.append(("decode `qwen2.5-0.5b` batch 1, tokens/s", f"{d_i:.1f} ({share:.0f} % of the bandwidth bound)", f"{d_t:.1f}", d_i / d_t, "≥ 80 % of the bound"))
 
-    print("the world's agents (ilr alone: the RL loop's shapes)")
-    for batch in ("64", "512"):
+    # the "today" (its table, before this work); bench/world_step.sh measures the commit before it in one run
+    print("the world's agents (ilr against the issue's own figures; bench/world_step.sh: before and after in one run)")
+    for batch, today in (("64", 52000), ("512", 36000)):
         gi = run([ILR, "bench", "generate", "--shape", "world-a", "--batch", batch, "--prompt", "64", "--new", "64"], env)
         d = num(r"decode ([\d.]+) tokens/s", gi)
-        rows.append((f"decode `world-a` batch {batch}, tokens/s", f"{d:.0f}", "", None, "≥ 3× today"))
+        rows.append((f"decode `world-a` batch {batch}, tokens/s", f"{d:.0f}", f"the issue's {today // 1000}k", d / today,
+                     "≥ 3× today"))
     tr = run([ILR, "bench", "train", "--shape", "world-a", "--batch", "8", "--seq", "512", "--steps", "5"], env)
     t, mfu = num(r"([\d.]+) tokens/s", tr), num(r"MFU ([\d.]+)%", tr)
     rows.append(("train `world-a` 8 × 512, tokens/s", f"{t:.0f} (MFU {mfu:.1f} %)", "", None, "≥ 60 % MFU"))
