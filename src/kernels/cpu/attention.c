@@ -9,8 +9,8 @@
  * The inner products run through BLAS sgemm, one (b, h) head at a time: the len real tokens of a head are a
  * strided matrix (row stride NH*HD for q/out/dq, NKV*HD for k/v/dk/dv), and only the causal part of each
  * len x len product is formed, in row blocks of ATT_BLOCK.  Heads run in parallel with single-threaded sgemm
- * when there are at least as many tasks as threads, otherwise in order with sgemm using the threads.  If the
- * backward's per-thread buffers cannot be allocated it falls back to the scalar loops at the end. */
+ * when there are at least as many tasks as threads, otherwise in order with sgemm using the threads.  The
+ * backward's per-thread buffers come from the caller (ilr_attention_backward_scratch_floats); it never allocates. */
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
