@@ -393,7 +393,14 @@ static int run_start_from(const int *slots, int n, int i) {
 static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, int n, int m, float *logits) {
     int threads = row_split_threads(g, n);
     if (threads == 1) {
-        forward_part(g, slots, tokens, (row_part){0, n, g->scores, 0}, 0, m, logits);
+        /* one thread: the packed matrices still spare each product its packing while the weights are held (a
+         * rank of an MPI run with one thread each); a few rows take the unpacked path's matrix-vector products */
+        int packed = g->packed && g->weights_held && n >= ROW_SPLIT_MIN_ROWS && !g->params_bf16 && row_split_setting();
+        if (packed && !g->packed_fresh) {
+            for (int j = 0; j <= g->model->config.num_layers * 7; j++) pack_matrix(g, j);
+            g->packed_fresh = 1;
+        }
+        forward_part(g, slots, tokens, (row_part){0, n, g->scores, packed}, 0, m, logits);
         return;
     }
     int pack = !(g->weights_held && g->packed_fresh);
