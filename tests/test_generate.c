@@ -77,6 +77,43 @@ static void test_greedy_llama(void **state) {
 
 /* Three sequences of different lengths decoded in one batch give the logits of decoding each alone; and a
  * prompt prefilled once and copied to other slots equals prefilling each slot. */
+/* A long prompt prefilled in two calls (70 tokens, then 30 more: runs of one slot's rows, the blocked attention
+ * kernel, the second after 70 cached positions): the last logits of each equal the full forward's. */
+static void long_prefill_matches_full_forward(const char *name) {
+    ilr_model m;
+    load(&m, name);
+    enum { T = 100 };
+    int V = m.config.vocab_size, seq[T], targets[T], n = T;
+    for (int t = 0; t < T; t++) seq[t] = (t * 37 + 11) % V, targets[t] = -1;
+    ilr_generator g;
+    ilr_transformer tr;
+    assert_int_equal(ilr_gen_init(&g, &m, 1, T), 0);
+    assert_int_equal(ilr_transformer_init(&tr, &m, 1, T), 0);
+    float *first = malloc(sizeof(float) * V), *last = malloc(sizeof(float) * V), *full = malloc(sizeof(float) * (size_t)V * T);
+    assert_int_equal(ilr_gen_prefill(&g, 0, seq, 70, first), 0);
+    assert_int_equal(ilr_gen_prefill(&g, 0, seq + 70, 30, last), 0);
+    ilr_transformer_forward(&tr, seq, &n, targets, 1, T);
+    ilr_transformer_logits(&tr, full);
+    double e1 = ilr_test_rel_err(first, full + (size_t)69 * V, (size_t)V), e2 = ilr_test_rel_err(last, full + (size_t)99 * V, (size_t)V);
+    print_message("%s: prefill of 70 then 30 tokens (blocked attention) vs the full forward: last logits max rel err "
+                  "%.1e, %.1e\n", name, e1, e2);
+    assert_true(e1 < 1e-4 && e2 < 1e-4);
+    free(first), free(last), free(full);
+    ilr_gen_free(&g);
+    ilr_transformer_free(&tr);
+    ilr_model_free(&m);
+}
+
+static void test_long_prefill_qwen2(void **state) {
+    (void)state;
+    long_prefill_matches_full_forward("qwen2");
+}
+
+static void test_long_prefill_llama(void **state) {
+    (void)state;
+    long_prefill_matches_full_forward("llama");
+}
+
 static void test_batched_and_shared_prefix(void **state) {
     (void)state;
     ilr_model m;
@@ -531,6 +568,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_generation_config_eos_stops),
     cmocka_unit_test(test_greedy_qwen2),
     cmocka_unit_test(test_greedy_llama),
+    cmocka_unit_test(test_long_prefill_qwen2),
+    cmocka_unit_test(test_long_prefill_llama),
     cmocka_unit_test(test_row_split_qwen2),
     cmocka_unit_test(test_row_split_llama),
     cmocka_unit_test(test_batched_and_shared_prefix),

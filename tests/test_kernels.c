@@ -925,6 +925,56 @@ static void check_attention_cached(ilr_rng *rng, int HD, int NH, int NKV) {
     tfree_all();
 }
 
+/* The blocked kernel for a run of one sequence's rows (a prefill) against the same float64 softmax: rows at
+ * positions p0 .. p0 + len - 1 over the cached keys 0 .. pos; blocks of 32 rows, the small-product path and
+ * sgemm's (contexts over 512). */
+static void check_attention_cached_run(ilr_rng *rng, int HD, int NH, int NKV, int p0, int len) {
+    int group = NH / NKV, L = p0 + len;
+    size_t KD = (size_t)NKV * HD;
+    float *kc = randn(rng, (size_t)L * KD, 1.0f), *vc = randn(rng, (size_t)L * KD, 1.0f);
+    float *q = randn(rng, (size_t)len * NH * HD, 1.0f), *out = talloc(sizeof(float) * (size_t)len * NH * HD);
+    float *scratch = talloc(sizeof(float) * ilr_attention_cached_run_scratch_floats(L) * (size_t)omp_get_max_threads());
+    double *want = talloc(sizeof(double) * (size_t)len * NH * HD), *p = talloc(sizeof(double) * (size_t)L);
+    memset(want, 0, sizeof(double) * (size_t)len * NH * HD);
+    ilr_attention_cached_run(out, q, kc, vc, p0, len, NH, NKV, HD, scratch, L);
+    for (int i = 0; i < len; i++)
+        for (int h = 0; h < NH; h++) {
+            const float *qi = q + ((size_t)i * NH + h) * HD;
+            double max = -INFINITY, sum = 0;
+            for (int t = 0; t <= p0 + i; t++) {
+                const float *k = kc + (size_t)t * KD + (size_t)(h / group) * HD;
+                double d = 0;
+                for (int e = 0; e < HD; e++) d += (double)qi[e] * k[e];
+                p[t] = d / sqrt((double)HD);
+                max = fmax(max, p[t]);
+            }
+            for (int t = 0; t <= p0 + i; t++) sum += p[t] = exp(p[t] - max);
+            for (int t = 0; t <= p0 + i; t++) {
+                const float *v = vc + (size_t)t * KD + (size_t)(h / group) * HD;
+                for (int e = 0; e < HD; e++) want[((size_t)i * NH + h) * HD + e] += p[t] / sum * v[e];
+            }
+        }
+    char what[96];
+    snprintf(what, sizeof what, "attention of a run of %d rows after %d cached, head size %d, %d heads on %d", len, p0,
+             HD, NH, NKV);
+    expect_close(what, out, want, (size_t)len * NH * HD, 1e-5);
+    tfree_all();
+}
+
+static void test_attention_cached_run(void **state) {
+    (void)state;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 19, 1);
+    const int heads[][2] = {{6, 2}, {4, 4}, {3, 1}};
+    const int runs[][2] = {{0, 45}, {7, 16}, {70, 33}, {600, 40}}; /* (p0, len): blocks of 32, a tail, sgemm past 512 */
+    for (int k = 0; k < 3; k++)
+        for (int r = 0; r < 4; r++) {
+            check_attention_cached_run(&rng, 32, heads[k][0], heads[k][1], runs[r][0], runs[r][1]);
+            check_attention_cached_run(&rng, 20, heads[k][0], heads[k][1], runs[r][0], runs[r][1]);
+        }
+    check_attention_cached_run(&rng, 64, 14, 2, 30, 70); /* qwen2.5-0.5b's heads */
+}
+
 static void test_attention_cached(void **state) {
     (void)state;
     ilr_rng rng;
@@ -1207,6 +1257,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_attention_long),
     cmocka_unit_test(test_attention_shared_prefix),
     cmocka_unit_test(test_attention_cached),
+    cmocka_unit_test(test_attention_cached_run),
     cmocka_unit_test(test_swiglu),
     cmocka_unit_test(test_sigmoid),
     cmocka_unit_test(test_elementwise),

@@ -140,6 +140,15 @@ size_t ilr_attention_backward_scratch_floats(int T, int threads);
  * out: (n, NH, HD).  scores: max_len floats per thread (omp_get_max_threads()), pos[i] < max_len. */
 void ilr_attention_cached(float *out, const float *q, const float *k_cache, const float *v_cache, size_t seq_rows,
                           const int *seq, const int *pos, int n, int NH, int NKV, int HD, float *scores, int max_len);
+/* The same for a run of len new rows of one sequence at positions p0 .. p0 + len - 1 (a prompt's prefill), their
+ * keys and values already in the cache: keys, values are the sequence's cache rows 0.. (row stride NKV * HD).  The
+ * rows go in blocks of ILR_ATTENTION_RUN_BLOCK, each head's scores against the keys a matrix product (the row kernel
+ * above reads every key once per row).  scratch: ilr_attention_cached_run_scratch_floats(max_len) floats per thread
+ * (omp_get_max_threads()), p0 + len <= max_len. */
+#define ILR_ATTENTION_RUN_BLOCK 32
+size_t ilr_attention_cached_run_scratch_floats(int max_len);
+void ilr_attention_cached_run(float *out, const float *q, const float *keys, const float *values, int p0, int len,
+                              int NH, int NKV, int HD, float *scratch, int max_len);
 
 /* ---- SwiGLU MLP activation ---- */
 

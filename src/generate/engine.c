@@ -103,6 +103,7 @@ static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     g->rows = ilr_arena_take(a, total, R * C * F);
     g->score_rows = omp_get_max_threads();
     g->scores = ilr_arena_take(a, total, (size_t)g->score_rows * g->max_len * F);
+    g->run_scores = ilr_arena_take(a, total, (size_t)g->score_rows * ilr_attention_cached_run_scratch_floats(g->max_len) * F);
     g->rope_cos = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
     g->rope_sin = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
 }
@@ -248,16 +249,19 @@ void ilr_gen_copy_slot(ilr_generator *g, int from, int to) {
 /* Rows [lo, lo + n) of the current call, and the attention scores buffer of the thread that runs them. */
 typedef struct {
     int lo, n;
-    float *scores;
-    int packed; /* g->packed holds this call's weights */
+    float *scores, *run_scores; /* the attention kernels' scratch for the thread(s) that run the part */
+    int packed;                 /* g->packed holds this call's weights */
 } row_part;
 
 typedef struct {
     ilr_generator *g;
     int layer;
     const int *slots, *pos;
-    float *scores;
+    float *scores, *run_scores;
 } cached_ctx;
+
+/* Rows of one slot at consecutive positions from which a prompt's prefill takes the blocked kernel. */
+#define ATTENTION_RUN_MIN_ROWS 16
 
 /* Generation's attention: the new rows' keys and values join their slots' caches, then each row attends to
  * its slot's cached keys 0..pos[i] (its own included). */
@@ -270,9 +274,26 @@ static void cached_attention(void *ctx, const ilr_block_acts *a, int n) {
         memcpy(cache_row(g, g->k_cache, cc->layer, cc->slots[i], cc->pos[i]), a->k + i * KD, KD * sizeof(float));
         memcpy(cache_row(g, g->v_cache, cc->layer, cc->slots[i], cc->pos[i]), a->v + i * KD, KD * sizeof(float));
     }
-    ilr_attention_cached(a->atty, a->q, cache_row(g, g->k_cache, cc->layer, 0, 0), cache_row(g, g->v_cache, cc->layer, 0, 0),
-                         (size_t)g->max_len, cc->slots, cc->pos, n, c->num_heads, c->num_kv_heads, c->head_dim, cc->scores,
-                         g->max_len);
+    /* runs of one slot's rows at consecutive positions (a prefill) take the blocked kernel, the rest the row kernel */
+    size_t QD = (size_t)c->num_heads * c->head_dim;
+    const float *k0 = cache_row(g, g->k_cache, cc->layer, 0, 0), *v0 = cache_row(g, g->v_cache, cc->layer, 0, 0);
+    for (int i = 0, rows_from = 0; i <= n; ) {
+        int j = i + 1;
+        while (i < n && j < n && cc->slots[j] == cc->slots[i] && cc->pos[j] == cc->pos[j - 1] + 1) j++;
+        int run = i < n && j - i >= ATTENTION_RUN_MIN_ROWS;
+        if ((run || i == n) && i > rows_from) /* the rows before this run, one by one */
+            ilr_attention_cached(a->atty + rows_from * QD, a->q + rows_from * QD, k0, v0, (size_t)g->max_len,
+                                 cc->slots + rows_from, cc->pos + rows_from, i - rows_from, c->num_heads, c->num_kv_heads,
+                                 c->head_dim, cc->scores, g->max_len);
+        if (i == n) break;
+        if (run) {
+            ilr_attention_cached_run(a->atty + i * QD, a->q + i * QD, cache_row(g, g->k_cache, cc->layer, cc->slots[i], 0),
+                                     cache_row(g, g->v_cache, cc->layer, cc->slots[i], 0), cc->pos[i], j - i, c->num_heads,
+                                     c->num_kv_heads, c->head_dim, cc->run_scores, g->max_len);
+            rows_from = j;
+        }
+        i = j;
+    }
 }
 
 static void layer_forward(ilr_generator *g, int l, const int *slots, row_part part) {
@@ -294,7 +315,7 @@ static void layer_forward(ilr_generator *g, int l, const int *slots, row_part pa
     float *ln = g->ln + lo * C, *tmp = g->tmp + lo * C;
     ilr_block_acts a = {ln, tmp, g->q + lo * QD, g->k + lo * KD, g->v + lo * KD, g->atty + lo * QD, g->mid + lo * C,
                         ln, tmp, g->gate + lo * I, g->up + lo * I, g->act + lo * I};
-    cached_ctx ctx = {g, l, slots + lo, g->pos + lo, part.scores};
+    cached_ctx ctx = {g, l, slots + lo, g->pos + lo, part.scores, part.run_scores};
     float *x = g->x + lo * C;
     ilr_block_forward(c, &w, &a, x, x, g->rope_cos, g->rope_sin, g->pos + lo, part.n, cached_attention, &ctx);
 }
@@ -400,7 +421,7 @@ static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, i
             for (int j = 0; j <= g->model->config.num_layers * 7; j++) pack_matrix(g, j);
             g->packed_fresh = 1;
         }
-        forward_part(g, slots, tokens, (row_part){0, n, g->scores, packed}, 0, m, logits);
+        forward_part(g, slots, tokens, (row_part){0, n, g->scores, g->run_scores, packed}, 0, m, logits);
         return;
     }
     int pack = !(g->weights_held && g->packed_fresh);
@@ -415,12 +436,13 @@ static void cpu_forward(ilr_generator *g, const int *slots, const int *tokens, i
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         int lo = run_start_from(slots, n, (int)((long)n * t / T)), hi = run_start_from(slots, n, (int)((long)n * (t + 1) / T));
         float *scores = g->scores + (size_t)t * g->max_len;
+        float *run_scores = g->run_scores + (size_t)t * ilr_attention_cached_run_scratch_floats(g->max_len);
         /* in parts of at most part_rows rows: a part's activations stay in the core's cache with the weights */
         for (int at = lo, k0 = 0; at < hi; at += g->part_rows) {
             int end = at + g->part_rows < hi ? at + g->part_rows : hi, k1;
             while (k0 < m && g->wanted[k0] < at) k0++;
             for (k1 = k0; k1 < m && g->wanted[k1] < end;) k1++;
-            forward_part(g, slots, tokens, (row_part){at, end - at, scores, 1}, k0, k1, logits);
+            forward_part(g, slots, tokens, (row_part){at, end - at, scores, run_scores, 1}, k0, k1, logits);
         }
     }
     g->packed_fresh = g->weights_held > 0;
