@@ -35,7 +35,8 @@ typedef struct {
     float *rope_cos, *rope_sin;
     ilr_arena arena;    /* per-call activations for max_tokens rows */
     float *x, *ln, *q, *k, *v, *atty, *tmp, *mid, *gate, *up, *act, *scores, *rows;
-    int score_rows;     /* scores holds score_rows * max_len floats: one row per thread at init */
+    int score_rows;     /* scores holds score_rows * max_len floats: a row per thread (the most of threads at init
+                           and processors) */
     float *run_scores;  /* score_rows * ilr_attention_cached_run_scratch_floats(max_len): a prefill's score blocks */
     int *pos;           /* the rows' positions in the current call (max_tokens) */
     int *wanted;        /* the rows whose logits the current call returns (max_tokens) */

@@ -101,7 +101,9 @@ static void layout(ilr_generator *g, ilr_arena *a, size_t *total) {
     g->up = ilr_arena_take(a, total, R * I * F);
     g->act = ilr_arena_take(a, total, R * I * F);
     g->rows = ilr_arena_take(a, total, R * C * F);
-    g->score_rows = omp_get_max_threads();
+    /* a row per thread: the attention kernels index it by omp_get_thread_num(), so room for as many threads as
+     * a team may have later too (the processors, when the count asked for now is lower) */
+    g->score_rows = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
     g->scores = ilr_arena_take(a, total, (size_t)g->score_rows * g->max_len * F);
     g->run_scores = ilr_arena_take(a, total, (size_t)g->score_rows * ilr_attention_cached_run_scratch_floats(g->max_len) * F);
     g->rope_cos = ilr_arena_take(a, total, (size_t)g->max_len * c->head_dim / 2 * F);
