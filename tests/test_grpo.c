@@ -508,7 +508,7 @@ static void test_update_shared_prompt_equals_unshared(void **state) {
 
 /* ---- a small model's training state in lanes ---- */
 
-/* The gradient of two micro-batches (7 rows of up to 24 tokens, then 5) and the first one's log-probabilities,
+/* The gradient of three micro-batches (7 rows of up to 24 tokens, then 5, then 1) and the first one's log-probabilities,
  * from a training state of the tiny model made with ILR_TRAIN_LANES=lanes, run on `threads` threads. */
 static void lanes_run(int lanes, int threads, float *grads, float *logprob, int *made_lanes) {
     enum { B = 7, T = 24 };
@@ -532,8 +532,8 @@ static void lanes_run(int lanes, int threads, float *grads, float *logprob, int 
     int tokens[B * T], targets[B * T], lengths[B];
     float dlogprob[B * T];
     ilr_train_state_zero_grad(&ts);
-    for (int pass = 0; pass < 2; pass++) {
-        int rows = pass ? 5 : B;
+    for (int pass = 0; pass < 3; pass++) {
+        int rows = pass == 2 ? 1 : pass ? 5 : B; /* the last: one row, the first lane alone with every thread */
         for (int b = 0; b < rows; b++) {
             lengths[b] = 6 + (int)ilr_rng_below(&rng, T - 5);
             for (int t = 0; t < T; t++) tokens[b * T + t] = 1 + (int)ilr_rng_below(&rng, 63);
@@ -552,7 +552,7 @@ static void lanes_run(int lanes, int threads, float *grads, float *logprob, int 
     ilr_model_free(&m);
 }
 
-/* Rows split between 4 lanes (7 rows: 1, 2, 2, 2; then 5: 1, 1, 1, 2) against one transformer for all of them:
+/* Rows split between 4 lanes (7 rows: 1, 2, 2, 2; then 5: 1, 1, 1, 2; then 1) against one transformer for all of them:
  * the same log-probabilities and gradient to float rounding; and the same bits on 1 thread as on 2, so a run
  * does not depend on the machine's thread count. */
 static void test_train_state_lanes(void **state) {
@@ -573,7 +573,7 @@ static void test_train_state_lanes(void **state) {
     for (int i = 0; i < 7 * 24; i++) lp_err = fmax(lp_err, fabs(lp_four[i] - lp_one[i]));
     for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(one[i]));
     for (size_t i = 0; i < n; i++) grad_err = fmax(grad_err, fabs(four[i] - one[i]) / scale);
-    printf("train state in 4 lanes vs 1 (2 micro-batches of 7 and 5 rows): log-probs max abs diff %.1e, gradient max "
+    printf("train state in 4 lanes vs 1 (3 micro-batches of 7, 5 and 1 rows): log-probs max abs diff %.1e, gradient max "
            "diff %.1e of the largest; 4 lanes on 1 thread vs 2: %s\n", lp_err, grad_err,
            memcmp(four, four_1, sizeof(float) * n) ? "differ" : "the same bits");
     assert_true(scale > 0);

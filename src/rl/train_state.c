@@ -67,7 +67,8 @@ static void lanes_forward(ilr_train_state *s, const int *tokens, const int *leng
                           const int *targets, int B, int T, float temperature) {
     int used = s->lanes < B ? s->lanes : B;
     for (int j = 0; j <= s->lanes; j++) s->lane_rows[j] = (int)((long)B * (j < used ? j : used) / used);
-#pragma omp parallel for schedule(static)
+    /* one row: the first lane alone, its kernels with every thread */
+#pragma omp parallel for schedule(static) if (used > 1)
     for (int j = 0; j < used; j++) {
         ilr_transformer *tr = lane_of(s, j);
         int lo = s->lane_rows[j], n = s->lane_rows[j + 1] - lo;
@@ -81,7 +82,7 @@ static void lanes_forward(ilr_train_state *s, const int *tokens, const int *leng
 }
 
 static void lanes_backward(ilr_train_state *s, const float *dlogprob) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s->lane_rows[2] > s->lane_rows[1])
     for (int j = 0; j < s->lanes; j++) {
         int lo = s->lane_rows[j], n = s->lane_rows[j + 1] - lo;
         if (n > 0) ilr_transformer_backward(lane_of(s, j), dlogprob + (size_t)lo * s->lane_T);
