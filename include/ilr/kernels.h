@@ -20,6 +20,13 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
 void ilr_matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                          const float *weight, int N, int IN, int OUT);
 
+/* Strided products for the kernels (attention's heads): C (M, N; ldc) = alpha A (M, K; lda) @ B^T with B (N, K;
+ * ldb) (_nt) or @ B with B (K, N; ldb) (_nn), or += when accumulate; the small products where they fit, else sgemm. */
+void ilr_gemm_nt(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, float alpha,
+                 int accumulate);
+void ilr_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, float alpha,
+                 int accumulate);
+
 /* ---- products of narrow matrices (src/kernels/cpu/matmul_small.c) ---- */
 
 /* The linear layers, attention and the LM head take these instead of sgemm where the inner dimension is at

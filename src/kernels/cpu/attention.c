@@ -63,26 +63,17 @@ static void attention_gemm_causal_abt(float *c, int ldc, const float *a, int lda
                                       int K, float alpha) {
     for (int r0 = 0; r0 < len; r0 += ATT_BLOCK) {
         int m = attention_min(ATT_BLOCK, len - r0);
-        if (ilr_small_gemm_fits(m, r0 + m, K))
-            ilr_small_gemm_nt(c + (size_t)r0 * ldc, ldc, a + (size_t)r0 * lda, lda, b, ldb, m, r0 + m, K, alpha, 0);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, r0 + m, K, alpha, a + (size_t)r0 * lda, lda, b,
-                        ldb, 0.0f, c + (size_t)r0 * ldc, ldc);
+        ilr_gemm_nt(c + (size_t)r0 * ldc, ldc, a + (size_t)r0 * lda, lda, b, ldb, m, r0 + m, K, alpha, 0);
     }
 }
 
-/* c (len, N; ldc) = p (len, len; ldp) @ b (len, N; ldb) + beta * c, p lower triangular (zero after the
- * diagonal; only its causal blocks are read). */
+/* c (len, N; ldc) = p (len, len; ldp) @ b (len, N; ldb), or += when accumulate, p lower triangular (zero after
+ * the diagonal; only its causal blocks are read). */
 static void attention_gemm_causal_ab(float *c, int ldc, const float *p, int ldp, const float *b, int ldb, int len,
-                                     int N, float beta) {
+                                     int N, int accumulate) {
     for (int r0 = 0; r0 < len; r0 += ATT_BLOCK) {
         int m = attention_min(ATT_BLOCK, len - r0);
-        if ((beta == 0.0f || beta == 1.0f) && ilr_small_gemm_fits(m, N, r0 + m))
-            ilr_small_gemm_nn(c + (size_t)r0 * ldc, ldc, p + (size_t)r0 * ldp, ldp, b, ldb, m, N, r0 + m, 1.0f,
-                              beta == 1.0f);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, r0 + m, 1.0f, p + (size_t)r0 * ldp, ldp, b,
-                        ldb, beta, c + (size_t)r0 * ldc, ldc);
+        ilr_gemm_nn(c + (size_t)r0 * ldc, ldc, p + (size_t)r0 * ldp, ldp, b, ldb, m, N, r0 + m, 1.0f, accumulate);
     }
 }
 
@@ -95,21 +86,6 @@ static void attention_gemm_causal_atb(float *c, int ldc, const float *p, int ldp
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, N, len - c0, 1.0f, p + (size_t)c0 * ldp + c0, ldp,
                     b + (size_t)c0 * ldb, ldb, 1.0f, c + (size_t)c0 * ldc, ldc);
     }
-}
-
-/* The prefix rectangles: c (M, N; ldc) = alpha a (M, K) @ b (N, K)^T (+= when accumulate). */
-static void attention_gemm_nt(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int N, int K,
-                              float alpha, int accumulate) {
-    if (ilr_small_gemm_fits(M, N, K)) ilr_small_gemm_nt(c, ldc, a, lda, b, ldb, M, N, K, alpha, accumulate);
-    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a, lda, b, ldb, accumulate ? 1.0f : 0.0f,
-                     c, ldc);
-}
-
-/* c (M, N; ldc) += a (M, K) @ b (K, N). */
-static void attention_gemm_nn_acc(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int N,
-                                  int K) {
-    if (ilr_small_gemm_fits(M, N, K)) ilr_small_gemm_nn(c, ldc, a, lda, b, ldb, M, N, K, 1.0f, 1);
-    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
 /* c (M, N; ldc) += a (K, M)^T @ b (K, N). */
@@ -174,13 +150,13 @@ static void attention_head_forward(float *out, float *att, float *pre, const flo
     attention_gemm_causal_abt(att, d->T, q, d->qs, k, d->ks, len, d->HD, d->scale);
     if (s == 0) {
         attention_softmax_rows(att, len, d->T);
-        attention_gemm_causal_ab(out, d->qs, att, d->T, v, d->ks, len, d->HD, 0.0f);
+        attention_gemm_causal_ab(out, d->qs, att, d->T, v, d->ks, len, d->HD, 0);
         return;
     }
-    attention_gemm_nt(pre, d->T, q, d->qs, kp, d->ks, len, s, d->HD, d->scale, 0);
+    ilr_gemm_nt(pre, d->T, q, d->qs, kp, d->ks, len, s, d->HD, d->scale, 0); /* the prefix rectangle */
     attention_softmax_rows_prefix(pre, att, s, len, d->T);
-    attention_gemm_causal_ab(out, d->qs, att, d->T, v, d->ks, len, d->HD, 0.0f);
-    attention_gemm_nn_acc(out, d->qs, pre, d->T, vp, d->ks, len, d->HD, s);
+    attention_gemm_causal_ab(out, d->qs, att, d->T, v, d->ks, len, d->HD, 0);
+    ilr_gemm_nn(out, d->qs, pre, d->T, vp, d->ks, len, d->HD, s, 1.0f, 1);
 }
 
 /* q, out: (B, T, NH, HD)   k, v: (B, T, NKV, HD)   att: (B, NH, T, T).  Padding rows get out = 0, att = 0. */
@@ -239,11 +215,11 @@ static void attention_head_backward(const attn_grads *g, float *ds, const float 
                                     const float *pre, int s, int len, const attn_dims *d) {
     int ld = s + len;
     if (g->dq || g->dk) {
-        if (s) attention_gemm_nt(ds, ld, dout, d->qs, vp, d->ks, len, s, d->HD, 1.0f, 0);
+        if (s) ilr_gemm_nt(ds, ld, dout, d->qs, vp, d->ks, len, s, d->HD, 1.0f, 0);
         attention_gemm_causal_abt(ds + s, ld, dout, d->qs, v, d->ks, len, d->HD, 1.0f);
         attention_softmax_backward_rows(ds, ld, s ? pre : NULL, att, s, len, d->T, d->scale);
-        if (g->dq) attention_gemm_causal_ab(g->dq, d->qs, ds + s, ld, k, d->ks, len, d->HD, 1.0f);
-        if (g->dq && s) attention_gemm_nn_acc(g->dq, d->qs, ds, ld, kp, d->ks, len, d->HD, s);
+        if (g->dq) attention_gemm_causal_ab(g->dq, d->qs, ds + s, ld, k, d->ks, len, d->HD, 1);
+        if (g->dq && s) ilr_gemm_nn(g->dq, d->qs, ds, ld, kp, d->ks, len, d->HD, s, 1.0f, 1);
         if (g->dk) attention_gemm_causal_atb(g->dk, d->ks, ds + s, ld, q, d->qs, len, d->HD);
         if (g->dk && s) attention_gemm_tn_acc(g->dkp, d->ks, ds, ld, q, d->qs, s, d->HD, len);
     }

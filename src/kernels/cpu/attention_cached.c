@@ -5,7 +5,6 @@
  * time with one horizontal reduction per 8 keys (one per key was the cost), and the weighted sum of values
  * in registers, 32 dimensions at a time (accumulating into memory stored and reloaded the output on every
  * key).  The scalar loops take the other sizes and the remainders. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -130,19 +129,6 @@ void ilr_attention_cached(float *out, const float *q, const float *k_cache, cons
 
 /* ---- a run of one sequence's new rows (a prompt's prefill) ---- */
 
-/* c (M, N; ldc) = alpha a (M, K; lda) @ b (N, K; ldb)^T. */
-static void run_gemm_nt(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int N, int K,
-                        float alpha) {
-    if (ilr_small_gemm_fits(M, N, K)) ilr_small_gemm_nt(c, ldc, a, lda, b, ldb, M, N, K, alpha, 0);
-    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
-}
-
-/* c (M, N; ldc) = a (M, K; lda) @ b (K, N; ldb). */
-static void run_gemm_nn(float *c, int ldc, const float *a, int lda, const float *b, int ldb, int M, int N, int K) {
-    if (ilr_small_gemm_fits(M, N, K)) ilr_small_gemm_nn(c, ldc, a, lda, b, ldb, M, N, K, 1.0f, 0);
-    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-
 size_t ilr_attention_cached_run_scratch_floats(int max_len) { return (size_t)ILR_ATTENTION_RUN_BLOCK * (size_t)max_len; }
 
 void ilr_attention_cached_run(float *out, const float *q, const float *keys, const float *values, int p0, int len,
@@ -157,7 +143,7 @@ void ilr_attention_cached_run(float *out, const float *q, const float *keys, con
         float *s = scratch + (size_t)omp_get_thread_num() * per_thread;
         const float *qh = q + (size_t)r0 * QD + (size_t)h * HD, *kh = keys + (size_t)(h / group) * HD;
         const float *vh = values + (size_t)(h / group) * HD;
-        run_gemm_nt(s, ctx, qh, QD, kh, KD, m, ctx, HD, scale);
+        ilr_gemm_nt(s, ctx, qh, QD, kh, KD, m, ctx, HD, scale, 0);
         for (int i = 0; i < m; i++) { /* row i sees keys 0 .. p0 + r0 + i; softmax there, zero after */
             float *si = s + (size_t)i * ctx, max = -INFINITY, sum = 0.0f;
             int seen = p0 + r0 + i + 1;
@@ -170,6 +156,6 @@ void ilr_attention_cached_run(float *out, const float *q, const float *keys, con
             for (int t = 0; t < seen; t++) si[t] *= inv;
             for (int t = seen; t < ctx; t++) si[t] = 0.0f;
         }
-        run_gemm_nn(out + (size_t)r0 * QD + (size_t)h * HD, QD, s, ctx, vh, KD, m, HD, ctx);
+        ilr_gemm_nn(out + (size_t)r0 * QD + (size_t)h * HD, QD, s, ctx, vh, KD, m, HD, ctx, 1.0f, 0);
     }
 }

@@ -25,6 +25,20 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
                     bias ? 1.0f : 0.0f, out, OUT);
 }
 
+void ilr_gemm_nt(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, float alpha,
+                 int accumulate) {
+    if (ilr_small_gemm_fits(M, N, K)) ilr_small_gemm_nt(C, ldc, A, lda, B, ldb, M, N, K, alpha, accumulate);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, alpha, A, lda, B, ldb, accumulate ? 1.0f : 0.0f,
+                     C, ldc);
+}
+
+void ilr_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, float alpha,
+                 int accumulate) {
+    if (ilr_small_gemm_fits(M, N, K)) ilr_small_gemm_nn(C, ldc, A, lda, B, ldb, M, N, K, alpha, accumulate);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, accumulate ? 1.0f : 0.0f,
+                     C, ldc);
+}
+
 /* dbias (OUT) += column sums of dout (N, OUT); blocks of columns in parallel, rows in order. */
 static void matmul_backward_bias(float *dbias, const float *dout, int N, int OUT) {
 #pragma omp parallel for if ((long)N * OUT > 65536)
