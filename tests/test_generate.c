@@ -58,6 +58,14 @@ static void greedy_matches_full_forward(const char *name) {
     assert_true(worst < 1e-4);
     int slot = 1;
     ILR_EXPECT_ERROR(ilr_gen_forward(&g, &slot, &seq[0], 1, NULL, logits), ILR_EINVAL, "slot 1 is full");
+    /* a refused call leaves no trace: slot 0 (placed before the bad slot 7) then prefills as if first */
+    int bad[2] = {0, 7}, two[2] = {prompt[0], prompt[1]};
+    ILR_EXPECT_ERROR(ilr_gen_forward(&g, bad, two, 2, NULL, logits), ILR_EINVAL, "slot 7 out of range");
+    assert_int_equal(g.length[0], 0);
+    assert_int_equal(ilr_gen_prefill(&g, 0, prompt, 5, logits), 0);
+    ilr_transformer_forward(&tr, prompt, (int[]){5}, targets, 1, 5);
+    ilr_transformer_logits(&tr, full);
+    assert_true(ilr_test_rel_err(logits, full + (size_t)4 * V, (size_t)V) < 1e-4);
     free(logits);
     free(full);
     ilr_gen_free(&g);
