@@ -167,6 +167,56 @@ static void test_matmul(void **state) {
     tfree_all();
 }
 
+/* ---- linear layers for a few rows (a decoding batch: the weights read where they lie) ---- */
+
+/* One case of ilr_matmul_few against float64; nothing past out's N rows written; each row the same bits as that
+ * row multiplied alone (a sequence decodes alike whatever its batch).  Returns the relative error. */
+static double matmul_few_case(ilr_rng *rng, int N, int IN, int OUT, int with_bias) {
+    float *inp = randn(rng, (size_t)N * IN, 1), *w = randn(rng, (size_t)OUT * IN, 1), *b = randn(rng, OUT, 1);
+    double *want = talloc((size_t)N * OUT * sizeof(double));
+    matmul_ctx c = {to_f64(inp, (size_t)N * IN), to_f64(w, (size_t)OUT * IN), with_bias ? to_f64(b, OUT) : NULL, NULL,
+                    want, N, IN, OUT};
+    matmul_ref(&c);
+    float *out = talloc(((size_t)N * OUT + 16) * sizeof(float)), *alone = talloc((size_t)OUT * sizeof(float));
+    for (size_t i = 0; i < (size_t)N * OUT + 16; i++) out[i] = NAN;
+    ilr_matmul_few(out, inp, w, with_bias ? b : NULL, N, IN, OUT);
+    for (size_t i = (size_t)N * OUT; i < (size_t)N * OUT + 16; i++) assert_true(isnan(out[i]));
+    for (int n = 0; n < N; n++) {
+        ilr_matmul_few(alone, inp + (size_t)n * IN, w, with_bias ? b : NULL, 1, IN, OUT);
+        assert_memory_equal(alone, out + (size_t)n * OUT, (size_t)OUT * sizeof(float));
+    }
+    if (ilr_matmul_few_fits(N, IN, OUT)) { /* and ilr_matmul_forward takes it there */
+        float *fwd = talloc((size_t)N * OUT * sizeof(float));
+        ilr_matmul_forward(fwd, inp, w, with_bias ? b : NULL, N, IN, OUT);
+        if (!ilr_small_gemm_fits(N, OUT, IN)) assert_memory_equal(fwd, out, (size_t)N * OUT * sizeof(float));
+    }
+    double e = rel_err(out, want, (size_t)N * OUT);
+    tfree_all();
+    return e;
+}
+
+static void test_matmul_few(void **state) {
+    (void)state;
+    ilr_rng rng;
+    ilr_rng_init(&rng, 9, 1);
+    /* every block height (1-8 rows) and two blocks (9-16); IN below, at and past a multiple of 16 (the masked last
+     * step); OUT odd (the last column alone) and even; the shapes of `small` and qwen2.5-0.5b */
+    const int shapes[][3] = {{2, 1, 1},    {3, 15, 3},    {4, 16, 64},    {5, 17, 129},  {6, 31, 2},
+                             {7, 33, 7},   {8, 512, 40},  {9, 1408, 33},  {12, 600, 100}, {16, 896, 17},
+                             {1, 37, 5},   {11, 4864, 9}, {16, 513, 600}, {13, 48, 1}};
+    double worst = 0;
+    int cases = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int bias = 0; bias < 2; bias++, cases++)
+            worst = fmax(worst, matmul_few_case(&rng, shapes[i][0], shapes[i][1], shapes[i][2], bias));
+    print_message("matmul, few rows (N 1-16, IN 1-4864, OUT 1-600, with and without bias, %d cases%s): max rel err %.1e "
+                  "against float64; every row the same bits as alone\n", cases,
+                  ilr_matmul_few_fits(8, 512, 512) ? "" : "; this build has no AVX-512: the plain loop", worst);
+    assert_true(worst < FWD_TOL);
+    assert_false(ilr_matmul_few_fits(ILR_F32_FEW_ROWS + 1, 512, 512)); /* more rows: sgemm */
+    assert_false(ilr_matmul_few_fits(1, 512, 512));                   /* one row: sgemv */
+}
+
 /* ---- products of narrow matrices (the AVX2 tile that replaces sgemm for them) ---- */
 
 /* One case of ilr_small_gemm_nt or _nn: C (M, N; ldc = N + 3) = or += alpha A (M, K; lda = K + 5) @ B against
@@ -1245,6 +1295,7 @@ static void test_grad_norm_and_scale(void **state) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_matmul),
+    cmocka_unit_test(test_matmul_few),
     cmocka_unit_test(test_small_gemm),
     cmocka_unit_test(test_matmul_bf16),
     cmocka_unit_test(test_matmul_bf16_dp),

@@ -27,6 +27,11 @@ void ilr_gemm_nt(float *C, int ldc, const float *A, int lda, const float *B, int
 void ilr_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, float alpha,
                  int accumulate);
 
+/* Whether the kernel switch `name` is off (name=0 in the environment, to compare with the path it replaces): read
+ * once into *cache (starts at -1), which is read and written atomically: several threads may multiply at once
+ * (ilr serve runs a scheduler thread per model). */
+int ilr_kernel_env_off(int *cache, const char *name);
+
 /* ---- products of narrow matrices (src/kernels/cpu/matmul_small.c) ---- */
 
 /* The linear layers, attention and the LM head take these instead of sgemm where the inner dimension is at
@@ -50,6 +55,17 @@ void ilr_small_gemm_packed(float *C, int ldc, const float *A, int lda, const flo
 /* C (M, N; ldc) = alpha A (M, K; lda) @ B (K, N; ldb), or += when accumulate. */
 void ilr_small_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
                        float alpha, int accumulate);
+
+/* ---- linear layers for a few rows (decoding a batch; src/kernels/cpu/matmul_few.c) ---- */
+
+/* Up to this many rows ilr_matmul_forward reads fp32 weights where they lie instead of sgemm's packed copy. */
+#define ILR_F32_FEW_ROWS 16
+/* Whether ilr_matmul_few takes (N, IN) @ (OUT, IN)^T: AVX-512 builds, 1..ILR_F32_FEW_ROWS rows, unless
+ * ILR_MATMUL_FEW=0 is in the environment. */
+int ilr_matmul_few_fits(int N, int IN, int OUT);
+/* out (N, OUT) = inp (N, IN) @ weight (OUT, IN)^T + bias (OUT, or NULL); overwrites out.  A row's result is the
+ * same bits whatever the other rows of the call. */
+void ilr_matmul_few(float *out, const float *inp, const float *weight, const float *bias, int N, int IN, int OUT);
 
 /* ---- linear layers with bf16 weights (inference; src/kernels/cpu/matmul_bf16.c) ---- */
 

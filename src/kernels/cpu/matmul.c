@@ -1,5 +1,7 @@
-/* Linear layers through BLAS sgemm: out = inp @ weight^T + bias, and its backward. */
+/* Linear layers: out = inp @ weight^T + bias, and its backward; products through BLAS sgemm, or through the
+ * narrow-matrix tile (matmul_small.c) or the few-row kernel (matmul_few.c) where those fit. */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ilr/kernels.h"
@@ -18,11 +20,23 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
     if (IN <= 0) return;
     if (N > 1 && ilr_small_gemm_fits(N, OUT, IN))
         ilr_small_gemm_nt(out, OUT, inp, IN, weight, IN, N, OUT, IN, 1.0f, bias != NULL);
+    else if (ilr_matmul_few_fits(N, IN, OUT)) /* a decoding batch: the weights read where they lie */
+        ilr_matmul_few(out, inp, weight, bias, N, IN, OUT);
     else if (N == 1) /* one token (batch-1 decoding): a matrix-vector product, bound by reading the weights */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, OUT, IN, 1.0f, weight, IN, inp, 1, bias ? 1.0f : 0.0f, out, 1);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, weight, IN,
                     bias ? 1.0f : 0.0f, out, OUT);
+}
+
+int ilr_kernel_env_off(int *cache, const char *name) {
+    int v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv(name);
+        v = e && strcmp(e, "0") == 0;
+        __atomic_store_n(cache, v, __ATOMIC_RELAXED);
+    }
+    return v;
 }
 
 void ilr_gemm_nt(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, float alpha,

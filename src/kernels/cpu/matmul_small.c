@@ -5,7 +5,6 @@
  * 6 x 16 AVX2 tile reads A's rows where they lie, broadcasting one element at a time, and writes C once.
  * Weight gradients (A^T B with a long K) stay with sgemm: a tile that read both sides' rows in L2-sized
  * chunks of K measured 0.8-1.1x OpenBLAS on the world's shapes (bench/matmul_shapes) and was dropped. */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__AVX2__) && defined(__FMA__)
@@ -98,17 +97,10 @@ static void gemm_packed(float *C, int ldc, const float *A, int lda, const float 
 #define SMALL_GEMM 0
 #endif
 
-/* ILR_SMALL_GEMM=0: OpenBLAS for everything, to compare.  Read once; atomic because several threads may
- * multiply at once (ilr serve runs a scheduler thread per model). */
+/* ILR_SMALL_GEMM=0: OpenBLAS for everything, to compare. */
 static int small_gemm_off(void) {
-    static _Atomic int off = -1;
-    int v = atomic_load_explicit(&off, memory_order_relaxed);
-    if (v < 0) {
-        const char *e = getenv("ILR_SMALL_GEMM");
-        v = e && strcmp(e, "0") == 0;
-        atomic_store_explicit(&off, v, memory_order_relaxed);
-    }
-    return v;
+    static int off = -1;
+    return ilr_kernel_env_off(&off, "ILR_SMALL_GEMM");
 }
 
 int ilr_small_gemm_fits(int M, int N, int K) {
