@@ -60,6 +60,10 @@ static void test_usage_errors(void **state) {
     expect_output("--device must be cpu or cuda, not 'tpu'");
     assert_int_equal(run_cli("bench", "train", "--arch", "llama", "--recompute", "--device", "cuda", NULL), 2);
     expect_output("--recompute is for the CPU training step");
+    assert_int_equal(run_cli("bench", "generate", "--shape", "tiny", "--peak", "0", NULL), 2);
+    expect_output("--peak must be a GFLOP/s figure above 0, not '0'");
+    assert_int_equal(run_cli("bench", "train", "--peak", "12x", NULL), 2);
+    expect_output("--peak must be a GFLOP/s figure above 0, not '12x'");
 #ifndef ILR_CUDA
     assert_int_equal(run_cli("sft", "--device", "cuda", "--model", "m", "--data", "d", "-o", "o", NULL), 2);
     expect_output("built without the CUDA backend (make CUDA=1)");

@@ -509,6 +509,25 @@ static void test_recompute_equals_stored_activations(void **state) {
  * then per completion [p_4, c...] at positions 4, 5, ...) and as three rows [p, c] give every completion token
  * the same log-probability and every parameter the same gradient (the prompt's gradient arrives once per row:
  * its loss terms are the completions'), to float rounding. */
+/* The FLOP counts MFU is figured from (ilr bench): a forward pass with every row through the LM head is a third of
+ * a training step's 6 x matmul parameters, tied head or not; attention is 4 x layers x heads x head_dim a
+ * position seen; the embedding lookup costs nothing and the head only its logits rows. */
+static void test_flop_counts(void **state) {
+    (void)state;
+    const char *shapes[] = {"qwen2.5-0.5b", "small", "world-a"}; /* tied; untied (llama); tied */
+    const ilr_arch arch[] = {ILR_ARCH_QWEN2, ILR_ARCH_LLAMA, ILR_ARCH_QWEN2};
+    for (int i = 0; i < 3; i++) {
+        ilr_model_config c;
+        assert_int_equal(ilr_config_from_shape(shapes[i], arch[i], &c), 0);
+        double fwd = ilr_transformer_infer_flops(&c, 10, 10, 0), train = ilr_transformer_train_flops(&c, 10, 0);
+        assert_true(fabs(3 * fwd - train) <= 1e-9 * train);
+        double head = 2.0 * c.vocab_size * c.hidden_size;
+        assert_true(fabs(fwd - ilr_transformer_infer_flops(&c, 10, 1, 0) - 9 * head) <= 1e-9 * fwd);
+        double attention = ilr_transformer_infer_flops(&c, 0, 0, 1000);
+        assert_true(attention == 4000.0 * c.num_layers * c.num_heads * c.head_dim);
+    }
+}
+
 static void test_shared_prompt_row_equals_separate_rows(void **state) {
     (void)state;
     fixture fx;
@@ -569,6 +588,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_padding_does_not_leak),
     cmocka_unit_test(test_packed_rows_equal_separate_rows),
     cmocka_unit_test(test_shared_prompt_row_equals_separate_rows),
+    cmocka_unit_test(test_flop_counts),
     cmocka_unit_test(test_temperature),
     cmocka_unit_test(test_forward_only),
     cmocka_unit_test(test_recompute_equals_stored_activations),

@@ -131,5 +131,9 @@ int ilr_transformer_adamw_step(ilr_transformer *tr, const ilr_adamw_params *hp, 
 /* FLOPs of one training step (forward + backward) on N real tokens of sequences of length T: 6 * matmul
  * parameters * N plus attention (12 * layers * T/2 * heads * head_dim per token, causal). */
 double ilr_transformer_train_flops(const ilr_model_config *cfg, double tokens, double seq);
+/* FLOPs of a forward pass (prefill or decode) of `tokens` rows of which `logit_rows` go through the LM head, the
+ * rows seeing `context` cached positions in all (the sum over rows of position + 1): 2 * decoder-body matmul
+ * parameters per row, 2 * vocab * hidden per logits row, 4 * layers * heads * head_dim per position seen. */
+double ilr_transformer_infer_flops(const ilr_model_config *cfg, double tokens, double logit_rows, double context);
 
 #endif

@@ -1,6 +1,7 @@
 /* ilr bench matmul | train | tokenize | generate: the machine's fp32 sgemm peak, training-step throughput with
  * MFU against it, tokenizer and generation speed.  grade | sandbox (the rewards) are in cmd_bench_reward.c. */
 #include <cblas.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +21,16 @@
 static const char bench_help[] =
     "usage: ilr bench matmul [--size N] [--seconds S] [--device cpu|cuda]\n"
     "       ilr bench train --arch A --shape S [--batch B] [--seq T] [--steps K] [--recompute]\n"
-    "                       [--device cpu|cuda]\n"
+    "                       [--device cpu|cuda] [--peak GFLOPS]\n"
     "       ilr bench tokenize --model DIR FILE\n"
     "       ilr bench generate --arch A --shape S [--batch B] [--prompt P] [--new N] [--weights f32|bf16|bf16-act]\n"
-    "                          [--device cpu|cuda]\n"
+    "                          [--device cpu|cuda] [--peak GFLOPS]\n"
     "       ilr bench grade [--input FILE.jsonl] [--seconds S]\n"
     "       ilr bench sandbox [--input HumanEval.jsonl] [--workers N] [--timeout S]\n\n"
     "matmul: fp32 sgemm (N x N x N, default 2048) through OpenBLAS on all configured threads for about S\n"
     "        seconds (default 2); prints the best 0.25 s window's GFLOP/s and the kernel set OpenBLAS chose.\n"
     "        --device cuda: bf16 products through cuBLAS on the GPU (default N 8192), in TFLOP/s.\n"
+    "        train and generate measure this peak (2048, about 2 and 1 s) for their MFU unless --peak gives it.\n"
     "train:  forward + backward + AdamW on random tokens for a random-initialised model of a named shape\n"
     "        (default batch 4, seq 256, 5 timed steps after one warm-up); prints tokens/s, GFLOP/s\n"
     "        (6 x matmul parameters x tokens + causal attention), MFU against the sgemm peak measured in\n"
@@ -43,7 +45,10 @@ static const char bench_help[] =
     "generate: a random-initialised model of a named shape; B sequences of a P-token prompt (default 1 x 128)\n"
     "        prefilled, then N greedy decode steps (default 64); prints prefill and decode tokens/s, the\n"
     "        memory read bandwidth measured in the same run and the batch-1 decode bound it implies\n"
-    "        (bandwidth / weight bytes per token), and peak RSS.  --device cuda: the GPU engine (bf16 weights\n"
+    "        (bandwidth / weight bytes per token), GFLOP/s and MFU of each phase against the sgemm peak\n"
+    "        measured in the same run (2 x body parameters a token, 2 x vocab x hidden a logits row: one a\n"
+    "        sequence in prefill, each row in decode; attention over the positions seen), and peak RSS.\n"
+    "        --device cuda: the GPU engine (bf16 weights\n"
     "        and cache, greedy tokens drawn on the device), against the bound of the device bandwidth measured\n"
     "        in the same run (weights and every sequence's cache read once a step).\n"
     "grade:  math answer comparisons (ilr_math_equal, no extraction) per second on one thread for about S\n"
@@ -120,6 +125,18 @@ static int parse_device(const char *value, int *cuda) {
     return 0;
 }
 
+/* --peak G: the sgemm peak (GFLOP/s) MFU is against, as `ilr bench matmul` measured it, instead of measuring
+ * it again (bench/compare_all.py measures it once a run, and its profiles then see only the benchmark). */
+static int parse_peak(const char *value, double *peak) {
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !(v > 0 && v < 1e9))
+        return ilr_cli_usage_error("bench", "--peak must be a GFLOP/s figure above 0, not '%s'", value);
+    *peak = v;
+    return 0;
+}
+
 static int bench_matmul(int argc, char **argv) {
     static const struct option longopts[] = {{"size", required_argument, 0, 'n'}, {"seconds", required_argument, 0, 's'},
                                               {"device", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
@@ -149,10 +166,12 @@ static int bench_train(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
         {"seq", required_argument, 0, 't'}, {"steps", required_argument, 0, 'k'}, {"device", required_argument, 0, 'd'},
-        {"recompute", no_argument, 0, 'r'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"recompute", no_argument, 0, 'r'}, {"peak", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *arch_name = NULL, *shape = "small";
     long long B = 4, T = 256, steps = 5;
     int cuda = 0, recompute = 0;
+    double peak = 0;
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -165,6 +184,7 @@ static int bench_train(int argc, char **argv) {
         else if (c == 'k') rc = ilr_cli_parse_long("bench", "--steps", optarg, 1, 100000, &steps);
         else if (c == 'd') rc = parse_device(optarg, &cuda) ? 2 : 0;
         else if (c == 'r') recompute = 1;
+        else if (c == 'P') rc = parse_peak(optarg, &peak);
         else return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
@@ -172,7 +192,7 @@ static int bench_train(int argc, char **argv) {
     if (config_for(arch_name, shape, &cfg)) return 2;
     if (cuda && recompute) return ilr_cli_usage_error("bench", "--recompute is for the CPU training step");
     if (cuda) return ilr_bench_train_cuda(&cfg, shape, B, T, steps);
-    double peak = measure_sgemm(2048, 2.0);
+    if (peak == 0) peak = measure_sgemm(2048, 2.0);
     ilr_model m;
     ilr_train_state ts; /* the training path GRPO and SFT take (a small model's rows split into lanes) */
     if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
@@ -270,11 +290,13 @@ static int bench_generate(int argc, char **argv) {
     static const struct option longopts[] = {
         {"arch", required_argument, 0, 'a'}, {"shape", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
         {"prompt", required_argument, 0, 'p'}, {"new", required_argument, 0, 'n'}, {"device", required_argument, 0, 'd'},
-        {"weights", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"weights", required_argument, 0, 'w'}, {"peak", required_argument, 0, 'P'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *arch_name = NULL, *shape = "small";
     long long B = 1, P = 128, N = 64;
     ilr_gen_weights weights = ILR_GEN_WEIGHTS_F32;
     int cuda = 0;
+    double peak = 0;
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -288,6 +310,7 @@ static int bench_generate(int argc, char **argv) {
         else if (c == 'd') rc = parse_device(optarg, &cuda) ? 2 : 0;
         else if (c == 'w' && ilr_gen_weights_parse(optarg, &weights))
             return ilr_cli_usage_error("bench", "--weights: %s", ilr_last_error());
+        else if (c == 'P') rc = parse_peak(optarg, &peak);
         else if (c != 'w') return ilr_cli_usage_error("bench", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc) return rc;
     }
@@ -295,6 +318,7 @@ static int bench_generate(int argc, char **argv) {
     if (config_for(arch_name, shape, &cfg)) return 2;
     if (cuda) return ilr_bench_generate_cuda(&cfg, shape, B, P, N);
     double bandwidth = measure_read_bandwidth();
+    if (peak == 0) peak = measure_sgemm(2048, 1.0);
     ilr_model m;
     ilr_generator g;
     if (ilr_model_create(&m, &cfg)) return ilr_cli_fail("bench");
@@ -322,12 +346,17 @@ static int bench_generate(int argc, char **argv) {
     double decode = ilr_time_now() - start;
     double weight_bytes = (double)m.table.total * (weights == ILR_GEN_WEIGHTS_F32 ? 4 : 2);
     double bound = bandwidth * 1e9 / weight_bytes;
+    /* positions seen: prompt rows 1..P; decode rows P+1..P+N; per sequence */
+    double prefill_gf = ilr_transformer_infer_flops(&cfg, (double)(B * P), (double)B, B * P * (P + 1) / 2.0) / prefill / 1e9;
+    double decode_gf = ilr_transformer_infer_flops(&cfg, (double)(B * N), (double)(B * N),
+                                                   B * (N * P + N * (N + 1) / 2.0)) / decode / 1e9;
     printf("generate: %s %s, %zu parameters (%s), batch %lld, prompt %lld, %lld new: prefill %.0f tokens/s, decode "
            "%.1f tokens/s (%.1f per sequence); read bandwidth %.1f GB/s, batch-1 decode bound %.1f tokens/s (%.0f%% of "
-           "it per sequence); peak RSS %.2f GiB\n",
+           "it per sequence); prefill %.1f GFLOP/s = MFU %.1f%%, decode %.1f GFLOP/s = MFU %.1f%% of %.1f GFLOP/s "
+           "sgemm peak; peak RSS %.2f GiB\n",
            ilr_arch_name(cfg.arch), shape, m.table.total, ilr_gen_weights_name(weights), B, P, N, B * P / prefill,
-           B * N / decode, N / decode,
-           bandwidth, bound, 100 * (N / decode) / bound, peak_rss_gib());
+           B * N / decode, N / decode, bandwidth, bound, 100 * (N / decode) / bound, prefill_gf, 100 * prefill_gf / peak,
+           decode_gf, 100 * decode_gf / peak, peak, peak_rss_gib());
     free(prompt), free(slots), free(tokens), free(logits);
     ilr_gen_free(&g);
     ilr_model_free(&m);

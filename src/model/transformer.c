@@ -399,3 +399,9 @@ double ilr_transformer_train_flops(const ilr_model_config *c, double tokens, dou
     double attention = 12.0 * c->num_layers * (seq / 2) * c->num_heads * c->head_dim;
     return tokens * (6.0 * matmul_params + attention);
 }
+
+double ilr_transformer_infer_flops(const ilr_model_config *c, double tokens, double logit_rows, double context) {
+    double embed = (double)c->vocab_size * c->hidden_size;
+    double body = (double)ilr_config_param_count(c) - embed - (c->tie_word_embeddings ? 0.0 : embed);
+    return 2.0 * body * tokens + 2.0 * embed * logit_rows + 4.0 * c->num_layers * c->num_heads * c->head_dim * context;
+}
