@@ -214,7 +214,6 @@ static void test_matmul_few(void **state) {
                   ilr_matmul_few_fits(8, 512, 512) ? "" : "; this build has no AVX-512: the plain loop", worst);
     assert_true(worst < FWD_TOL);
     assert_false(ilr_matmul_few_fits(ILR_F32_FEW_ROWS + 1, 512, 512)); /* more rows: sgemm */
-    assert_false(ilr_matmul_few_fits(1, 512, 512));                   /* one row: sgemv */
 }
 
 /* ---- products of narrow matrices (the AVX2 tile that replaces sgemm for them) ---- */

@@ -56,9 +56,10 @@ void ilr_small_gemm_packed(float *C, int ldc, const float *A, int lda, const flo
 void ilr_small_gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K,
                        float alpha, int accumulate);
 
-/* ---- linear layers for a few rows (decoding a batch; src/kernels/cpu/matmul_few.c) ---- */
+/* ---- linear layers for a few rows (decoding; src/kernels/cpu/matmul_few.c) ---- */
 
-/* Up to this many rows ilr_matmul_forward reads fp32 weights where they lie instead of sgemm's packed copy. */
+/* Up to this many rows ilr_matmul_forward reads fp32 weights where they lie instead of sgemm's packed copy (or
+ * sgemv, for one row). */
 #define ILR_F32_FEW_ROWS 16
 /* Whether ilr_matmul_few takes (N, IN) @ (OUT, IN)^T: AVX-512 builds, 1..ILR_F32_FEW_ROWS rows, unless
  * ILR_MATMUL_FEW=0 is in the environment. */

@@ -20,7 +20,7 @@ void ilr_matmul_forward(float *out, const float *inp, const float *weight, const
     if (IN <= 0) return;
     if (N > 1 && ilr_small_gemm_fits(N, OUT, IN))
         ilr_small_gemm_nt(out, OUT, inp, IN, weight, IN, N, OUT, IN, 1.0f, bias != NULL);
-    else if (ilr_matmul_few_fits(N, IN, OUT)) /* a decoding batch: the weights read where they lie */
+    else if (ilr_matmul_few_fits(N, IN, OUT)) /* decoding (1-16 rows): the weights read where they lie */
         ilr_matmul_few(out, inp, weight, bias, N, IN, OUT);
     else if (N == 1) /* one token (batch-1 decoding): a matrix-vector product, bound by reading the weights */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, OUT, IN, 1.0f, weight, IN, inp, 1, bias ? 1.0f : 0.0f, out, 1);
