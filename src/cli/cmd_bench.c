@@ -47,7 +47,8 @@ static const char bench_help[] =
     "        memory read bandwidth measured in the same run and the batch-1 decode bound it implies\n"
     "        (bandwidth / weight bytes per token), GFLOP/s and MFU of each phase against the sgemm peak\n"
     "        measured in the same run (2 x body parameters a token, 2 x vocab x hidden a logits row: one a\n"
-    "        sequence in prefill, each row in decode; attention over the positions seen), and peak RSS.\n"
+    "        sequence in prefill, each row in decode; attention over the positions seen), the size of the\n"
+    "        KV cache the batch fills, and peak RSS.\n"
     "        --device cuda: the GPU engine (bf16 weights\n"
     "        and cache, greedy tokens drawn on the device), against the bound of the device bandwidth measured\n"
     "        in the same run (weights and every sequence's cache read once a step).\n"
@@ -346,6 +347,8 @@ static int bench_generate(int argc, char **argv) {
     double decode = ilr_time_now() - start;
     double weight_bytes = (double)m.table.total * (weights == ILR_GEN_WEIGHTS_F32 ? 4 : 2);
     double bound = bandwidth * 1e9 / weight_bytes;
+    /* keys and values of every sequence's P + N positions, fp32 (what a decode step reads besides the weights) */
+    double kv_bytes = 2.0 * B * (double)(P + N) * cfg.num_layers * cfg.num_kv_heads * cfg.head_dim * sizeof(float);
     /* positions seen: prompt rows 1..P; decode rows P+1..P+N; per sequence */
     double prefill_gf = ilr_transformer_infer_flops(&cfg, (double)(B * P), (double)B, B * P * (P + 1) / 2.0) / prefill / 1e9;
     double decode_gf = ilr_transformer_infer_flops(&cfg, (double)(B * N), (double)(B * N),
@@ -353,10 +356,10 @@ static int bench_generate(int argc, char **argv) {
     printf("generate: %s %s, %zu parameters (%s), batch %lld, prompt %lld, %lld new: prefill %.0f tokens/s, decode "
            "%.1f tokens/s (%.1f per sequence); read bandwidth %.1f GB/s, batch-1 decode bound %.1f tokens/s (%.0f%% of "
            "it per sequence); prefill %.1f GFLOP/s = MFU %.1f%%, decode %.1f GFLOP/s = MFU %.1f%% of %.1f GFLOP/s "
-           "sgemm peak; peak RSS %.2f GiB\n",
+           "sgemm peak; KV cache %.1f MiB; peak RSS %.2f GiB\n",
            ilr_arch_name(cfg.arch), shape, m.table.total, ilr_gen_weights_name(weights), B, P, N, B * P / prefill,
            B * N / decode, N / decode, bandwidth, bound, 100 * (N / decode) / bound, prefill_gf, 100 * prefill_gf / peak,
-           decode_gf, 100 * decode_gf / peak, peak, peak_rss_gib());
+           decode_gf, 100 * decode_gf / peak, peak, kv_bytes / 1048576.0, peak_rss_gib());
     free(prompt), free(slots), free(tokens), free(logits);
     ilr_gen_free(&g);
     ilr_model_free(&m);
