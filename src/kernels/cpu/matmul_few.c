@@ -5,11 +5,11 @@
  * batch-8 decode of the `small` model (33 % vs 26 % of the time).  Here weight rows are read where they lie, two
  * at a time, front to back with a software prefetch far ahead, each once per 8 input rows: 16 accumulators of 16
  * lanes, one per (input row, weight row), reduced together at the end.  The output columns are split among the
- * OpenMP threads.  One row (batch-1 decode) takes it too: with the prefetch it streams the weights faster than
- * OpenBLAS's sgemv, which caps near 30 GB/s on a machine that reads 60.
+ * OpenMP threads.  One row (batch-1 decode) takes four weight rows at a time instead: with the prefetch it streams
+ * the weights faster than OpenBLAS's sgemv, which caps near 30 GB/s on a machine that reads 60.
  *
  * A row's result does not depend on the other rows of the call: every (row, column) is the same sequence of
- * FMAs whatever the block it falls in, so a sequence decodes to the same bits alone or in a batch of up to
+ * FMAs and the same reduction whatever the block it falls in (one row alone included), so a sequence decodes to the same bits alone or in a batch of up to
  * ILR_F32_FEW_ROWS.  AVX-512 builds only (elsewhere ilr_matmul_few_fits says no and sgemm takes them). */
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -24,6 +24,8 @@ static int few_off(void) {
 }
 
 #if defined(__AVX512F__)
+enum { ONE_COLS = 4 };
+
 /* How far ahead of each weight stream to prefetch, and into L2 (T1): 32 KB ahead took qwen2.5-0.5b's batch-1
  * decode from ~14 to ~21 tokens/s (sgemv: ~17) and batch 8 from ~91 to ~129, `small` batch 8 ~780 -> ~940 (2
  * threads, alternated runs); 4 KB into L1 (T0) was the first choice, 16-128 KB or T2 no better than 32 KB. */
@@ -86,6 +88,33 @@ static inline __attribute__((always_inline)) void dot_rows(float *out, const flo
     }
 }
 
+/* One input row (batch-1 decode) against weight rows o .. o + cols (cols <= ONE_COLS): four weight streams at once
+ * (two, as dot_rows reads, decoded qwen2.5-0.5b at a median 19.6 tokens/s against 23.0 in 6 alternated rounds;
+ * eight no better than four), each column one accumulator stepping 16 inputs and the same reduction tree as
+ * dot_rows, so the same bits as the row gets in a block of rows. */
+static void dot_one(float *out, const float *x, const float *w, const float *bias, int o, int cols, int IN) {
+    const float *wr[ONE_COLS];
+    for (int c = 0; c < ONE_COLS; c++) wr[c] = w + (size_t)(o + (c < cols ? c : 0)) * IN;
+    __m512 acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= IN; i += 16) {
+        __m512 xv = _mm512_loadu_ps(x + i);
+        for (int c = 0; c < ONE_COLS; c++) {
+            _mm_prefetch((const char *)(wr[c] + i + PREFETCH), _MM_HINT_T1);
+            acc[c] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(wr[c] + i), acc[c]);
+        }
+    }
+    if (i < IN) {
+        __mmask16 m = (__mmask16)((1u << (IN - i)) - 1);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+        for (int c = 0; c < ONE_COLS; c++) acc[c] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, wr[c] + i), acc[c]);
+    }
+    float s[16] __attribute__((aligned(64)));
+    _mm512_store_ps(s, sum16(acc));
+    for (int c = 0; c < cols; c++) out[o + c] = bias ? s[c] + bias[o + c] : s[c];
+}
+
 /* Columns o and o + 1 (or o alone) for rows 0..R) (R <= 8). */
 static void columns(float *out, const float *inp, const float *w, const float *bias, int R, int o, int two, int IN,
                     int OUT) {
@@ -102,6 +131,15 @@ static void columns(float *out, const float *inp, const float *w, const float *b
 }
 
 void ilr_matmul_few(float *out, const float *inp, const float *weight, const float *bias, int N, int IN, int OUT) {
+    if (N == 1) {
+        int groups = (OUT + ONE_COLS - 1) / ONE_COLS;
+#pragma omp parallel for schedule(static) if ((long)OUT * IN > 32768)
+        for (int q = 0; q < groups; q++) {
+            int o = q * ONE_COLS;
+            dot_one(out, inp, weight, bias, o, OUT - o < ONE_COLS ? OUT - o : ONE_COLS, IN);
+        }
+        return;
+    }
     int pairs = (OUT + 1) / 2;
 #pragma omp parallel for schedule(static) if ((long)OUT * IN > 32768)
     for (int p = 0; p < pairs; p++)
