@@ -51,9 +51,11 @@ def pytorch_rows(a, env, rows, bounds, peak):
     t_e, t_c = num(r"([\d.]+) tokens/s", eager), num(r"([\d.]+) tokens/s", comp)
     best, how = (t_c, "torch.compile") if t_c > t_e else (t_e, "eager")
     rows.append(("train `small` 4 × 256, tokens/s", f"{t_ilr:.0f} (MFU {mfu:.1f} %)", f"{best:.0f} ({how}; eager {t_e:.0f})", t_ilr / best, "≥ 2×, MFU ≥ 75 %"))
-    bounds.append(compute_bound(rows[-1][0], t_ilr / best, 2.0, mfu, cmd))
-    if mfu < 75:
-        bounds.append({"fig": rows[-1][0] + " (MFU)", "cmd": cmd, "why": f"MFU {mfu:.1f} % of the sgemm peak, below 75 %"})
+    bound = compute_bound(rows[-1][0], t_ilr / best, 2.0, mfu, cmd)
+    if mfu < 75:  # one profile for both halves of the target
+        below = f"MFU {mfu:.1f} % of the sgemm peak, below 75 %"
+        bound = dict(bound, why=f"{bound['why']}; {below}") if bound else {"fig": rows[-1][0], "cmd": cmd, "why": below}
+    bounds.append(bound)
 
     for batch, new in (("8", "64"), ("64", "32")):
         print(f"generation small, batch {batch}")
@@ -260,7 +262,7 @@ def compute_bound(fig, ratio, want, mfu, cmd):
 
 
 SETUP = ("measure_read_bandwidth", "clear_page", "ilr_rng_fill_normal", "sincos", "ieee754_log", "log@", "folio_zero",
-         "ilr_model_init_random", "memset", "fill_normal")
+         "ilr_model_init_random")  # random weights (normal draws: log, sincos) and the bandwidth probe's pages
 
 
 def phase(cmd, what):

@@ -3,7 +3,6 @@
 
 #include <math.h>
 #include <omp.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -387,14 +386,8 @@ static void forward_part(ilr_generator *g, const int *slots, const int *tokens, 
 }
 
 static int row_split_setting(void) {
-    static _Atomic int setting = -1; /* 0 off, 1 on (read once; serve's scheduler threads may ask at once) */
-    int v = atomic_load_explicit(&setting, memory_order_relaxed);
-    if (v < 0) {
-        const char *e = getenv("ILR_GEN_ROW_SPLIT");
-        v = !(e && strcmp(e, "0") == 0);
-        atomic_store_explicit(&setting, v, memory_order_relaxed);
-    }
-    return v;
+    static int off = -1;
+    return !ilr_kernel_env_off(&off, "ILR_GEN_ROW_SPLIT");
 }
 
 /* How many threads split the call's rows (1: the kernels share each product instead). */
